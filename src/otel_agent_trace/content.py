@@ -1,0 +1,98 @@
+"""Opt-in content capture: messages, system prompt, tool definitions → size-capped, redacted JSON strings.
+
+Only called when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is on; nothing here runs otherwise.
+The shapes follow the GenAI semantic conventions (``role`` + ``parts``), so Langfuse and Phoenix render them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .extract import block_as_dict, field_of, text_of
+
+_SECRET_PATTERNS = re.compile(
+    r"(sk-ant-[A-Za-z0-9_\-]{8,}"  # Anthropic keys
+    r"|sk-[A-Za-z0-9_\-]{20,}"  # OpenAI-style keys
+    r"|AKIA[0-9A-Z]{16}"  # AWS access key ids
+    r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
+    r"|xox[abpr]-[A-Za-z0-9\-]{10,}"  # Slack tokens
+    r"|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{5,}"  # JWTs
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)"
+)
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)((?:api[_-]?key|x-api-key|authorization|password|passwd|secret|token|access[_-]?key)"
+    r"[\"']?\s*[:=]\s*[\"']?)(?:Bearer\s+|Basic\s+)?[^\s\"',;]{6,}"
+)
+REDACTED = "[REDACTED]"
+
+
+def redact(text: str) -> str:
+    """Mask API keys, auth headers and common token shapes."""
+    text = _SECRET_PATTERNS.sub(REDACTED, text)
+    return _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 30)] + f"…[truncated {len(text) - limit + 30} chars]"
+
+
+def to_attribute(value: Any, limit: int) -> str:
+    """JSON-encode, redact and cap one content attribute."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = str(value)
+    return cap(redact(text), limit)
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    if not isinstance(content, Sequence):
+        return parts
+    for block in content:
+        kind = field_of(block, "type")
+        if kind == "text":
+            parts.append({"type": "text", "content": field_of(block, "text", "")})
+        elif kind == "tool_use":
+            parts.append({"type": "tool_call", "id": field_of(block, "id"), "name": field_of(block, "name"),
+                          "arguments": field_of(block, "input")})
+        elif kind == "tool_result":
+            parts.append({"type": "tool_call_response", "id": field_of(block, "tool_use_id"),
+                          "response": text_of(field_of(block, "content"))})
+        elif kind == "thinking":
+            parts.append({"type": "reasoning", "content": field_of(block, "thinking", "")})
+        else:
+            parts.append({"type": str(kind), **{k: v for k, v in block_as_dict(block).items() if k != "type"}})
+    return parts
+
+
+def input_messages(messages: Any) -> list[dict[str, Any]]:
+    if not isinstance(messages, Sequence):
+        return []
+    return [{"role": field_of(m, "role"), "parts": _parts(field_of(m, "content"))} for m in messages]
+
+
+def output_messages(content: Any, stop_reason: str | None) -> list[dict[str, Any]]:
+    return [{"role": "assistant", "parts": _parts(content), "finish_reason": stop_reason or ""}]
+
+
+def system_instructions(system: Any) -> list[dict[str, Any]]:
+    return _parts(system)
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, Sequence):
+        return []
+    out = []
+    for tool in tools:
+        data = dict(tool) if isinstance(tool, Mapping) else block_as_dict(tool)
+        out.append({"type": "function", "name": data.get("name"), "description": data.get("description"),
+                    "parameters": data.get("input_schema")})
+    return out

@@ -1,0 +1,53 @@
+"""The detector contract: small pure classes fed one session's records in order.
+
+A session's events arrive in this order, live and from imported files alike:
+
+    Turn 1 → ToolCall(s) answering turn 1's tool_uses → Turn 2 → … → finish(end_reason)
+
+Each detector instance belongs to exactly one session (the analyzer creates one set per session), keeps
+bounded state (rolling windows, per-target indexes with caps) and does O(1) amortized work per event.
+Detectors never read span attributes and never raise for odd input: unknown tools, missing inputs and
+empty results are normal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..records import Finding, ToolCall, Turn
+
+
+@dataclass(slots=True)
+class Thresholds:
+    """Tunable thresholds; defaults follow DESIGN §6. Overridable by env and ``instrument(...)``."""
+
+    drift_min_turns: int = 4
+    loop_min_repeats: int = 3
+    jump_min_tokens: int = 8_000
+    jump_min_ratio: float = 0.40
+    avalanche_min_turns: int = 8
+    cache_min_turn: int = 2
+    max_tracked_targets: int = 4_096
+
+
+class Detector:
+    """Base class: override the hooks you need; each returns the findings it produced (often none)."""
+
+    kind: str = ""
+
+    def __init__(self, thresholds: Thresholds | None = None) -> None:
+        self.thresholds = thresholds or Thresholds()
+
+    def observe_turn(self, turn: Turn) -> list[Finding]:
+        return []
+
+    def observe_tool(self, call: ToolCall) -> list[Finding]:
+        return []
+
+    def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
+        """The session ended (``end_reason``: end_turn, max_tokens, turn_limit, error, abandoned, or None)."""
+        return []
+
+    def tracked(self) -> int:
+        """Entries held in this detector's per-target indexes and windows (bounded by its caps)."""
+        return 0

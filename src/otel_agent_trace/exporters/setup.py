@@ -1,0 +1,128 @@
+"""The TracerProvider ``instrument()`` builds when the application has none: OTLP from the standard
+``OTEL_*`` variables (or Langfuse from ``LANGFUSE_*``), batched, flushed at exit, failures logged once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+log = logging.getLogger("otel_agent_trace")
+
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http",
+    "opentelemetry.exporter.otlp.proto.grpc",
+)
+
+
+class _FirstOnly(logging.Filter):
+    """Lets the first warning of a logger through: an unreachable collector is reported once, not per batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen = False
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        with self._lock:
+            if self._seen:
+                return False
+            self._seen = True
+            return True
+
+
+class LogOnceExporter(SpanExporter):
+    """Wraps an exporter so a failing backend never raises into the export thread and is logged once."""
+
+    def __init__(self, inner: SpanExporter, target: str) -> None:
+        self._inner = inner
+        self._target = target
+        self._warned = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result is SpanExportResult.FAILURE and not self._warned:
+            self._warned = True
+            log.warning("otel_agent_trace: could not export spans to %s; they are dropped "
+                        "(reported once, the agent is not affected)", self._target)
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self._inner.shutdown()
+        except Exception:
+            pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        try:
+            return bool(self._inner.force_flush(timeout_millis))
+        except Exception:
+            return False
+
+
+def build_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter | None:
+    """The exporter ``OTEL_TRACES_EXPORTER`` asks for (default ``otlp``), or None for ``none``."""
+    env = os.environ if environ is None else environ
+    kind = env.get("OTEL_TRACES_EXPORTER", "otlp").split(",")[0].strip().lower()
+    if kind == "none":
+        return None
+    if kind == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    endpoint_set = "OTEL_EXPORTER_OTLP_ENDPOINT" in env or "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in env
+    if not endpoint_set:
+        from .langfuse import langfuse_otlp_config
+
+        langfuse = langfuse_otlp_config(env)
+        if langfuse is not None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+            endpoint, headers = langfuse
+            return LogOnceExporter(HttpExporter(endpoint=endpoint, headers=headers), endpoint)
+    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/protobuf").strip().lower()
+    target = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "the default OTLP endpoint"
+    for name in _EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _FirstOnly) for f in logger.filters):
+            logger.addFilter(_FirstOnly())
+    exporter: SpanExporter
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        exporter = GrpcExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        exporter = HttpExporter()
+    return LogOnceExporter(exporter, target)
+
+
+def ensure_tracer_provider(tracer_provider: Any = None, environ: Mapping[str, str] | None = None) -> Any:
+    """The provider to use: the one passed, else the global SDK provider, else a new one we install."""
+    if tracer_provider is not None:
+        return tracer_provider
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(resource=Resource.create())
+    exporter = build_exporter(environ)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer_provider()

@@ -1,0 +1,162 @@
+"""``AnthropicAgentInstrumentor``: one table of (module, attribute, wrapper factory) drives wrap and unwrap."""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import Callable, Collection
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+
+from . import semconv as sc
+from .config import Settings
+from .package import _instruments
+from .patching import (
+    async_create_wrapper,
+    attempt_counter,
+    create_wrapper,
+    native_span_guard,
+    stream_helper_wrapper,
+)
+from .recorder import AgentTracer
+
+log = logging.getLogger("otel_agent_trace")
+
+_MESSAGES = "anthropic.resources.messages.messages"
+_BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
+_BASE_CLIENT = "anthropic._base_client"
+
+# Targets missing from an SDK version (beta in old releases, native spans before 1.14) are skipped.
+_TARGETS: tuple[tuple[str, str, Callable[[AgentTracer], Any]], ...] = (
+    (_MESSAGES, "Messages.create", create_wrapper),
+    (_MESSAGES, "AsyncMessages.create", async_create_wrapper),
+    (_MESSAGES, "Messages.stream", stream_helper_wrapper),
+    (_MESSAGES, "AsyncMessages.stream", stream_helper_wrapper),
+    (_BETA_MESSAGES, "Messages.create", create_wrapper),
+    (_BETA_MESSAGES, "AsyncMessages.create", async_create_wrapper),
+    (_BETA_MESSAGES, "Messages.stream", stream_helper_wrapper),
+    (_BETA_MESSAGES, "AsyncMessages.stream", stream_helper_wrapper),
+    (_BASE_CLIENT, "BaseClient._build_request", lambda hub: attempt_counter),
+    (_BASE_CLIENT, "start_api_call_span", lambda hub: native_span_guard),
+)
+
+_hub_lock = threading.Lock()
+_hub: AgentTracer | None = None
+
+
+def active_hub() -> AgentTracer | None:
+    """The hub of the live instrumentation, for the public helpers (sessions, tools); None when off."""
+    return _hub
+
+
+def _resolve(module_name: str, path: str) -> tuple[Any, str] | None:
+    try:
+        owner: Any = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    *parents, attribute = path.split(".")
+    for name in parents:
+        owner = getattr(owner, name, None)
+        if owner is None:
+            return None
+    return (owner, attribute) if hasattr(owner, attribute) else None
+
+
+class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Traces every Messages API call of the ``anthropic`` SDK as one turn of an agent session.
+
+    Registered as the ``anthropic_agent_trace`` instrumentor (not ``anthropic``, which the other
+    instrumentors use) so it can coexist with them and be disabled by name.
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        global _hub
+        settings = kwargs.get("settings") or Settings.from_env(
+            **{k: v for k, v in kwargs.items() if k in Settings.__slots__}  # type: ignore[attr-defined]
+        )
+        tracer = trace.get_tracer(sc.INSTRUMENTATION_SCOPE, _version(),
+                                  tracer_provider=kwargs.get("tracer_provider"))
+        hub = AgentTracer(tracer, settings, kwargs.get("meter_provider"))
+        self._patched: list[tuple[Any, str]] = []
+        for module_name, path, factory in _TARGETS:
+            target = _resolve(module_name, path)
+            if target is None:
+                continue
+            owner, attribute = target
+            wrapt.wrap_function_wrapper(owner, attribute, factory(hub))
+            self._patched.append(target)
+        from .tools import install_dispatcher
+
+        self._dispatcher = install_dispatcher(hub, settings.tool_dispatcher)
+        with _hub_lock:
+            _hub = hub
+        self._hub = hub
+        _install_exit_hooks()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        global _hub
+        hub = getattr(self, "_hub", None)
+        for owner, attribute in getattr(self, "_patched", ()):
+            unwrap(owner, attribute)
+        self._patched = []
+        dispatcher = getattr(self, "_dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.uninstall()
+            self._dispatcher = None
+        with _hub_lock:
+            if _hub is hub:
+                _hub = None
+        if hub is not None:
+            hub.shutdown()
+        self._hub = None
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("otel-agent-trace")
+    except Exception:
+        return "0"
+
+
+_exit_hooks_installed = False
+
+
+def _install_exit_hooks() -> None:
+    """End open sessions before the SDK flushes at exit; an uncaught exception ends them as turn limit
+    or error, which is how a hand-written loop's ``raise RuntimeError("Turn limit reached")`` shows up."""
+    global _exit_hooks_installed
+    if _exit_hooks_installed:
+        return
+    _exit_hooks_installed = True
+    previous_hook = sys.excepthook
+
+    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        hub = _hub
+        if hub is not None:
+            text = str(exc).lower()
+            reason = "turn_limit" if ("turn limit" in text or "max turns" in text or "too many turns" in text
+                                      or "maximum turns" in text) else "error"
+            hub.shutdown(reason)
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+
+    def at_exit() -> None:
+        hub = _hub
+        if hub is not None:
+            hub.shutdown()
+
+    # Registered after the TracerProvider's own handler, so it runs first (atexit is LIFO).
+    atexit.register(at_exit)

@@ -1,0 +1,130 @@
+"""The wrappers wrapt installs. Tiny by design: all logic lives in the recorder, and this is the only
+module where sync and async differ (``await``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+from .recorder import AgentTracer, TurnCall, current_call, log_once
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _run(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    tokens = call.activate()
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as error:
+        call.fail(error)
+        raise
+    finally:
+        call.deactivate(tokens)
+    return call.adopt(result)
+
+
+async def _run_async(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    tokens = call.activate()
+    try:
+        result = await fn(*args, **kwargs)
+    except BaseException as error:
+        call.fail(error)
+        raise
+    finally:
+        call.deactivate(tokens)
+    return call.adopt(result)
+
+
+def create_wrapper(hub: AgentTracer) -> Wrapper:
+    """``Messages.create`` (plain, beta, Bedrock, Vertex; also behind with_raw/streaming_response)."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True)
+        return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
+
+    return wrapper
+
+
+def async_create_wrapper(hub: AgentTracer) -> Wrapper:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        return await _run_async(call, wrapped, args, kwargs)
+
+    return wrapper
+
+
+def stream_helper_wrapper(hub: AgentTracer) -> Wrapper:
+    """``Messages.stream(...)``: the request starts when the manager is entered, so the turn starts there.
+
+    The manager keeps its request as a private callable (sync) or awaitable (async); we swap in a traced
+    one that wraps the raw event stream. ``MessageStream`` reads every event from that raw stream —
+    ``text_stream``, ``until_done()`` and ``get_final_message()`` included — so one proxy sees them all.
+    """
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        manager = wrapped(*args, **kwargs)
+        try:
+            name = next((key for key in vars(manager) if key.endswith("__api_request")), None)
+            if name is not None:
+                original = getattr(manager, name)
+                traced = (_TracedAwaitable(hub, instance, kwargs, original) if hasattr(original, "__await__")
+                          else _traced_request(hub, instance, kwargs, original))
+                setattr(manager, name, traced)
+        except Exception:
+            log_once("stream_helper", "otel_agent_trace: could not trace a stream helper")
+        return manager
+
+    return wrapper
+
+
+def _traced_request(hub: AgentTracer, instance: Any, kwargs: dict[str, Any],
+                    request: Callable[[], Any]) -> Callable[[], Any]:
+    def traced() -> Any:
+        call = hub.start_turn(instance, kwargs, stream=True)
+        return request() if call is None else _run(call, request, (), {})
+
+    return traced
+
+
+class _TracedAwaitable:
+    """Stands in for the async manager's pending request; starts the turn only when awaited, so an
+    unentered manager creates no span and no extra never-awaited coroutine."""
+
+    __slots__ = ("_hub", "_instance", "_kwargs", "_request")
+
+    def __init__(self, hub: AgentTracer, instance: Any, kwargs: dict[str, Any], request: Any) -> None:
+        self._hub, self._instance, self._kwargs, self._request = hub, instance, kwargs, request
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._run().__await__()
+
+    async def _run(self) -> Any:
+        call = self._hub.start_turn(self._instance, self._kwargs, stream=True)
+        if call is None:
+            return await self._request
+
+        async def request() -> Any:
+            return await self._request
+
+        return await _run_async(call, request, (), {})
+
+
+def attempt_counter(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+    """``BaseClient._build_request`` runs once per HTTP attempt, on httpx and httpx2 alike."""
+    call = current_call.get()
+    if call is not None:
+        call.count_attempt()
+    return wrapped(*args, **kwargs)
+
+
+def native_span_guard(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+    """anthropic ≥ 1.14 starts its own ``chat`` span per call; inside our turn it would be a second chat
+    span with the same usage (double-counted tokens). Returning None is the SDK's own "no span" path."""
+    if current_call.get() is not None:
+        return None
+    return wrapped(*args, **kwargs)

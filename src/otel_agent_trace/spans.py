@@ -1,0 +1,139 @@
+"""Adapters from records to span names, attributes and finding events.
+
+Shared by the live recorder (attributes split into what is known at start and at end) and by the
+transcript replay (everything at once, original timestamps), so both produce the same spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry.trace import Span, format_span_id
+
+from . import semconv as sc
+from .records import Finding, ToolCall, Turn
+
+_SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
+_LANGFUSE_LEVEL = {"info": "DEFAULT", "warning": "WARNING", "error": "ERROR"}
+
+
+def turn_span_name(model: str | None) -> str:
+    return f"{sc.OP_CHAT} {model}" if model else sc.OP_CHAT
+
+
+def tool_span_name(name: str) -> str:
+    return f"{sc.OP_EXECUTE_TOOL} {name}"
+
+
+def session_span_name(agent_name: str) -> str:
+    return f"{sc.OP_INVOKE_AGENT} {agent_name}"
+
+
+def turn_request_attributes(turn: Turn, conversation_id: str, provider: str, *, max_tokens: Any = None,
+                            stream: bool = False) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        sc.OPERATION_NAME: sc.OP_CHAT,
+        sc.PROVIDER_NAME: provider,
+        sc.REQUEST_STREAM: stream,
+        sc.CONVERSATION_ID: conversation_id,
+        sc.LANGFUSE_SESSION_ID: conversation_id,
+        sc.TURN_INDEX: turn.index,
+        sc.REQUEST_MESSAGES: turn.message_count,
+        sc.REQUEST_CACHE_CONTROL: turn.cache_control,
+    }
+    if turn.model:
+        attributes[sc.REQUEST_MODEL] = turn.model
+    if isinstance(max_tokens, int):
+        attributes[sc.REQUEST_MAX_TOKENS] = max_tokens
+    return attributes
+
+
+def turn_response_attributes(turn: Turn, saved_usd: float) -> dict[str, Any]:
+    usage = turn.usage
+    attributes: dict[str, Any] = {
+        # The semantic conventions (and the SDK's own spans) count cached tokens as input tokens.
+        sc.USAGE_INPUT_TOKENS: usage.context_tokens,
+        sc.USAGE_OUTPUT_TOKENS: usage.output_tokens,
+        sc.USAGE_CACHE_READ: usage.cache_read_input_tokens,
+        sc.USAGE_CACHE_WRITE: usage.cache_creation_input_tokens,
+        sc.USAGE_CACHE_CREATION: usage.cache_creation_input_tokens,
+        sc.CONTEXT_TOKENS: usage.context_tokens,
+        sc.CACHE_HIT_RATIO: round(usage.cache_hit_ratio, 4),
+        sc.CACHE_SAVED_USD: round(saved_usd, 6),
+        sc.HTTP_ATTEMPTS: turn.http_attempts,
+    }
+    if turn.response_id:
+        attributes[sc.RESPONSE_ID] = turn.response_id
+    if turn.model:
+        attributes[sc.RESPONSE_MODEL] = turn.model
+    if turn.stop_reason:
+        attributes[sc.STOP_REASON] = turn.stop_reason
+        attributes[sc.RESPONSE_FINISH_REASONS] = (turn.stop_reason,)
+    if turn.tool_uses:
+        attributes[sc.TOOL_USE_NAMES] = tuple(turn.tool_names)
+    if turn.first_chunk_ns and turn.start_ns:
+        attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = (turn.first_chunk_ns - turn.start_ns) / 1e9
+    if turn.error_type:
+        attributes[sc.ERROR_TYPE] = turn.error_type
+    return attributes
+
+
+def tool_attributes(call: ToolCall, conversation_id: str) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+        sc.TOOL_NAME: call.name,
+        sc.TOOL_CALL_ID: call.tool_use_id,
+        sc.TOOL_TYPE: "function",
+        sc.TOOL_SOURCE: call.source,
+        sc.TOOL_RESULT_CHARS: call.result_chars,
+        sc.TOOL_IS_ERROR: call.is_error,
+        sc.TURN_INDEX: call.turn_index,
+        sc.CONVERSATION_ID: conversation_id,
+        sc.LANGFUSE_SESSION_ID: conversation_id,
+    }
+    if call.error_type:
+        attributes[sc.ERROR_TYPE] = call.error_type
+    return attributes
+
+
+def session_start_attributes(conversation_id: str, agent_name: str, parent_id: str | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        sc.OPERATION_NAME: sc.OP_INVOKE_AGENT,
+        sc.AGENT_NAME: agent_name,
+        sc.CONVERSATION_ID: conversation_id,
+        sc.LANGFUSE_SESSION_ID: conversation_id,
+    }
+    if parent_id:
+        attributes[sc.PARENT_SESSION] = parent_id
+    return attributes
+
+
+def finding_event_attributes(finding: Finding, span_id: int | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        sc.FINDING_KIND: finding.kind,
+        sc.FINDING_SEVERITY: finding.severity,
+        sc.FINDING_TURN: finding.turn,
+        sc.FINDING_MESSAGE: finding.message,
+    }
+    if finding.turns:
+        attributes[sc.FINDING_TURNS] = tuple(finding.turns)
+    if finding.tool_use_ids:
+        attributes[sc.FINDING_TOOL_USE_IDS] = tuple(finding.tool_use_ids)
+    if span_id:
+        attributes[sc.FINDING_SPAN_ID] = format_span_id(span_id)
+    return attributes
+
+
+def attach_findings(span: Span, findings: Iterable[Finding], *, timestamp: int | None = None) -> None:
+    """Put findings where people look: span events (Jaeger, Tempo, Phoenix) and the observation level and
+    status message Langfuse shows (it displays no events). ``span`` must still be open."""
+    worst: Finding | None = None
+    span_id = span.get_span_context().span_id
+    for finding in findings:
+        span.add_event(sc.FINDING_EVENT, finding_event_attributes(finding, span_id), timestamp=timestamp)
+        if worst is None or _SEVERITY_ORDER[finding.severity] > _SEVERITY_ORDER[worst.severity]:
+            worst = finding
+    if worst is not None:
+        span.set_attribute(sc.LANGFUSE_LEVEL, _LANGFUSE_LEVEL[worst.severity])
+        span.set_attribute(sc.LANGFUSE_STATUS_MESSAGE, f"{worst.kind}: {worst.message}")

@@ -1,0 +1,169 @@
+"""Return values: record complete messages, and wrap streams and raw responses so the turn span ends
+exactly once — on exhaustion, ``close()``, ``break`` inside ``with``, an exception, or garbage collection.
+
+Proxies are ``wrapt.ObjectProxy`` subclasses, so ``isinstance`` checks and every public attribute of the
+SDK's objects (``response``, ``text_stream`` via the helper, ``get_final_message()``…) keep working.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+
+if TYPE_CHECKING:
+    from .recorder import TurnCall
+
+
+def adopt_result(call: TurnCall, result: Any) -> Any:
+    """What the caller gets back for ``result``; records it now or once it has been consumed."""
+    if hasattr(result, "stop_reason") and hasattr(result, "usage"):
+        call.on_message(result)
+        return result
+    if hasattr(result, "http_response") and hasattr(result, "parse"):
+        return _adopt_api_response(call, result)
+    if hasattr(result, "__anext__"):
+        return TracedAsyncStream(result, call)
+    if hasattr(result, "__next__"):
+        return TracedStream(result, call)
+    call.finish()
+    return result
+
+
+def _adopt_api_response(call: TurnCall, response: Any) -> Any:
+    # with_raw_response has read a non-streamed body already: parsing it now is free (the SDK caches the
+    # parsed object) and lets the span end with the call instead of whenever the user parses.
+    is_legacy = type(response).__name__ == "LegacyAPIResponse"
+    if is_legacy and not call.stream:
+        try:
+            call.on_message(response.parse())
+        except Exception:
+            call.finish()
+        return response
+    if inspect.iscoroutinefunction(response.parse):
+        return TracedAsyncAPIResponse(response, call)
+    return TracedAPIResponse(response, call)
+
+
+class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A sync ``Stream`` of raw events that feeds them to its turn."""
+
+    def __init__(self, wrapped: Any, call: TurnCall) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+
+    def __iter__(self) -> TracedStream:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            event = self.__wrapped__.__next__()
+        except StopIteration:
+            self._self_call.finish_stream()
+            raise
+        except BaseException as error:
+            self._self_call.finish_stream(error)
+            raise
+        self._self_call.on_event(event)
+        return event
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_call.finish_stream()
+
+    def __enter__(self) -> TracedStream:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            self._self_call.finish_stream(exc)
+
+    def __del__(self) -> None:
+        self._self_call.finish_stream()
+
+
+class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
+    """An ``AsyncStream`` of raw events that feeds them to its turn."""
+
+    def __init__(self, wrapped: Any, call: TurnCall) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+
+    def __aiter__(self) -> TracedAsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            event = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_call.finish_stream()
+            raise
+        except BaseException as error:
+            self._self_call.finish_stream(error)
+            raise
+        self._self_call.on_event(event)
+        return event
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_call.finish_stream()
+
+    async def __aenter__(self) -> TracedAsyncStream:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            self._self_call.finish_stream(exc)
+
+    def __del__(self) -> None:
+        self._self_call.finish_stream()
+
+
+class _APIResponseBase(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, call: TurnCall) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_parsed: Any = None
+
+    def _self_adopt(self, parsed: Any) -> Any:
+        if self._self_parsed is None:
+            self._self_parsed = adopt_result(self._self_call, parsed)
+        return self._self_parsed
+
+    def __del__(self) -> None:
+        self._self_call.finish_stream()
+
+
+class TracedAPIResponse(_APIResponseBase):
+    """``with_streaming_response`` / raw streamed responses: recorded when parsed, ended when closed."""
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_adopt(self.__wrapped__.parse(*args, **kwargs))
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_call.finish_stream()
+
+
+class TracedAsyncAPIResponse(_APIResponseBase):
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_adopt(await self.__wrapped__.parse(*args, **kwargs))
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_call.finish_stream()

@@ -1,0 +1,270 @@
+"""Tool spans from the user's dispatcher (patched by dotted path) or from ``@trace_tool``.
+
+Both produce one ``execute_tool`` span per call, parented to the turn whose ``tool_use`` asked for it
+(found by tool_use id, else by name and input among the session's pending tool uses). Calls nobody
+traced are inferred later from the next request's ``tool_result`` blocks (see ``AgentTracer``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.trace import Span, SpanKind
+
+from .extract import field_of, text_of
+from .recorder import AgentTracer, log_once
+from .records import ToolCall, ToolSource
+from .sessions import LiveSession, PendingToolUse, current_session, current_tool_span
+from .spans import tool_span_name
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+_NAME_KEYS = ("name", "tool_name", "tool")
+_INPUT_KEYS = ("input", "tool_input", "arguments", "args", "params")
+_ID_KEYS = ("tool_use_id", "id", "tool_call_id")
+
+
+def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any], default_name: str | None
+                  ) -> tuple[str, Any, str | None]:
+    """(tool name, input, tool_use id) from the common dispatcher shapes: ``(block)``, ``(name, input)``,
+    keyword forms, or — for a decorated per-tool function — its own name and arguments."""
+    if args and not isinstance(args[0], str) and field_of(args[0], "name") is not None \
+            and field_of(args[0], "input") is not None:
+        block = args[0]
+        return str(field_of(block, "name")), field_of(block, "input"), field_of(block, "id")
+    name = next((kwargs[k] for k in _NAME_KEYS if isinstance(kwargs.get(k), str)), None)
+    tool_input = next((kwargs[k] for k in _INPUT_KEYS if k in kwargs), None)
+    tool_use_id = next((kwargs[k] for k in _ID_KEYS if isinstance(kwargs.get(k), str)), None)
+    if default_name is None and args and isinstance(args[0], str):
+        name = name or args[0]
+        if tool_input is None and len(args) > 1:
+            tool_input = args[1]
+        if tool_use_id is None and len(args) > 2 and isinstance(args[2], str):
+            tool_use_id = args[2]
+    if default_name is not None:
+        name = default_name
+        tool_input = dict(kwargs) if kwargs else (args[0] if len(args) == 1 else list(args))
+    return str(name or "tool"), tool_input, tool_use_id
+
+
+def _match_pending(session: LiveSession, name: str, tool_input: Any, tool_use_id: str | None
+                   ) -> PendingToolUse | None:
+    with session.lock:
+        pending = [p for p in session.pending.values() if not p.dispatched]
+        found = None
+        if tool_use_id is not None:
+            found = session.pending.get(tool_use_id)
+        found = found or next((p for p in pending if p.use.name == name and p.use.input == tool_input), None)
+        found = found or next((p for p in pending if p.use.name == name), None)
+        found = found or next((p for p in pending if p.use.input == tool_input), None)
+        if found is not None:
+            found.dispatched = True
+        return found
+
+
+def _result_is_error(result: Any) -> bool:
+    flag = field_of(result, "is_error") if not isinstance(result, (str, bytes, list, tuple)) else None
+    if flag is not None:
+        return bool(flag)
+    if isinstance(result, str):
+        head = result.lstrip()[:16].lower()
+        return head.startswith(("error", "traceback", "exception"))
+    return False
+
+
+def _result_text(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    if isinstance(result, Mapping) and "content" in result:
+        return text_of(result["content"])
+    return "" if result is None else str(result)
+
+
+class ToolRun:
+    """One traced tool execution: span and record, finished exactly once."""
+
+    __slots__ = ("_token", "_tool_token", "call", "hub", "session", "span")
+
+    def __init__(self, hub: AgentTracer, session: LiveSession | None, call: ToolCall, span: Span) -> None:
+        self.hub, self.session, self.call, self.span = hub, session, call, span
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        self._tool_token = current_tool_span.set(span)
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        try:
+            otel_context.detach(self._token)
+            current_tool_span.reset(self._tool_token)
+        except Exception:
+            pass
+        try:
+            call = self.call
+            call.end_ns = time.time_ns()
+            if error is not None:
+                call.is_error = True
+                call.error_type = type(error).__qualname__
+                call.result = f"{type(error).__name__}: {error}"
+                self.span.record_exception(error)
+            else:
+                call.result = _result_text(result)
+                call.is_error = _result_is_error(result)
+            if self.session is None:
+                self.span.end(end_time=call.end_ns)
+            else:
+                self.hub.record_tool_span(self.session, call, otel_context.get_current(), span=self.span)
+        except Exception:
+            log_once("tool_finish", "otel_agent_trace: could not finish a tool span")
+
+
+def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any], *,
+               default_name: str | None, source: ToolSource) -> ToolRun | None:
+    if not is_instrumentation_enabled():
+        return None
+    try:
+        name, tool_input, tool_use_id = describe_call(args, kwargs, default_name)
+        session = current_session()
+        pending = _match_pending(session, name, tool_input, tool_use_id) if session is not None else None
+        now = time.time_ns()
+        call = ToolCall(
+            session=session.id if session else "", tool_use_id=(pending.use.id if pending else tool_use_id) or "",
+            name=pending.use.name if pending else name, turn_index=pending.turn_index if pending else 0,
+            input=tool_input, start_ns=now, source=source,
+        )
+        parent = pending.span_context if pending is not None else otel_context.get_current()
+        span = hub.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
+                                     start_time=now)
+        return ToolRun(hub, session, call, span)
+    except Exception:
+        log_once("tool_start", "otel_agent_trace: could not start a tool span")
+        return None
+
+
+def tool_wrapper(hub: AgentTracer, *, default_name: str | None, source: ToolSource,
+                 is_async: bool) -> Callable[..., Any]:
+    """A wrapt wrapper tracing each call of a dispatcher or tool function (sync or async)."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        run = start_tool(hub, args, kwargs, default_name=default_name, source=source)
+        if run is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            run.finish(error=error)
+            raise
+        run.finish(result)
+        return result
+
+    async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                            kwargs: dict[str, Any]) -> Any:
+        run = start_tool(hub, args, kwargs, default_name=default_name, source=source)
+        if run is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            run.finish(error=error)
+            raise
+        run.finish(result)
+        return result
+
+    return async_wrapper if is_async else wrapper
+
+
+def trace_tool(name_or_function: Any = None) -> Any:
+    """Decorator: ``@trace_tool`` or ``@trace_tool("read_file")`` on a tool function (sync or async).
+
+    Each call becomes an ``execute_tool`` span under the turn that asked for it. Costs one check when
+    instrumentation is off.
+    """
+
+    def decorate(function: F, name: str | None) -> F:
+        tool_name = name or function.__name__
+        is_async = inspect.iscoroutinefunction(function)
+
+        def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+            from .instrumentor import active_hub
+
+            hub = active_hub()
+            if hub is None:
+                return wrapped(*args, **kwargs)
+            inner = tool_wrapper(hub, default_name=tool_name, source="decorator", is_async=is_async)
+            return inner(wrapped, instance, args, kwargs)
+
+        return wrapt.decorator(wrapper)(function)  # type: ignore[no-any-return]
+
+    if callable(name_or_function):
+        return decorate(name_or_function, None)
+    return functools.partial(decorate, name=name_or_function)
+
+
+class DispatcherPatch:
+    """The user's dispatcher named ``module:qualname``, patched now, on import, or — for a script run as
+    ``__main__`` whose function is defined only as it runs — at the first model call after definition."""
+
+    def __init__(self, hub: AgentTracer, spec: str) -> None:
+        self.hub = hub
+        self.module_name, _, self.qualname = spec.partition(":")
+        self.installed: tuple[Any, str] | None = None
+        self.done = False
+
+    def try_install(self) -> bool:
+        if self.done:
+            return True
+        module = sys.modules.get(self.module_name) or _main_module_named(self.module_name)
+        if module is None:
+            return False
+        *parents, attribute = self.qualname.split(".")
+        owner: Any = module
+        for part in parents:
+            owner = getattr(owner, part, None)
+            if owner is None:
+                return False
+        target = getattr(owner, attribute, None)
+        if target is None:
+            return False
+        is_async = inspect.iscoroutinefunction(target)
+        wrapt.wrap_function_wrapper(owner, attribute,
+                                    tool_wrapper(self.hub, default_name=None, source="dispatcher", is_async=is_async))
+        self.installed = (owner, attribute)
+        self.done = True
+        return True
+
+    def uninstall(self) -> None:
+        if self.installed is not None:
+            unwrap(*self.installed)
+            self.installed = None
+        self.done = True  # a pending post-import hook must not patch after uninstrument
+
+
+def _main_module_named(name: str) -> Any:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is not None and (name == "__main__" or (path and Path(path).stem == name)):
+        return main
+    return None
+
+
+def install_dispatcher(hub: AgentTracer, spec: str | None) -> DispatcherPatch | None:
+    if not spec or ":" not in spec:
+        return None
+    patch = DispatcherPatch(hub, spec)
+    try:
+        if not patch.try_install():
+            if patch.module_name != "__main__" and _main_module_named(patch.module_name) is None:
+                wrapt.register_post_import_hook(lambda module: patch.try_install(), patch.module_name)
+            hub.pending_dispatcher = patch
+    except Exception:
+        log_once("dispatcher", "otel_agent_trace: could not patch tool dispatcher %s", spec)
+    return patch

@@ -134,6 +134,10 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
         name, tool_input, tool_use_id = describe_call(args, kwargs, default_name)
         session = current_session()
         pending = _match_pending(session, name, tool_input, tool_use_id) if session is not None else None
+        if pending is None and default_name is not None and session is not None:
+            # A decorated dispatcher (``(name, input)`` or ``(block)``) rather than a per-tool function.
+            name, tool_input, tool_use_id = describe_call(args, kwargs, None)
+            pending = _match_pending(session, name, tool_input, tool_use_id)
         now = time.time_ns()
         call = ToolCall(
             session=session.id if session else "", tool_use_id=(pending.use.id if pending else tool_use_id) or "",

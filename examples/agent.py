@@ -50,7 +50,7 @@ def main() -> None:
     client = anthropic.Anthropic(api_key=os.environ.get("ANTHROPIC_API_KEY", "fake-key"),
                                  base_url=server.base_url if server else None)
     try:
-        print(run_agent(client, task, max_turns=10))
+        print(run_agent(client, task, max_turns=11))
     finally:
         if server is not None:
             server.stop()

@@ -135,15 +135,16 @@ CLEAN_SCRIPT: list[Any] = [
 ]
 
 FAILING_SCRIPT: list[Any] = [
-    ("read_file", {"path": "src/auth/session.ts"}),  # guessed path before looking around
+    ("read_file", {"path": "src/auth/session.ts"}),  # a guessed path, before looking around
     ("list_dir", {"path": "."}),
     ("read_file", {"path": "auth/session.ts"}),
-    ("run_bash", {"command": "seq 1 12000"}),  # a huge output that floods the context
-    ("edit_file", {"path": "auth/session.ts", "old_str": "expiresAt < Date.now()", "new_str": "x"}),
-    ("edit_file", {"path": "auth/session.ts", "old_str": "expiresAt <  Date.now()", "new_str": "x"}),
-    ("edit_file", {"path": "auth/session.ts", "old_str": "expiresAt<Date.now()", "new_str": "x"}),
     ("read_file", {"path": "auth/middleware.ts"}),
-    ("read_file", {"path": "auth/session.ts"}),  # re-read six turns later, nothing changed it
+    ("run_bash", {"command": "seq 1 12000"}),  # a huge output that floods the context
+    ("edit_file", _FIX),  # works…
+    ("edit_file", _FIX),  # …and is applied again: the model lost track of its own change
+    ("edit_file", {**_FIX, "old_str": "session.expiresAt < Date.now()/1000"}),
+    ("edit_file", {**_FIX, "old_str": "expiresAt < Date.now() / 1000;"}),
+    ("read_file", {"path": "auth/middleware.ts"}),  # re-read six turns later, nothing changed it
     ("run_bash", {"command": "npm test"}),
 ]
 

@@ -232,7 +232,7 @@ class AgentTracer:
     # -- sessions ----------------------------------------------------------------------------------
     def _session_started(self, session: LiveSession, task: str | None) -> None:
         if self.jsonl is not None:
-            self.jsonl.start(session.id, task, session.agent_name)
+            self.jsonl.start(session.id, task, session.agent_name, session.parent.id if session.parent else None)
 
     def _session_ended(self, session: LiveSession) -> None:
         if self.jsonl is not None:

@@ -1,0 +1,218 @@
+"""``otel-agent-trace import``: transcripts replayed as OTLP traces — session → turns → tool calls, with
+findings — using the original timestamps where the file has them.
+
+Spans are built from records with the same attribute functions the live path uses, so an imported
+transcript and a live run look the same in a backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from . import semconv as sc
+from .config import CACHE_READ_PRICE_FACTOR, Settings
+from .records import Finding, Session, ToolCall, Turn
+from .spans import (
+    attach_findings,
+    session_span_name,
+    session_start_attributes,
+    tool_attributes,
+    tool_span_name,
+    turn_request_attributes,
+    turn_response_attributes,
+    turn_span_name,
+)
+
+_STEP_NS = 1_000_000_000  # synthetic spacing of turns for files without timestamps
+
+
+@dataclass
+class ImportSummary:
+    files: int = 0
+    sessions: int = 0
+    turns: int = 0
+    findings: int = 0
+    spans: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _timeline(session: Session) -> None:
+    """Give every turn and tool call a start and end: original ones kept, the gaps filled in order."""
+    missing = [t for t in session.turns if not t.start_ns]
+    if not missing:
+        return
+    clock = time.time_ns() - (len(session.turns) + 1) * _STEP_NS
+    for turn in session.turns:
+        if not turn.start_ns:
+            turn.start_ns = clock
+        if not turn.end_ns:
+            turn.end_ns = turn.start_ns + _STEP_NS // 2
+        clock = max(clock, turn.end_ns) + _STEP_NS // 2
+    ends = {t.index: t.end_ns for t in session.turns}
+    for call in session.tool_calls:
+        if not call.start_ns:
+            call.start_ns = ends.get(call.turn_index, clock) + 1_000_000
+        if not call.end_ns:
+            call.end_ns = call.start_ns + _STEP_NS // 4
+
+
+def replay_session(tracer: trace.Tracer, session: Session, findings: Sequence[Finding], settings: Settings,
+                   parent: Span | None = None) -> tuple[Span, int]:
+    """Emit one session's spans; returns the session span (for sub-agents) and the number of spans."""
+    _timeline(session)
+    start = min((t.start_ns for t in session.turns), default=time.time_ns())
+    end = max((max(t.end_ns, t.start_ns) for t in session.turns), default=start)
+    end = max([end, *(c.end_ns for c in session.tool_calls)])
+    context = trace.set_span_in_context(parent) if parent is not None else None
+    session_span = tracer.start_span(
+        session_span_name(session.agent_name), context=context, kind=SpanKind.INTERNAL,
+        attributes=session_start_attributes(session.id, session.agent_name, session.parent_id), start_time=start,
+    )
+    on_tool: dict[str, list[Finding]] = {}
+    on_turn: dict[int, list[Finding]] = {}
+    on_session: list[Finding] = []
+    tool_ids = {c.tool_use_id for c in session.tool_calls}
+    for finding in findings:
+        hit = next((i for i in finding.tool_use_ids if i in tool_ids), None)
+        if finding.kind == "no_end_turn":
+            on_session.append(finding)
+        elif hit is not None:
+            on_tool.setdefault(hit, []).append(finding)
+        else:
+            on_turn.setdefault(finding.turn, []).append(finding)
+    count = 1
+    saved_total = 0.0
+    turn_spans: dict[int, Span] = {}
+    for turn in session.turns:
+        span, saved = _turn_span(tracer, session, turn, session_span, on_turn.get(turn.index, ()), settings)
+        turn_spans[turn.index] = span
+        saved_total += saved
+        count += 1
+    for call in session.tool_calls:
+        parent_span = turn_spans.get(call.turn_index, session_span)
+        _tool_span(tracer, session, call, parent_span, on_tool.get(call.tool_use_id, ()))
+        count += 1
+    if on_session:
+        attach_findings(session_span, on_session, timestamp=end)
+    usage = [t.usage for t in session.turns]
+    context_tokens = sum(u.context_tokens for u in usage)
+    cache_read = sum(u.cache_read_input_tokens for u in usage)
+    session_span.set_attributes({
+        sc.TURNS: len(session.turns),
+        sc.TOKENS_INPUT: context_tokens,
+        sc.TOKENS_OUTPUT: sum(u.output_tokens for u in usage),
+        sc.TOKENS_CACHE_READ: cache_read,
+        sc.TOKENS_CACHE_WRITE: sum(u.cache_creation_input_tokens for u in usage),
+        sc.CACHE_SAVED_USD: round(saved_total, 6),
+        sc.CACHE_HIT_RATIO: round(cache_read / context_tokens, 4) if context_tokens else 0.0,
+        sc.TOOL_CALLS: len(session.tool_calls),
+        sc.FINDINGS_COUNT: len(findings),
+        sc.FINDINGS_KINDS: tuple(dict.fromkeys(f.kind for f in findings)),
+        sc.END_REASON: session.end_reason or "abandoned",
+    })
+    if session.end_reason == "error":
+        session_span.set_status(Status(StatusCode.ERROR, "agent run failed"))
+    session_span.end(end_time=end)
+    for span in turn_spans.values():
+        del span  # ended already; references kept only for parenting
+    return session_span, count
+
+
+def _turn_span(tracer: trace.Tracer, session: Session, turn: Turn, parent: Span, findings: Sequence[Finding],
+               settings: Settings) -> tuple[Span, float]:
+    attributes = turn_request_attributes(turn, session.id, sc.PROVIDER_ANTHROPIC)
+    saved = (turn.usage.cache_read_input_tokens * settings.input_price(turn.model)
+             * (1 - CACHE_READ_PRICE_FACTOR) / 1e6)
+    attributes.update(turn_response_attributes(turn, saved))
+    span = tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(parent),
+                             kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)
+    if findings:
+        attach_findings(span, findings, timestamp=turn.end_ns)
+    if turn.error_type:
+        span.set_status(Status(StatusCode.ERROR, turn.error_type))
+    span.end(end_time=max(turn.end_ns, turn.start_ns))
+    return span, saved
+
+
+def _tool_span(tracer: trace.Tracer, session: Session, call: ToolCall, parent: Span,
+               findings: Sequence[Finding]) -> None:
+    span = tracer.start_span(tool_span_name(call.name), context=trace.set_span_in_context(parent),
+                             kind=SpanKind.INTERNAL, attributes=tool_attributes(call, session.id),
+                             start_time=call.start_ns)
+    if findings:
+        attach_findings(span, findings, timestamp=call.end_ns)
+    if call.is_error:
+        span.set_status(Status(StatusCode.ERROR, "tool reported an error"))
+    span.end(end_time=max(call.end_ns, call.start_ns))
+
+
+def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settings | None = None,
+                 progress: Any = None, errors: Any = None) -> ImportSummary:
+    """Replay every session of ``paths``; malformed lines are reported (file:line) and skipped."""
+    from .detectors import analyze_session, thresholds_from_env
+    from .importers import LineError, load
+
+    settings = settings or Settings.from_env()
+    thresholds = thresholds_from_env(**settings.thresholds)
+    summary = ImportSummary()
+    for path in paths:
+        summary.files += 1
+        session_spans: dict[str, Span] = {}
+        try:
+            for item in load(path):
+                if isinstance(item, LineError):
+                    summary.failures.append(str(item))
+                    if errors is not None:
+                        print(item, file=errors)
+                    continue
+                findings = analyze_session(item, thresholds) if settings.detectors else []
+                span, spans = replay_session(tracer, item, findings, settings,
+                                             parent=session_spans.get(item.parent_id or ""))
+                session_spans[item.id] = span
+                summary.sessions += 1
+                summary.turns += len(item.turns)
+                summary.findings += len(findings)
+                summary.spans += spans
+        except OSError as error:
+            summary.failures.append(f"{path}: {error}")
+            if errors is not None:
+                print(f"{path}: {error}", file=errors)
+        if progress is not None:
+            progress()
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="otel-agent-trace import",
+                                     description="Replay trace files as OTLP traces to the endpoint the "
+                                                 "standard OTEL_EXPORTER_OTLP_* variables name.")
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    args = parser.parse_args(argv)
+    from .exporters.setup import ensure_tracer_provider
+
+    provider = ensure_tracer_provider()
+    tracer = provider.get_tracer(sc.INSTRUMENTATION_SCOPE)
+    summary = _with_progress(args.files, tracer)
+    flushed = provider.force_flush() if hasattr(provider, "force_flush") else True
+    print(f"imported {summary.files} file(s): {summary.sessions} session(s), {summary.turns} turn(s), "
+          f"{summary.findings} finding(s), {summary.spans} span(s) sent"
+          f"{'' if flushed else ' (export did not confirm)'}; {len(summary.failures)} line(s) skipped")
+    return 1 if summary.failures and not summary.sessions else 0
+
+
+def _with_progress(files: Sequence[str], tracer: trace.Tracer) -> ImportSummary:
+    if len(files) < 2 or not sys.stderr.isatty():
+        return import_files(files, tracer, errors=sys.stderr)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("importing", total=len(files))
+        return import_files(files, tracer, errors=sys.stderr, progress=lambda: bar.advance(task))

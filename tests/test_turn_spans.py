@@ -183,7 +183,7 @@ class TestStreamsEndExactlyOnce:
 class TestErrors:
     def test_retry_after_rate_limit_counts_attempts(self, api, exporter):
         """A 429 retried by the SDK is one turn with two HTTP attempts."""
-        api.enqueue(Fault.rate_limit(retry_after=0), text_reply("ok"))
+        api.enqueue(Fault.rate_limit(retry_after=0.01), text_reply("ok"))
         client, _ = clients(api.base_url, max_retries=2)
         client.messages.create(**REQUEST)
         (span,) = chat_spans(exporter)

@@ -54,7 +54,7 @@ def uninstrument() -> None:
         instrumentor.uninstrument()
 
 
-class agent_session:  # noqa: N801 - used like a function: ``with agent_session("fix-bug"):``
+class agent_session:
     """Group the model calls inside into one ``invoke_agent`` span (sync or async; also a decorator).
 
     Without it, sessions are found from the conversation itself; use it to name the agent, set the

@@ -25,8 +25,13 @@ from .extract import StreamAccumulator, apply_message, field_of, request_uses_ca
 from .metrics import AgentMetrics
 from .records import Finding, ToolCall, Turn
 from .sessions import LiveSession, SessionTracker, first_user_text
-from .spans import attach_findings, tool_attributes, turn_request_attributes, turn_response_attributes, \
-    turn_span_name
+from .spans import (
+    attach_findings,
+    tool_attributes,
+    turn_request_attributes,
+    turn_response_attributes,
+    turn_span_name,
+)
 
 log = logging.getLogger("otel_agent_trace")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .fake_api import Fault, FakeMessagesAPI, RecordedRequest, Reply, text_reply, tool_reply
+from .fake_api import FakeMessagesAPI, Fault, RecordedRequest, Reply, text_reply, tool_reply
 
 __all__ = [
     "FakeMessagesAPI", "Fault", "RecordedRequest", "Reply", "by_operation", "findings_of", "span_tree",

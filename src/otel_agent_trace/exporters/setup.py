@@ -96,7 +96,8 @@ def build_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter | N
             return LogOnceExporter(HttpExporter(endpoint=endpoint, headers=headers), endpoint)
     protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
                 or "http/protobuf").strip().lower()
-    target = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "the default OTLP endpoint"
+    target = (env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+              or "the default OTLP endpoint")
     for name in _EXPORTER_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _FirstOnly) for f in logger.filters):

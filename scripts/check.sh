@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install everything into project-local venvs and run the whole suite:
+#   - anthropic 2.x (httpx2 transport) in .venv, including the Phoenix end-to-end tests;
+#   - anthropic 0.x (httpx transport) in .venv-sdk0;
+#   - ruff over the code.
+# pytest's exit code is kept, so "no tests collected" (exit 5) fails the run like any other failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+suite() {
+  local venv=$1 sdk=$2
+  shift 2
+  [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" "$sdk"
+  echo "== $("$venv/bin/python" -c 'import anthropic; print("anthropic", anthropic.__version__)') =="
+  "$venv/bin/python" -m pytest "$@"
+}
+
+# The HTML report is checked in a real headless browser: Debian's chromium (root only; the test skips
+# with a reason elsewhere).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "chromium could not be installed; the browser test will skip"
+fi
+bash scripts/install_phoenix.sh
+
+suite .venv "anthropic>=2" -q -p no:cacheprovider
+.venv/bin/ruff check src tests examples benchmarks scripts
+suite .venv-sdk0 "anthropic<1" -q -p no:cacheprovider --ignore=tests/e2e

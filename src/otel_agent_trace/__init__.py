@@ -40,11 +40,12 @@ def instrument(*, tracer_provider: Any = None, meter_provider: Any = None, **opt
     if instrumentor.is_instrumented_by_opentelemetry:
         return
     from .config import Settings
-    from .exporters.setup import ensure_tracer_provider
+    from .exporters.setup import ensure_meter_provider, ensure_tracer_provider
 
     settings = Settings.from_env(**options)
     provider = ensure_tracer_provider(tracer_provider)
-    instrumentor.instrument(tracer_provider=provider, meter_provider=meter_provider, settings=settings)
+    meters = ensure_meter_provider(meter_provider)
+    instrumentor.instrument(tracer_provider=provider, meter_provider=meters, settings=settings)
 
 
 def uninstrument() -> None:

@@ -87,6 +87,7 @@ class AgentTracer:
             tracer, agent_name=settings.agent_name, idle_timeout=settings.session_idle_timeout,
             max_open=settings.max_open_sessions, analyzer_factory=analyzer_factory,
             on_session_start=self._session_started, on_session_end=self._session_ended,
+            on_findings=self.metrics.findings,
         )
 
     # -- turns -------------------------------------------------------------------------------------
@@ -244,7 +245,8 @@ class AgentTracer:
             from .records import Session
 
             self.jsonl.end(Session(id=session.id, agent_name=session.agent_name, end_reason=session.end_reason,
-                                   parent_id=session.parent.id if session.parent else None))
+                                   parent_id=session.parent.id if session.parent else None,
+                                   findings=list(session.final_findings)))
 
     def shutdown(self, reason: str | None = None) -> None:
         try:

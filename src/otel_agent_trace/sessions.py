@@ -91,6 +91,7 @@ class LiveSession:
         self.findings_kinds: dict[str, None] = {}  # ordered set
         self.ended = False
         self.end_reason: str | None = None
+        self.final_findings: Sequence[Finding] = ()  # what the detectors said when the session ended
 
     def note_findings(self, findings: Sequence[Finding]) -> None:
         self.findings_count += len(findings)
@@ -104,7 +105,8 @@ class SessionTracker:
     def __init__(self, tracer: trace.Tracer, *, agent_name: str, idle_timeout: float, max_open: int,
                  analyzer_factory: Callable[[str], Any] | None,
                  on_session_start: Callable[[LiveSession, str | None], None] | None = None,
-                 on_session_end: Callable[[LiveSession], None] | None = None) -> None:
+                 on_session_end: Callable[[LiveSession], None] | None = None,
+                 on_findings: Callable[[Sequence[Finding]], None] | None = None) -> None:
         self._tracer = tracer
         self._agent_name = agent_name
         self._idle_timeout = idle_timeout
@@ -112,6 +114,7 @@ class SessionTracker:
         self._analyzer_factory = analyzer_factory
         self._on_start = on_session_start
         self._on_end = on_session_end
+        self._on_findings = on_findings
         self._lock = threading.Lock()
         self._open: OrderedDict[str, LiveSession] = OrderedDict()
         self._by_tool_use: dict[str, LiveSession] = {}
@@ -175,7 +178,10 @@ class SessionTracker:
             findings = session.analyzer.finish(session.last_turn, session.end_reason)
             if findings:
                 session.note_findings(findings)
+                session.final_findings = findings
                 attach_findings(span, findings)
+                if self._on_findings is not None:
+                    self._on_findings(findings)
         span.set_attributes({
             sc.TURNS: session.turns,
             sc.TOKENS_INPUT: session.input_tokens,

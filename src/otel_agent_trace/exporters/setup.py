@@ -127,3 +127,33 @@ def ensure_tracer_provider(tracer_provider: Any = None, environ: Mapping[str, st
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return trace.get_tracer_provider()
+
+
+def ensure_meter_provider(meter_provider: Any = None, environ: Mapping[str, str] | None = None) -> Any:
+    """The meter provider for our metrics: the one passed, the global SDK one, or — when an OTLP endpoint
+    is configured and ``OTEL_METRICS_EXPORTER`` is not ``none`` — a new one exporting there. None otherwise
+    (the API's no-op meters then cost next to nothing)."""
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    if meter_provider is not None:
+        return meter_provider
+    current = metrics.get_meter_provider()
+    if isinstance(current, MeterProvider):
+        return current
+    env = os.environ if environ is None else environ
+    endpoint = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint or env.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "otlp":
+        return None
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    protocol = (env.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/protobuf").strip().lower()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+    provider = MeterProvider(resource=Resource.create(), metric_readers=[
+        PeriodicExportingMetricReader(OTLPMetricExporter())])
+    metrics.set_meter_provider(provider)
+    return provider

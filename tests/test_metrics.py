@@ -1,0 +1,60 @@
+"""Metrics: GenAI client duration and token usage, tool duration, findings by kind."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from otel_agent_trace import demo_agent as demo
+from otel_agent_trace.fake_api import FakeMessagesAPI
+from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+
+
+@pytest.fixture
+def reader():
+    return InMemoryMetricReader()
+
+
+def _points(reader):
+    data = reader.get_metrics_data()
+    found: dict[str, list] = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                found.setdefault(metric.name, []).extend(metric.data.data_points)
+    return found
+
+
+def test_failing_run_records_durations_tokens_and_findings(provider, settings, reader):
+    """A traced run records one duration per turn, tokens by type, tool durations, and findings by kind."""
+    instrumentor = AnthropicAgentInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]),
+                            settings=settings)
+    demo.workspace.set(demo.make_workspace())
+    try:
+        with FakeMessagesAPI(demo.scripted_model) as api, pytest.raises(RuntimeError):
+            demo.run_agent(anthropic.Anthropic(api_key="k", base_url=api.base_url), demo.FAILING_TASK, max_turns=11)
+    finally:
+        instrumentor.uninstrument()
+    points = _points(reader)
+    (duration,) = points["gen_ai.client.operation.duration"]
+    assert duration.count == 11
+    token_types = {p.attributes["gen_ai.token.type"] for p in points["gen_ai.client.token.usage"]}
+    assert {"input", "output", "cache_write"} <= token_types
+    assert sum(p.count for p in points["agent_trace.tool.duration"]) == 10
+    kinds = {p.attributes["agent_trace.finding.kind"]: p.value for p in points["agent_trace.findings"]}
+    assert kinds["tool_loop"] >= 1 and kinds["no_end_turn"] == 1
+
+
+def test_no_meter_provider_means_no_metrics_cost(api, provider, settings):
+    """Without a MeterProvider the API's no-op instruments are used and calls still work."""
+    instrumentor = AnthropicAgentInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, settings=settings)
+    try:
+        message = anthropic.Anthropic(api_key="k", base_url=api.base_url).messages.create(
+            model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    finally:
+        instrumentor.uninstrument()
+    assert message.stop_reason == "end_turn"

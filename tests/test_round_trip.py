@@ -1,0 +1,100 @@
+"""Live run → JSONL → findings, report and import agree with what the live spans showed."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_agent_trace import agent_session
+from otel_agent_trace import demo_agent as demo
+from otel_agent_trace.config import Settings
+from otel_agent_trace.detectors import analyze_session
+from otel_agent_trace.fake_api import FakeMessagesAPI
+from otel_agent_trace.importers import LineError, load
+from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.replay import import_files
+from otel_agent_trace.report import render_text
+from otel_agent_trace.testing import findings_of, span_tree
+
+
+@pytest.fixture
+def live_run(tmp_path, provider, exporter):
+    """The demo's two sessions, traced live with the JSONL writer on."""
+    path = tmp_path / "trace.jsonl"
+    settings = Settings.from_env({}, jsonl=str(path))
+    instrumentor = AnthropicAgentInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, settings=settings)
+    try:
+        with FakeMessagesAPI(demo.scripted_model) as api:
+            client = anthropic.Anthropic(api_key="k", base_url=api.base_url)
+            for name, task in (("clean-run", demo.CLEAN_TASK), ("flaky-run", demo.FAILING_TASK)):
+                demo.workspace.set(demo.make_workspace())
+                with pytest.raises(RuntimeError) if "flaky" in task else _nothing(), agent_session(name):
+                    demo.run_agent(client, task, max_turns=11)
+    finally:
+        instrumentor.uninstrument()
+    return path, exporter.get_finished_spans()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _sessions(path):
+    items = list(load(path))
+    assert not [i for i in items if isinstance(i, LineError)]
+    return items
+
+
+def test_jsonl_holds_every_turn_of_both_sessions(live_run):
+    """The file has both sessions, every turn with usage, and each end reason."""
+    path, _ = live_run
+    sessions = {s.agent_name: s for s in _sessions(path)}
+    assert [t.index for t in sessions["clean-run"].turns] == list(range(1, 8))
+    assert [t.index for t in sessions["flaky-run"].turns] == list(range(1, 12))
+    assert sessions["clean-run"].end_reason == "end_turn"
+    assert sessions["flaky-run"].end_reason == "turn_limit"
+    assert sessions["flaky-run"].turns[5].usage.context_tokens > 20_000
+
+
+def test_offline_findings_agree_with_live_findings(live_run):
+    """Detectors over the file find the same (kind, turn) pairs the live spans carried."""
+    path, spans = live_run
+    live = {(f["agent_trace.finding.kind"], f["agent_trace.finding.turn"]) for f in findings_of(spans)}
+    offline = {(f.kind, f.turn) for s in _sessions(path) for f in analyze_session(s)}
+    assert live == offline
+    assert {kind for kind, _ in live} >= {"hallucinated_input", "token_jump", "tool_loop", "context_drift",
+                                          "no_end_turn", "cache_miss"}
+
+
+def test_report_of_the_file_names_the_outcome_and_findings(live_run):
+    """The work-backwards report of the failing session leads with the turn limit and lists its findings."""
+    path, _ = live_run
+    flaky = next(s for s in _sessions(path) if s.agent_name == "flaky-run")
+    text = render_text(flaky, analyze_session(flaky))
+    assert text.index("turn limit") < text.index("T11") < text.index("T10")
+    for kind in ("tool_loop", "token_jump", "context_drift"):
+        assert kind in text
+
+
+def test_import_rebuilds_the_live_span_tree(live_run):
+    """Replaying the file gives the same session → turn → tool tree as the live run."""
+    path, spans = live_run
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    summary = import_files([str(path)], provider.get_tracer("test"), settings=Settings.from_env({}))
+    assert summary.sessions == 2 and summary.turns == 18 and not summary.failures
+    replayed = exporter.get_finished_spans()
+    assert span_tree(replayed) == span_tree(spans)
+    live_findings = sorted((f["agent_trace.finding.kind"], f["agent_trace.finding.turn"]) for f in findings_of(spans))
+    replay_findings = sorted((f["agent_trace.finding.kind"], f["agent_trace.finding.turn"])
+                             for f in findings_of(replayed))
+    assert replay_findings == live_findings

@@ -21,13 +21,14 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from . import content as content_capture
 from . import semconv as sc
 from .config import CACHE_READ_PRICE_FACTOR, Settings
-from .extract import StreamAccumulator, apply_message, field_of, request_uses_cache, tool_names_offered
+from .extract import StreamAccumulator, apply_message, request_uses_cache, tool_names_offered
 from .metrics import AgentMetrics
 from .records import Finding, ToolCall, Turn
 from .sessions import LiveSession, SessionTracker, first_user_text
 from .spans import (
     attach_findings,
     tool_attributes,
+    tool_span_name,
     turn_request_attributes,
     turn_response_attributes,
     turn_span_name,
@@ -216,8 +217,6 @@ class AgentTracer:
             attributes[sc.TOOL_CALL_ARGUMENTS] = content_capture.to_attribute(call.input, limit)
             attributes[sc.TOOL_CALL_RESULT] = content_capture.cap(content_capture.redact(call.result), limit)
         if span is None:
-            from .spans import tool_span_name
-
             span = self.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
                                           start_time=call.start_ns)
         span.set_attributes(attributes)
@@ -362,4 +361,4 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1000:06d}Z"
 
 
-__all__ = ["AgentTracer", "TurnCall", "current_call", "field_of", "log_once"]
+__all__ = ["AgentTracer", "TurnCall", "current_call", "log_once"]

@@ -121,8 +121,6 @@ def replay_session(tracer: trace.Tracer, session: Session, findings: Sequence[Fi
     if session.end_reason == "error":
         session_span.set_status(Status(StatusCode.ERROR, "agent run failed"))
     session_span.end(end_time=end)
-    for span in turn_spans.values():
-        del span  # ended already; references kept only for parenting
     return session_span, count
 
 

@@ -87,7 +87,7 @@ class AgentTracer:
         self.sessions = SessionTracker(
             tracer, agent_name=settings.agent_name, idle_timeout=settings.session_idle_timeout,
             max_open=settings.max_open_sessions, analyzer_factory=analyzer_factory,
-            on_session_start=self._session_started, on_session_end=self._session_ended,
+            on_session_end=self._session_ended,
             on_findings=self.metrics.findings,
         )
 
@@ -107,13 +107,16 @@ class AgentTracer:
         if self.pending_dispatcher is not None and self.pending_dispatcher.try_install():
             self.pending_dispatcher = None
         self.sessions.sweep_idle()
-        session, results = self.sessions.resolve(kwargs, start_ns, self._task_text)
+        session, results = self.sessions.resolve(kwargs, start_ns)
         if results:
             self.infer_tool_calls(session, results, start_ns)
         messages = kwargs.get("messages")
         with session.lock:
             session.turns += 1
             index = session.turns
+        if index == 1 and self.jsonl is not None:
+            self.jsonl.start(session.id, first_user_text(messages), session.agent_name,
+                             session.parent.id if session.parent else None)
         turn = Turn(
             session=session.id, index=index, model=kwargs.get("model"),
             message_count=len(messages) if isinstance(messages, Sequence) else 0,
@@ -142,9 +145,6 @@ class AgentTracer:
         if kwargs.get("tools") is not None:
             attributes[sc.TOOL_DEFINITIONS] = content_capture.to_attribute(
                 content_capture.tool_definitions(kwargs.get("tools")), limit)
-
-    def _task_text(self, messages: Any) -> str | None:
-        return first_user_text(messages) if self.jsonl is not None else None
 
     def complete_turn(self, call: TurnCall) -> None:
         """Record a finished turn: rollups, detectors, attributes, span end, sinks."""
@@ -235,10 +235,6 @@ class AgentTracer:
         self.metrics.tool(call)
 
     # -- sessions ----------------------------------------------------------------------------------
-    def _session_started(self, session: LiveSession, task: str | None) -> None:
-        if self.jsonl is not None:
-            self.jsonl.start(session.id, task, session.agent_name, session.parent.id if session.parent else None)
-
     def _session_ended(self, session: LiveSession) -> None:
         if self.jsonl is not None:
             from .records import Session

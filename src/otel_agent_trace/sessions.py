@@ -104,7 +104,6 @@ class SessionTracker:
 
     def __init__(self, tracer: trace.Tracer, *, agent_name: str, idle_timeout: float, max_open: int,
                  analyzer_factory: Callable[[str], Any] | None,
-                 on_session_start: Callable[[LiveSession, str | None], None] | None = None,
                  on_session_end: Callable[[LiveSession], None] | None = None,
                  on_findings: Callable[[Sequence[Finding]], None] | None = None) -> None:
         self._tracer = tracer
@@ -112,7 +111,6 @@ class SessionTracker:
         self._idle_timeout = idle_timeout
         self._max_open = max_open
         self._analyzer_factory = analyzer_factory
-        self._on_start = on_session_start
         self._on_end = on_session_end
         self._on_findings = on_findings
         self._lock = threading.Lock()
@@ -122,7 +120,7 @@ class SessionTracker:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def open(self, agent_name: str | None, *, conversation_id: str | None = None, explicit: bool,
-             parent: LiveSession | None, start_ns: int | None = None, task: str | None = None) -> LiveSession:
+             parent: LiveSession | None, start_ns: int | None = None) -> LiveSession:
         conversation_id = conversation_id or uuid.uuid4().hex
         name = agent_name or self._agent_name
         if parent is None:
@@ -143,8 +141,6 @@ class SessionTracker:
                 evicted.append(self._open.popitem(last=False)[1])
         for old in evicted:
             self.end(old, "abandoned")
-        if self._on_start is not None:
-            self._on_start(session, task)
         return session
 
     def end(self, session: LiveSession, reason: str | None = None, *, end_ns: int | None = None) -> None:
@@ -226,8 +222,7 @@ class SessionTracker:
             self.end(oldest, None)
 
     # -- resolution --------------------------------------------------------------------------------
-    def resolve(self, kwargs: dict[str, Any], start_ns: int,
-                task_text: Callable[[Any], str | None]) -> tuple[LiveSession, list[ToolResult]]:
+    def resolve(self, kwargs: dict[str, Any], start_ns: int) -> tuple[LiveSession, list[ToolResult]]:
         """The session this call belongs to (created if needed) and the tool results it carries."""
         messages = kwargs.get("messages")
         results = request_tool_results(messages)
@@ -245,8 +240,7 @@ class SessionTracker:
                     parent = active
                 elif explicit is not None and not explicit.ended:
                     parent = explicit
-                session = self.open(None, explicit=False, parent=parent, start_ns=start_ns,
-                                    task=task_text(messages))
+                session = self.open(None, explicit=False, parent=parent, start_ns=start_ns)
         with session.lock:
             session.last_activity = time.monotonic()
             if fingerprint is not None and session.fingerprint is None:

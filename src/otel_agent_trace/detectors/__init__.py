@@ -1,0 +1,26 @@
+"""Failure detectors over a session's records: pure, bounded, and the same live and offline.
+
+``SessionAnalyzer`` runs them per session as events arrive; ``analyze_session`` runs them over a
+finished ``Session``. Kinds: context_drift, tool_loop, hallucinated_input, token_jump, tool_avalanche,
+no_end_turn, cache_miss.
+"""
+
+from .analyzer import ALL_DETECTORS, SessionAnalyzer, analyze_session, thresholds_from_env
+from .base import Detector, Thresholds
+from .errors import classify_error
+from .roles import ToolRole, classify_tool
+
+KINDS: tuple[str, ...] = tuple(cls.kind for cls in ALL_DETECTORS)
+
+__all__ = [
+    "ALL_DETECTORS",
+    "KINDS",
+    "Detector",
+    "SessionAnalyzer",
+    "Thresholds",
+    "ToolRole",
+    "analyze_session",
+    "classify_error",
+    "classify_tool",
+    "thresholds_from_env",
+]

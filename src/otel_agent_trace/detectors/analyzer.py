@@ -1,0 +1,165 @@
+"""One session's detectors behind one object, live or offline.
+
+The analyzer never raises: a detector that fails on odd input is logged once and skipped for that
+event, so an instrumented agent can never be broken by its own diagnostics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
+from typing import Any
+
+from ..records import Finding, Session, ToolCall, Turn
+from .base import Detector, Thresholds
+from .cache_miss import CacheMiss
+from .context_drift import ContextDrift
+from .hallucinated_input import HallucinatedInput
+from .no_end_turn import NoEndTurn
+from .token_jump import TokenJump
+from .tool_avalanche import ToolAvalanche
+from .tool_loop import ToolLoop
+
+logger = logging.getLogger(__name__)
+
+ALL_DETECTORS: tuple[type[Detector], ...] = (
+    ContextDrift, ToolLoop, HallucinatedInput, TokenJump, ToolAvalanche, NoEndTurn, CacheMiss,
+)
+MAX_FINDINGS = 1_000  # kept per session; the rest are only counted
+ENV_PREFIX = "OTEL_AGENT_TRACE_"
+
+
+class SessionAnalyzer:
+    """Runs every enabled detector over one session's events, in order; collects their findings."""
+
+    def __init__(self, session_id: str, thresholds: Thresholds | None = None,
+                 kinds: Iterable[str] | None = None, max_findings: int = MAX_FINDINGS) -> None:
+        self.session_id = session_id
+        self.thresholds = thresholds or Thresholds()
+        wanted = None if kinds is None else set(kinds)
+        self.detectors: list[Detector] = [
+            cls(self.thresholds) for cls in ALL_DETECTORS if wanted is None or cls.kind in wanted
+        ]
+        self.findings: list[Finding] = []
+        self.count_by_kind: dict[str, int] = {}
+        self.dropped = 0  # findings counted but not kept (beyond max_findings)
+        self.max_findings = max_findings
+        self._failed: set[str] = set()  # detectors already logged as failing
+
+    def observe_turn(self, turn: Turn) -> list[Finding]:
+        return self._run(lambda d: d.observe_turn(turn))
+
+    def observe_tool(self, call: ToolCall) -> list[Finding]:
+        return self._run(lambda d: d.observe_tool(call))
+
+    def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
+        return self._run(lambda d: d.finish(last_turn, end_reason))
+
+    def _run(self, hook: Callable[[Detector], list[Finding]]) -> list[Finding]:
+        out: list[Finding] = []
+        for detector in self.detectors:
+            try:
+                found = hook(detector)
+            except Exception:
+                if detector.kind not in self._failed:
+                    self._failed.add(detector.kind)
+                    logger.debug("otel_agent_trace: detector %s failed; skipping the event", detector.kind,
+                                 exc_info=True)
+                continue
+            for finding in found or ():
+                finding.session = self.session_id
+                out.append(finding)
+        for finding in out:
+            self.count_by_kind[finding.kind] = self.count_by_kind.get(finding.kind, 0) + 1
+            if len(self.findings) < self.max_findings:
+                self.findings.append(finding)
+            else:
+                self.dropped += 1
+        return out
+
+
+def _calls_by_turn(session: Session) -> dict[int, list[ToolCall]]:
+    calls = session.tool_calls or _calls_from_turns(session)
+    by_turn: dict[int, list[ToolCall]] = {}
+    for call in calls:
+        by_turn.setdefault(call.turn_index, []).append(call)
+    return by_turn
+
+
+def _calls_from_turns(session: Session) -> list[ToolCall]:
+    """Tool calls rebuilt from tool_uses and the next request's tool_results, for sessions without them."""
+    calls: list[ToolCall] = []
+    results = {r.tool_use_id: r for turn in session.turns for r in turn.tool_results}
+    for turn in session.turns:
+        for use in turn.tool_uses:
+            result = results.get(use.id)
+            if result is None:
+                continue
+            calls.append(ToolCall(session=session.id, tool_use_id=use.id, name=use.name,
+                                  turn_index=turn.index, input=use.input, result=result.content,
+                                  is_error=bool(result.is_error)))
+    return calls
+
+
+def analyze_session(session: Session, thresholds: Thresholds | None = None,
+                    kinds: Iterable[str] | None = None) -> list[Finding]:
+    """Run the detectors over a finished session (offline); the findings also go to ``session.findings``."""
+    analyzer = SessionAnalyzer(session.id, thresholds, kinds)
+    by_turn = _calls_by_turn(session)
+    pending = sorted(by_turn)  # turn indexes with tool calls, fed right after their turn
+    i = 0
+    last: Turn | None = None
+    for turn in sorted(session.turns, key=lambda t: t.index):
+        while i < len(pending) and pending[i] < turn.index:  # calls of a turn that is missing: keep order
+            for call in by_turn[pending[i]]:
+                analyzer.observe_tool(call)
+            i += 1
+        analyzer.observe_turn(turn)
+        last = turn
+        if i < len(pending) and pending[i] == turn.index:
+            for call in by_turn[pending[i]]:
+                analyzer.observe_tool(call)
+            i += 1
+    for index in pending[i:]:
+        for call in by_turn[index]:
+            analyzer.observe_tool(call)
+    analyzer.finish(last, session.end_reason)
+    session.findings = list(analyzer.findings)
+    return session.findings
+
+
+def _parse(kind: str, raw: str) -> Any:
+    if kind == "int":
+        return int(raw.replace("_", ""))
+    if kind == "float":
+        return float(raw)
+    return raw
+
+
+def thresholds_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Thresholds:
+    """Thresholds from ``OTEL_AGENT_TRACE_<FIELD>`` (``OTEL_AGENT_TRACE_DRIFT_MIN_TURNS=6``), then overrides.
+
+    A malformed environment value keeps the default (logged): configuration must not crash the agent.
+    Unknown override keywords are a programming error and raise ``TypeError``.
+    """
+    env = os.environ if environ is None else environ
+    thresholds = Thresholds()
+    for f in fields(Thresholds):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is None or not raw.strip():
+            continue
+        try:
+            setattr(thresholds, f.name, _parse(str(f.type), raw.strip()))
+        except ValueError:
+            logger.warning("otel_agent_trace: ignoring %s%s=%r (not a number)",
+                           ENV_PREFIX, f.name.upper(), raw)
+    names = {f.name for f in fields(Thresholds)}
+    for key, value in overrides.items():
+        if key not in names:
+            raise TypeError(f"unknown detector threshold: {key!r}")
+        if value is not None:
+            setattr(thresholds, key, value)
+    return thresholds
+

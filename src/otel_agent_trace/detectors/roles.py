@@ -1,0 +1,242 @@
+"""What a tool call does (read / edit / write / search / bash / other) and what it does it to.
+
+Detectors compare calls by role and target rather than by tool name, so Claude Code's ``Read``,
+Anthropic's text-editor ``view`` and ``cat FILE`` in a bash tool all count as the same read of FILE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..records import ToolCall
+from .errors import classify_error
+
+READ, EDIT, WRITE, SEARCH, BASH, OTHER = "read", "edit", "write", "search", "bash", "other"
+CHANGE_ROLES = frozenset({EDIT, WRITE})
+
+
+@dataclass(slots=True, frozen=True)
+class ToolRole:
+    """A tool call reduced to what detectors compare."""
+
+    role: str
+    target: str | None = None  # path for read/edit/write, pattern (or path) for search, command for bash
+    path: str | None = None
+    edit_key: str | None = None  # digest of (old → new) or written content: identical edits share it
+    revert_key: str | None = None  # digest of (new → old): the edit that would undo this one
+    read_range: str | None = None  # offset/limit, view_range, sed -n range: partial reads of one file differ
+    program: str | None = None  # bash: "git status", "npx jest", "python -m pytest"
+    changed_paths: tuple[str, ...] = ()  # paths a bash command may modify (sed -i, rm, mv, > file)
+    global_change: bool = False  # bash that may rewrite any file (git checkout, formatters)
+    undo: bool = False  # text-editor undo_edit
+
+
+@dataclass(slots=True, frozen=True)
+class CallInfo:
+    """A tool call's role plus its error class (None: success)."""
+
+    role: ToolRole
+    error: str | None
+
+
+_EXACT: dict[str, str] = {
+    **dict.fromkeys(("read", "read_file", "view_file", "open_file", "cat", "view", "readfile", "get_file",
+                     "notebookread", "read_notebook", "file_read", "open"), READ),
+    **dict.fromkeys(("edit", "multiedit", "edit_file", "replace_in_file", "str_replace", "apply_patch",
+                     "patch", "notebookedit", "apply_diff", "search_replace", "file_edit", "edit_notebook"),
+                    EDIT),
+    **dict.fromkeys(("write", "write_file", "create_file", "save_file", "file_write", "write_to_file"),
+                    WRITE),
+    **dict.fromkeys(("grep", "glob", "ls", "list_dir", "list_files", "list_directory", "search", "find_files",
+                     "find", "search_files", "file_search", "codebase_search", "ripgrep", "grep_search",
+                     "find_file", "list"), SEARCH),
+    **dict.fromkeys(("bash", "run_command", "run_bash", "shell", "execute", "exec", "terminal",
+                     "run_terminal_cmd", "execute_command", "run_shell_command", "run_shell", "bash_tool",
+                     "run", "sh", "command"), BASH),
+    # Names that contain read/write/search words but touch no file.
+    **dict.fromkeys(("todowrite", "todoread", "task", "agent", "webfetch", "websearch", "web_search",
+                     "web_fetch", "exitplanmode", "think"), OTHER),
+}
+_EDITOR_NAMES = ("str_replace_based_edit_tool", "str_replace_editor", "text_editor")
+_EDITOR_COMMANDS = {"view": READ, "str_replace": EDIT, "create": EDIT, "insert": EDIT, "undo_edit": EDIT}
+_WORD_ROLES = (  # fallback for unknown names, by word; only used when the input names a target
+    (("edit", "replace", "patch", "modify"), EDIT),
+    (("write", "create", "save"), WRITE),
+    (("read", "view", "open", "cat", "show"), READ),
+    (("grep", "glob", "search", "find", "list", "ls", "tree"), SEARCH),
+    (("bash", "shell", "command", "exec", "execute", "terminal", "run"), BASH),
+)
+_PATH_KEYS = ("file_path", "path", "filename", "file", "filepath", "notebook_path", "target_file",
+              "relative_path", "absolute_path", "file_name", "dir", "directory", "dir_path")
+_PATTERN_KEYS = ("pattern", "query", "regex", "glob", "search", "search_term", "name")
+_COMMAND_KEYS = ("command", "cmd", "script", "shell_command")
+_RANGE_KEYS = ("offset", "limit", "view_range", "start_line", "end_line", "line_start", "line_end",
+               "lines", "range")
+_OLD_KEYS = ("old_string", "old_str", "old", "search", "old_text")
+_NEW_KEYS = ("new_string", "new_str", "new", "replace", "new_text", "content", "file_text", "text")
+_SPLIT_NAME = re.compile(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])")
+_PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Update|Add|Delete) File: |\+\+\+ b/)(\S+)", re.MULTILINE)
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        h.update(part.encode("utf-8", "replace"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def norm_path(path: Any) -> str | None:
+    """'./src//a.py/' → 'src/a.py'; keeps absolute paths absolute and does not resolve '..'."""
+    if not isinstance(path, str):
+        return None
+    p = path.strip().strip("'\"`")
+    while p.startswith("./"):
+        p = p[2:]
+    p = p.replace("/./", "/")
+    while "//" in p:
+        p = p.replace("//", "/")
+    if len(p) > 1:
+        p = p.rstrip("/")
+    return p or None
+
+
+def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        value = data.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _range(data: Mapping[str, Any]) -> str | None:
+    parts = [f"{k}={data[k]}" for k in _RANGE_KEYS if data.get(k) not in (None, "")]
+    return ",".join(parts) or None
+
+
+def _edit_keys(data: Mapping[str, Any], role: str) -> tuple[str | None, str | None]:
+    """(key of this edit, key of the edit that would revert it)."""
+    edits = data.get("edits")
+    if isinstance(edits, list) and edits:
+        pairs = [(str(_first(e, _OLD_KEYS) or ""), str(_first(e, _NEW_KEYS) or ""))
+                 for e in edits if isinstance(e, Mapping)]
+        return (_digest(*(f"{o}\x01{n}" for o, n in pairs)),
+                _digest(*(f"{n}\x01{o}" for o, n in reversed(pairs))))
+    old, new = _first(data, _OLD_KEYS), _first(data, _NEW_KEYS)
+    if role == EDIT and isinstance(data.get("insert_line"), int):
+        return _digest(f"@{data['insert_line']}", str(new or "")), None
+    if old is None and new is None:
+        patch = _first(data, ("patch", "diff", "input"))
+        return (_digest("patch", str(patch)), None) if patch else (None, None)
+    if role == WRITE:
+        return _digest("", str(new or "")), None
+    old_s, new_s = str(old or ""), str(new or "")
+    return _digest(f"{old_s}\x01{new_s}"), _digest(f"{new_s}\x01{old_s}")
+
+
+def _role_from_name(name: str) -> str | None:
+    lowered = name.lower()
+    # mcp__server__read_file, functions.read_file → read_file
+    for sep in ("__", "."):
+        if sep in lowered:
+            lowered = lowered.rsplit(sep, 1)[-1]
+    if lowered in _EXACT:
+        return _EXACT[lowered]
+    if lowered.startswith(_EDITOR_NAMES):
+        return "editor"
+    return None
+
+
+def _role_from_words(name: str) -> str | None:
+    words = {w.lower() for w in _SPLIT_NAME.split(name) if w}
+    for keys, role in _WORD_ROLES:
+        if words.intersection(keys):
+            return role
+    return None
+
+
+def classify_tool(name: str | None, tool_input: Any) -> ToolRole:
+    """Role and target of one tool call; never raises, unknown tools are ``other``."""
+    from .shell import classify_command  # local: shell imports ToolRole from here
+
+    name = name or ""
+    data: Mapping[str, Any] = tool_input if isinstance(tool_input, Mapping) else {}
+    role = _role_from_name(name)
+    sub = data.get("command")
+    if role == "editor" or (isinstance(sub, str) and sub in _EDITOR_COMMANDS and "path" in data):
+        return _editor(data)
+    if role is None:
+        has_path = _first(data, _PATH_KEYS) is not None or isinstance(tool_input, str)
+        has_target = has_path or _first(data, _PATTERN_KEYS + _COMMAND_KEYS) is not None
+        role = _role_from_words(name) if has_target else None
+        if role in (READ, EDIT, WRITE) and not has_path:
+            role = None
+        if role is None:
+            if _first(data, _COMMAND_KEYS) is not None:
+                role = BASH
+            elif _first(data, ("old_string", "old_str")) is not None:
+                role = EDIT
+            else:
+                role = OTHER
+    if role == OTHER:
+        return ToolRole(OTHER, target=name or None)
+    if role == BASH:
+        command = _first(data, _COMMAND_KEYS)
+        if command is None and isinstance(tool_input, str):
+            command = tool_input
+        if isinstance(command, list):
+            command = " ".join(str(c) for c in command)
+        return classify_command(command if isinstance(command, str) else "")
+    raw_path = _first(data, _PATH_KEYS)
+    if raw_path is None and isinstance(tool_input, str) and role in (READ, EDIT, WRITE):
+        raw_path = tool_input
+    if raw_path is None and role == EDIT:
+        match = _PATCH_PATH.search(str(_first(data, ("patch", "diff", "input")) or "")[:1024])
+        raw_path = match.group(1) if match else None
+    path = norm_path(raw_path)
+    if role == SEARCH:
+        pattern = _first(data, _PATTERN_KEYS)
+        target = str(pattern) if pattern is not None else path
+        return ToolRole(SEARCH, target=target, path=path)
+    if role == READ:
+        return ToolRole(READ, target=path, path=path, read_range=_range(data))
+    key, revert = _edit_keys(data, role)
+    return ToolRole(role, target=path, path=path, edit_key=key, revert_key=revert)
+
+
+def _editor(data: Mapping[str, Any]) -> ToolRole:
+    sub = data.get("command")
+    path = norm_path(data.get("path"))
+    if sub == "view":
+        # Viewing a directory lists it: that is orientation, not a file read.
+        if path in (".", "/") or (isinstance(data.get("path"), str) and data["path"].endswith("/")):
+            return ToolRole(SEARCH, target=path, path=path)
+        return ToolRole(READ, target=path, path=path, read_range=_range(data))
+    if sub == "create":
+        return ToolRole(WRITE, target=path, path=path, edit_key=_edit_keys(data, WRITE)[0])
+    if sub == "undo_edit":
+        return ToolRole(EDIT, target=path, path=path, undo=True)
+    key, revert = _edit_keys(data, EDIT)
+    return ToolRole(EDIT, target=path, path=path, edit_key=key, revert_key=revert)
+
+
+# All detectors of a session ask about the same call one after another; one remembered answer makes
+# that a single classification. The slot holds the call, its input and its result and compares them by
+# identity (a reused, mutated ToolCall is reclassified); a concurrent caller can at worst recompute,
+# never read another call's answer, since the slot is replaced as one tuple.
+_last: tuple[object, object, object, CallInfo] | None = None
+
+
+def call_info(call: ToolCall) -> CallInfo:
+    """Role and error class of a recorded tool call (memoised for the call being dispatched)."""
+    global _last
+    last = _last
+    if last is not None and last[0] is call and last[1] is call.input and last[2] is call.result:
+        return last[3]
+    info = CallInfo(classify_tool(call.name, call.input), classify_error(call.result, call.is_error or None))
+    _last = (call, call.input, call.result, info)
+    return info

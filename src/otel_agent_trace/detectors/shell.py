@@ -1,0 +1,164 @@
+"""Bash commands seen as tool calls: ``cat FILE`` is a read, ``grep``/``ls``/``find`` are searches.
+
+A cheap tokenizer instead of ``shlex``: commands are often malformed or huge heredocs, and this runs
+on every bash call. Only the first meaningful simple command of the first ~500 characters is looked at.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .roles import BASH, READ, SEARCH, WRITE, ToolRole, norm_path
+
+_MAX_CHARS = 500
+_SEGMENTS = re.compile(r"\s*(?:&&|\|\||;|\n)\s*")
+_TOKENS = re.compile(r"'[^']*'|\"[^\"]*\"|\||[^\s|]+")
+_SKIP_PROGRAMS = {"cd", "export", "source", ".", "set", "true", "pushd", "popd", "unset", "clear"}
+_PREFIXES = {"sudo", "time", "env", "nice", "nohup", "command", "exec", "timeout"}
+_READ_PROGRAMS = {"cat", "head", "tail", "less", "more", "nl", "bat", "sed", "awk"}
+_SEARCH_PROGRAMS = {"ls", "find", "grep", "rg", "ag", "ack", "fd", "fdfind", "tree", "locate", "egrep",
+                    "fgrep", "dir", "pwd", "wc", "file", "stat", "which"}
+_GIT_SEARCH = {"status", "log", "diff", "show", "grep", "ls-files", "blame", "branch"}
+_GIT_GLOBAL = {"checkout", "reset", "stash", "restore", "pull", "merge", "rebase", "apply", "am",
+               "cherry-pick", "revert", "switch"}
+_FORMATTERS = {"black", "isort", "prettier", "gofmt", "rustfmt", "autopep8", "yapf", "clang-format"}
+_MODIFIERS = {"rm", "mv", "cp", "touch", "tee", "truncate", "patch", "chmod", "ln", "mkdir", "rmdir",
+              "unlink"}
+_LAUNCHERS = {"npx", "npm", "yarn", "pnpm", "uv", "poetry", "go", "cargo", "make", "git", "bun", "deno",
+              "docker", "pip", "pip3", "dotnet", "mvn", "gradle", "bundle", "rake"}
+_RUNNERS = {"npx", "bunx", "pnpx"}
+_RUN_LAUNCHERS = {"uv", "poetry", "pipenv", "pdm", "hatch"}
+_INTERPRETERS = {"python", "python3", "node", "ruby", "bash", "sh", "perl"}
+_VALUE_OPTIONS = {"-n", "-c", "-A", "-B", "-C", "-e", "-f", "-m", "--lines", "--bytes", "-t", "--type", "-g",
+                  "--glob", "-name", "-iname", "-type", "-path", "-maxdepth", "-mindepth", "-L", "-I"}
+
+
+def _unquote(token: str) -> str:
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+        return token[1:-1]
+    return token
+
+
+def _simple_command(command: str) -> list[str]:
+    for segment in _SEGMENTS.split(command[:_MAX_CHARS]):
+        tokens = _TOKENS.findall(segment)
+        while tokens and (("=" in tokens[0] and not tokens[0].startswith("-")) or tokens[0] in _PREFIXES):
+            tokens.pop(0)  # VAR=1, sudo, env …
+        if tokens and tokens[0] not in _SKIP_PROGRAMS:
+            return tokens
+    return []
+
+
+def _split_pipes(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Tokens before the first pipe, and the redirect targets (``> file``) of that part."""
+    head: list[str] = []
+    redirects: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "|":
+            break
+        if tok in (">", ">>", "1>", "1>>"):
+            if i + 1 < len(tokens):
+                redirects.append(_unquote(tokens[i + 1]))
+            i += 2
+            continue
+        if tok in ("2>", "2>>", "&>", "<", "<<", "<<<"):
+            i += 2  # stderr or input redirection: the next token is not an argument
+            continue
+        if tok.startswith(">"):
+            redirects.append(_unquote(tok.lstrip(">")))
+        elif not tok.startswith(("2>", "&>", "<", "1>")):  # 2>&1, <<EOF, <input …
+            head.append(tok)
+        i += 1
+    files = [r for r in redirects if r and not r.startswith(("&", "/dev/"))]
+    return head, files
+
+
+def _arguments(tokens: list[str]) -> list[str]:
+    """Non-option arguments, skipping the value of options known to take one (``head -n 50 FILE``)."""
+    args: list[str] = []
+    skip = False
+    for tok in tokens[1:]:
+        if skip:
+            skip = False
+            continue
+        if tok.startswith("-") and len(tok) > 1:
+            skip = tok in _VALUE_OPTIONS
+            continue
+        args.append(_unquote(tok))
+    return args
+
+
+def _base(token: str) -> str:
+    return _unquote(token).rsplit("/", 1)[-1]
+
+
+def _program(tokens: list[str]) -> str:
+    """What a command runs, seen through launchers: ``uv run pytest -x`` and ``python -m pytest`` → pytest."""
+    prog, rest = _base(tokens[0]), tokens[1:]
+    if prog in _RUNNERS and rest:
+        prog, rest = _base(rest[0]), rest[1:]
+    elif prog in _RUN_LAUNCHERS and rest[:1] == ["run"] and len(rest) > 1:
+        prog, rest = _base(rest[1]), rest[2:]
+    if prog.startswith("python") and rest[:1] == ["-m"] and len(rest) > 1:
+        return _base(rest[1])
+    if rest and not rest[0].startswith("-"):
+        if prog in _INTERPRETERS:
+            return f"{prog} {_base(rest[0])}"
+        if prog in _LAUNCHERS:
+            return f"{prog} {_unquote(rest[0])}"
+    return prog
+
+
+def classify_command(command: str) -> ToolRole:
+    """Role of one shell command: read of FILE, search, write via redirect, or plain bash."""
+    text = command.strip()
+    tokens = _simple_command(text)
+    if not tokens:
+        return ToolRole(BASH, target=text[:_MAX_CHARS] or None, program=None)
+    head, redirected = _split_pipes(tokens)
+    if not head:
+        return ToolRole(BASH, target=text[:_MAX_CHARS], program=None)
+    prog = _base(head[0])
+    args = _arguments(head)
+    options = [t for t in head[1:] if t.startswith("-")]
+    target = text[:_MAX_CHARS]
+    if redirected and prog in {"cat", "echo", "printf", "tee"}:
+        path = norm_path(redirected[-1])
+        return ToolRole(WRITE, target=path, path=path, changed_paths=(path,) if path else ())
+    if prog == "sed" and any(o.startswith("-i") for o in options):
+        path = norm_path(args[-1]) if len(args) >= 2 else None
+        return ToolRole(BASH, target=target, program="sed -i", changed_paths=(path,) if path else ())
+    if prog in _READ_PROGRAMS and not redirected:
+        # sed/awk take their script as the first argument unless given with -e/-f.
+        scripted = prog in ("sed", "awk") and not any(o in ("-e", "-f") for o in options)
+        if prog in ("sed", "awk"):
+            args = [_unquote(t) for t in head[1:] if not t.startswith("-") or len(t) == 1]
+        files = args[1:] if scripted else args
+        if files and prog in ("cat", "less", "more", "bat"):
+            path = norm_path(files[0])
+            rng = " ".join(["with", *files[1:]]) if len(files) > 1 else None
+            return ToolRole(READ, target=path, path=path, read_range=rng, program=prog)
+        if files:
+            path = norm_path(files[-1])
+            # Everything between the program and the file (-n 50, '1,40p') says which part was read.
+            rng = " ".join(_unquote(t) for t in head[1:-1]) or None
+            return ToolRole(READ, target=path, path=path, read_range=rng, program=prog)
+    if prog in _SEARCH_PROGRAMS:
+        pattern = args[0] if prog in ("grep", "rg", "ag", "ack", "egrep", "fgrep") and args else None
+        path = norm_path(args[-1]) if args and prog in ("ls", "tree", "dir") else None
+        return ToolRole(SEARCH, target=pattern or path or target, path=path, program=prog)
+    if prog == "git" and len(head) > 1:
+        sub = head[1]
+        if sub in _GIT_SEARCH:
+            return ToolRole(SEARCH, target=target, program=f"git {sub}")
+        if sub in _GIT_GLOBAL:
+            return ToolRole(BASH, target=target, program=f"git {sub}", global_change=True)
+    program = _program(head)
+    changed = tuple(p for p in (norm_path(r) for r in redirected) if p)
+    if prog in _MODIFIERS:
+        changed += tuple(p for p in (norm_path(a) for a in args) if p)
+    global_change = prog in _FORMATTERS or any(o in ("--fix", "--write", "-w") for o in options) or (
+        prog == "ruff" and "format" in head)
+    return ToolRole(BASH, target=target, program=program, changed_paths=changed, global_change=global_change)

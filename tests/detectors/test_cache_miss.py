@@ -1,0 +1,74 @@
+"""cache_miss: cache_control set but the prefix is not served from cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otel_agent_trace.detectors.scenario import read, turn
+
+from .conftest import Detect
+
+K = "cache_miss"
+
+
+def _t(read_tokens: int, created: int = 0, context: int = 10_000, control: bool = True, **kw: Any) -> dict:
+    return turn(read("a.py"), context=context, cache_read=read_tokens, cache_creation=created,
+                cache_control=control, **kw)
+
+
+class TestCacheMiss:
+    def test_prefix_written_every_turn_is_reported_once(self, detect: Detect) -> None:
+        """cache_read stays 0 while the prefix is written again each turn: one warning at turn 2."""
+        found = detect(K, _t(0, 9_800), _t(0, 9_800), _t(0, 9_800), _t(0, 9_800), turn())
+        assert [(f.turn, f.severity) for f in found] == [(2, "warning")]
+        assert "written to the cache again" in found[0].message and "timestamp" in found[0].message
+        assert found[0].evidence["cache_creation_input_tokens"] == 9_800
+
+    def test_first_turn_miss_is_expected(self, detect: Detect) -> None:
+        """Turn 1 writes the cache; only later turns can read it."""
+        assert detect(K, _t(0, 9_800), _t(9_500), _t(9_600), turn()) == []
+
+    def test_healthy_hits_are_silent(self, detect: Detect) -> None:
+        """Steady high hit ratios give no finding."""
+        assert detect(K, _t(0, 9_800), *[_t(8_500 + i * 10) for i in range(6)], turn()) == []
+
+    def test_no_cache_control_no_cache_is_silent(self, detect: Detect) -> None:
+        """Without cache_control and without any cache usage, zero reads are expected."""
+        assert detect(K, *[_t(0, control=False) for _ in range(4)], turn()) == []
+
+    def test_cache_usage_implies_cache_control(self, detect: Detect) -> None:
+        """Imported transcripts without the flag: earlier cache writes show caching is on."""
+        found = detect(K, _t(0, 9_800, control=False), _t(0, 9_800, control=False), turn())
+        assert [f.turn for f in found] == [2]
+
+    def test_short_prefix_is_not_reported(self, detect: Detect) -> None:
+        """Contexts below the minimum cacheable length cannot be cached."""
+        assert detect(K, _t(0, context=800), _t(0, context=900), turn()) == []
+
+    def test_nothing_written_either_explains_the_minimum_length(self, detect: Detect) -> None:
+        """With no cache write at all, the message points at the marker and the minimum length."""
+        found = detect(K, _t(0), _t(0), turn())
+        assert "minimum cacheable length" in found[0].message
+
+    def test_hit_ratio_collapse_is_reported(self, detect: Detect) -> None:
+        """A ratio falling from ~90 % to 20 % is reported once at the fall."""
+        found = detect(K, _t(0, 9_800), *[_t(9_000) for _ in range(4)], _t(2_000), _t(2_100), _t(9_000),
+                       turn())
+        assert [(f.turn, f.evidence["reason"]) for f in found] == [(6, "ratio_collapse")]
+
+    def test_a_new_miss_streak_is_reported_again(self, detect: Detect) -> None:
+        """Miss, hits, miss again: two findings."""
+        found = detect(K, _t(0, 9_800), _t(0, 9_800), _t(9_000), _t(9_000), _t(0, 9_800), turn())
+        assert [f.turn for f in found] == [2, 5]
+
+    def test_expired_ttl_is_info(self, detect: Detect) -> None:
+        """A miss after a pause longer than the 5-minute cache TTL is expected: info."""
+        found = detect(K, _t(0, 9_800, start_s=0, end_s=5), _t(9_000, start_s=10, end_s=15),
+                       _t(0, 9_800, start_s=400, end_s=405), turn())
+        assert [(f.turn, f.severity) for f in found] == [(3, "info")]
+        assert found[0].evidence["ttl_expired"] is True
+
+    def test_min_turn_is_a_setting(self, detect: Detect) -> None:
+        """cache_min_turn=3 tolerates a miss at turn 2."""
+        assert [f.turn for f in detect(K, _t(0, 9_800), _t(0, 9_800), _t(0, 9_800), turn(),
+                                       cache_min_turn=3)] == [3]

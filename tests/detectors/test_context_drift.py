@@ -1,0 +1,94 @@
+"""context_drift: re-reading unchanged files, re-applying edits."""
+
+from __future__ import annotations
+
+from otel_agent_trace.detectors.scenario import bash, edit, read, tool, turn
+
+from .conftest import Detect
+
+K = "context_drift"
+
+
+def _busy(n: int, start: int = 0) -> list[dict]:
+    """n turns of unrelated work (edits elsewhere and test runs)."""
+    return [turn(edit(f"other{start + i}.py", "a", "b")) if i % 2 == 0
+            else turn(bash("pytest -q", "1 passed")) for i in range(n)]
+
+
+class TestContextDrift:
+    def test_reread_of_unchanged_file_is_reported(self, detect: Detect) -> None:
+        """A file read at turn 3 and again at turn 28, untouched in between, is drift at turn 28."""
+        found = detect(K, turn(read("x.py")), turn(read("y.py")), turn(read("auth/session.ts")), *_busy(24),
+                       turn(read("auth/session.ts")), turn())
+        assert [(f.turn, f.turns, f.severity) for f in found] == [(28, [3, 28], "warning")]
+        assert "auth/session.ts" in found[0].message and "turn 3" in found[0].message
+        assert "25 turns earlier" in found[0].message and "sub-agent" in found[0].message
+        assert found[0].evidence["gap_turns"] == 25
+        assert found[0].tool_use_ids == ["toolu_003_0", "toolu_028_0"]
+
+    def test_reread_after_an_edit_is_not_drift(self, detect: Detect) -> None:
+        """Re-reading a file after editing it checks the change: not drift."""
+        found = detect(K, turn(read("a.py")), turn(edit("a.py", "x", "y")), *_busy(6), turn(read("a.py")),
+                       turn())
+        assert found == []
+
+    def test_reread_within_the_window_is_not_drift(self, detect: Detect) -> None:
+        """A re-read fewer than drift_min_turns turns later is not reported."""
+        found = detect(K, turn(read("a.py")), *_busy(2), turn(read("a.py")), turn(), drift_min_turns=4)
+        assert found == []
+
+    def test_threshold_is_a_setting(self, detect: Detect) -> None:
+        """drift_min_turns=2 reports a re-read two turns later."""
+        found = detect(K, turn(read("a.py")), *_busy(1), turn(read("a.py")), turn(), drift_min_turns=2)
+        assert [f.turn for f in found] == [3]
+
+    def test_compaction_resets_the_window(self, detect: Detect) -> None:
+        """A re-read right after compaction is expected: the history was summarised."""
+        found = detect(K, turn(read("a.py")), *_busy(6), turn(read("a.py"), after_compaction=True), turn())
+        assert found == []
+
+    def test_different_ranges_are_different_reads(self, detect: Detect) -> None:
+        """Reading other lines of a large file is not a re-read."""
+        part = [tool("Read", {"file_path": "big.py", "offset": o, "limit": 50}, "x") for o in (0, 500)]
+        found = detect(K, turn(part[0]), *_busy(5), turn(part[1]), turn())
+        assert found == []
+
+    def test_failed_read_is_not_a_read(self, detect: Detect) -> None:
+        """A read that failed does not count as having seen the file."""
+        failed = read("a.py", "File does not exist.", error=True)
+        found = detect(K, turn(failed), *_busy(5), turn(read("a.py")), turn())
+        assert found == []
+
+    def test_bash_changes_count_as_edits(self, detect: Detect) -> None:
+        """A file rewritten with sed -i in between may be re-read."""
+        found = detect(K, turn(bash("cat setup.cfg", "v=1")), turn(bash("sed -i s/1/2/ setup.cfg")),
+                       *_busy(4), turn(bash("cat setup.cfg", "v=2")), turn())
+        assert found == []
+
+    def test_reapplied_edit_is_reported(self, detect: Detect) -> None:
+        """The same old→new edit applied again later is drift, reported at the repeat."""
+        found = detect(K, turn(read("cart.py")), turn(edit("cart.py", "price", "price * qty")), *_busy(3),
+                       turn(edit("cart.py", "price", "price * qty", "String to replace not found in file.",
+                                 error=True)), turn())
+        assert [(f.turn, f.turns) for f in found] == [(6, [2, 6])]
+        assert found[0].evidence["reason"] == "repeated_edit" and "already replaced" in found[0].message
+
+    def test_reapplying_a_reverted_edit_is_not_drift(self, detect: Detect) -> None:
+        """x→y, then y→x (revert), then x→y again is a deliberate change, not a forgotten one."""
+        found = detect(K, turn(edit("a.py", "x", "y")), turn(edit("a.py", "y", "x")), *_busy(2),
+                       turn(edit("a.py", "x", "y")), turn())
+        assert found == []
+
+    def test_reapplying_after_undo_edit_is_not_drift(self, detect: Detect) -> None:
+        """The text editor's undo_edit forgets the file's earlier edits."""
+        editor = "str_replace_based_edit_tool"
+        change = tool(editor, {"command": "str_replace", "path": "a.py", "old_str": "x", "new_str": "y"},
+                      "ok")
+        undo = tool(editor, {"command": "undo_edit", "path": "a.py"}, "ok")
+        found = detect(K, turn(change), turn(undo), turn(change), turn())
+        assert found == []
+
+    def test_different_edits_of_one_file_are_not_drift(self, detect: Detect) -> None:
+        """Several distinct edits of one file are normal work."""
+        found = detect(K, *[turn(edit("a.py", f"v{i}", f"w{i}")) for i in range(8)], turn())
+        assert found == []

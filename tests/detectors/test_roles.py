@@ -1,0 +1,195 @@
+"""Tool roles, targets and error classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from otel_agent_trace.detectors import classify_error, classify_tool
+from otel_agent_trace.detectors.errors import bad_flag, error_line, path_tokens
+from otel_agent_trace.detectors.roles import call_info
+from otel_agent_trace.records import ToolCall
+
+EDITOR = "str_replace_based_edit_tool"
+
+
+@pytest.mark.parametrize(("name", "tool_input", "role", "target"), [
+    # Claude Code
+    ("Read", {"file_path": "/repo/auth/session.ts"}, "read", "/repo/auth/session.ts"),
+    ("Edit", {"file_path": "a.py", "old_string": "x", "new_string": "y"}, "edit", "a.py"),
+    ("MultiEdit", {"file_path": "a.py", "edits": [{"old_string": "x", "new_string": "y"}]}, "edit", "a.py"),
+    ("Write", {"file_path": "./new.py", "content": "print()"}, "write", "new.py"),
+    ("Bash", {"command": "npx jest auth"}, "bash", "npx jest auth"),
+    ("Grep", {"pattern": "expireSession", "path": "src"}, "search", "expireSession"),
+    ("Glob", {"pattern": "**/*.ts"}, "search", "**/*.ts"),
+    ("LS", {"path": "/repo"}, "search", "/repo"),
+    ("NotebookEdit", {"notebook_path": "nb.ipynb", "new_source": "x"}, "edit", "nb.ipynb"),
+    ("TodoWrite", {"todos": []}, "other", "TodoWrite"),
+    ("WebFetch", {"url": "https://example.com", "prompt": "x"}, "other", "WebFetch"),
+    # Anthropic text editor tool, every command
+    (EDITOR, {"command": "view", "path": "/repo/app.py"}, "read", "/repo/app.py"),
+    (EDITOR, {"command": "view", "path": "/repo/"}, "search", "/repo"),
+    (EDITOR, {"command": "str_replace", "path": "a.py", "old_str": "x", "new_str": "y"}, "edit", "a.py"),
+    (EDITOR, {"command": "create", "path": "b.py", "file_text": "x"}, "write", "b.py"),
+    (EDITOR, {"command": "insert", "path": "a.py", "insert_line": 3, "new_str": "y"}, "edit", "a.py"),
+    (EDITOR, {"command": "undo_edit", "path": "a.py"}, "edit", "a.py"),
+    ("str_replace_editor", {"command": "view", "path": "x.md"}, "read", "x.md"),
+    ("text_editor_20250728", {"command": "str_replace", "path": "x.md", "old_str": "a", "new_str": "b"},
+     "edit", "x.md"),
+    # bash tool: reads and searches hiding in commands
+    ("bash", {"command": "cat src/app.py"}, "read", "src/app.py"),
+    ("bash", {"command": "head -n 50 src/app.py"}, "read", "src/app.py"),
+    ("bash", {"command": "sed -n '10,40p' src/app.py"}, "read", "src/app.py"),
+    ("bash", {"command": "cd /repo && cat setup.cfg | grep version"}, "read", "setup.cfg"),
+    ("bash", {"command": "ls -la src/"}, "search", "src"),
+    ("bash", {"command": "find . -name '*.py'"}, "search", "find . -name '*.py'"),
+    ("bash", {"command": "grep -rn TODO src"}, "search", "TODO"),
+    ("bash", {"command": "rg 'fn main'"}, "search", "fn main"),
+    ("bash", {"command": "git status"}, "search", "git status"),
+    ("bash", {"command": "cat > notes.txt <<EOF\nhello\nEOF"}, "write", "notes.txt"),
+    ("bash", {"command": "python -m pytest -q"}, "bash", "python -m pytest -q"),
+    # hand-written tools
+    ("read_file", {"path": "src/a.py"}, "read", "src/a.py"),
+    ("view_file", {"filename": "a.py"}, "read", "a.py"),
+    ("open_file", {"file": "a.py"}, "read", "a.py"),
+    ("write_file", {"path": "a.py", "content": "x"}, "write", "a.py"),
+    ("create_file", {"path": "a.py", "content": "x"}, "write", "a.py"),
+    ("edit_file", {"path": "a.py", "old_str": "x", "new_str": "y"}, "edit", "a.py"),
+    ("replace_in_file", {"path": "a.py", "old_string": "x", "new_string": "y"}, "edit", "a.py"),
+    ("list_dir", {"path": "src"}, "search", "src"),
+    ("list_files", {"path": "."}, "search", "."),
+    ("ls", {"path": "src"}, "search", "src"),
+    ("glob", {"pattern": "*.md"}, "search", "*.md"),
+    ("grep", {"pattern": "foo"}, "search", "foo"),
+    ("search", {"query": "where is auth"}, "search", "where is auth"),
+    ("find_files", {"pattern": "*.py"}, "search", "*.py"),
+    ("run_command", {"cmd": "make test"}, "bash", "make test"),
+    ("run_bash", {"command": "cat a.py"}, "read", "a.py"),
+    ("shell", {"command": "npm test"}, "bash", "npm test"),
+    ("execute", {"command": "ls"}, "search", "ls"),
+    ("mcp__fs__read_file", {"path": "x.ts"}, "read", "x.ts"),
+    # unknown names fall back to words and input keys
+    ("readConfigFile", {"path": "cfg.yaml"}, "read", "cfg.yaml"),
+    ("do_thing", {"command": "pytest"}, "bash", "pytest"),
+    ("create_user", {"name": "bob"}, "other", "create_user"),
+    ("weird", "not a dict", "other", "weird"),
+])
+def test_classify_tool(name: str, tool_input: Any, role: str, target: str) -> None:
+    """Each tool name/input shape maps to its role and target."""
+    got = classify_tool(name, tool_input)
+    assert (got.role, got.target) == (role, target)
+
+
+class TestToolRoleDetails:
+    def test_identical_edits_share_a_key(self) -> None:
+        """Two edits with the same old→new text get the same edit key, whatever the tool."""
+        a = classify_tool("Edit", {"file_path": "a.py", "old_string": "x", "new_string": "y"})
+        b = classify_tool(EDITOR, {"command": "str_replace", "path": "a.py", "old_str": "x", "new_str": "y"})
+        assert a.edit_key == b.edit_key and a.edit_key is not None
+
+    def test_revert_key_is_the_reverse_edit(self) -> None:
+        """The edit y→x has as key the revert key of x→y."""
+        forward = classify_tool("Edit", {"file_path": "a.py", "old_string": "x", "new_string": "y"})
+        back = classify_tool("Edit", {"file_path": "a.py", "old_string": "y", "new_string": "x"})
+        assert back.edit_key == forward.revert_key
+
+    def test_partial_reads_carry_their_range(self) -> None:
+        """Read with offset/limit and sed -n ranges keep the range, so different parts differ."""
+        partial = classify_tool("Read", {"file_path": "a", "offset": 100, "limit": 50})
+        assert partial.read_range == "offset=100,limit=50"
+        assert classify_tool("bash", {"command": "sed -n 1,40p a.py"}).read_range == "-n 1,40p"
+        assert classify_tool("Read", {"file_path": "a"}).read_range is None
+
+    def test_bash_program_sees_through_launchers(self) -> None:
+        """uv run / python -m / npx report the program they run, so retries with other launchers match."""
+        assert classify_tool("bash", {"command": "uv run pytest -x"}).program == "pytest"
+        assert classify_tool("bash", {"command": "python -m pytest"}).program == "pytest"
+        assert classify_tool("bash", {"command": "npx jest auth"}).program == "jest"
+        assert classify_tool("bash", {"command": "npm test"}).program == "npm test"
+
+    def test_modifying_commands_name_their_paths(self) -> None:
+        """sed -i, rm and output redirection mark paths as changed; formatters change everything."""
+        assert classify_tool("bash", {"command": "sed -i 's/a/b/' setup.cfg"}).changed_paths == ("setup.cfg",)
+        assert classify_tool("bash", {"command": "rm build/out.txt"}).changed_paths == ("build/out.txt",)
+        assert classify_tool("bash", {"command": "black ."}).global_change
+        assert classify_tool("bash", {"command": "git checkout -- src"}).global_change
+
+    def test_never_raises_on_odd_input(self) -> None:
+        """None names, None inputs, lists and empty commands classify as something."""
+        odd = [(None, None), ("Bash", {"command": ""}), ("Bash", {"command": ["ls", "-la"]}), ("Read", {}),
+               ("Edit", {"edits": "nonsense"}), ("bash", {"command": "'"})]
+        for name, tool_input in odd:
+            assert classify_tool(name, tool_input).role
+
+    def test_call_info_is_memoised_per_call(self) -> None:
+        """Asking twice about the same call object returns the very same answer."""
+        call = ToolCall(session="s", tool_use_id="t", name="Read", turn_index=1, input={"file_path": "a"})
+        assert call_info(call) is call_info(call)
+
+    def test_call_info_sees_a_mutated_call(self) -> None:
+        """A reused ToolCall object whose result changed is classified again."""
+        call = ToolCall(session="s", tool_use_id="t", name="Read", turn_index=1, input={"file_path": "a"},
+                        result="ok")
+        assert call_info(call).error is None
+        call.result = "File does not exist."
+        assert call_info(call).error == "not_found"
+
+
+@pytest.mark.parametrize(("text", "flag", "expected"), [
+    ("File does not exist.", True, "not_found"),
+    ("cat: foo.py: No such file or directory", None, "not_found"),
+    ("Error: ENOENT: no such file or directory, open 'x.json'", False, "not_found"),
+    ("FileNotFoundError: [Errno 2] No such file or directory: 'x'", None, "not_found"),
+    ("String to replace not found in file.\nString: foo", True, "no_match"),
+    ("No replacement was performed, old_str `x` did not appear verbatim in /a.py.", True, "no_match"),
+    ("No replacement was performed. Multiple occurrences of old_str `x` in lines [3, 9].", True, "no_match"),
+    ("Found 2 matches of the string to replace, but replace_all is false.", True, "no_match"),
+    ("Error: no match for old_string in a.py", None, "no_match"),
+    ("old_str is not unique in the file", None, "no_match"),
+    ("/bin/bash: line 1: pnpm: command not found", True, "command_not_found"),
+    ("sh: 1: rg: not found", None, "command_not_found"),
+    ("pytest: error: unrecognized arguments: --coverage", None, "bad_option"),
+    ("ls: invalid option -- 'z'", None, "bad_option"),
+    ("error: unknown option '--frozen'", None, "bad_option"),
+    ("Error: Exit code 1\nFAILED tests/test_a.py", True, "nonzero_exit"),
+    ("Command exited with code 2", None, "nonzero_exit"),
+    ("Process returned non-zero exit status 1", None, "nonzero_exit"),
+    ("Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad", None, "traceback"),
+    ("bash: ./deploy.sh: Permission denied", True, "permission"),
+    ("Something odd happened", True, "other_error"),
+    ("Error: the server said no", None, "other_error"),
+    ("3 passed in 0.12s", None, None),
+    ("3 passed in 0.12s", False, None),
+    ("", None, None),
+])
+def test_classify_error(text: str, flag: bool | None, expected: str | None) -> None:
+    """Error text and is_error flag map to one short error class (None: success)."""
+    assert classify_error(text, flag) == expected
+
+
+class TestClassifyErrorEdges:
+    def test_error_words_inside_a_successful_read_are_ignored(self) -> None:
+        """A long successful result mentioning "No such file" in its middle is not an error."""
+        source = "def load(p):\n" + "    pass\n" * 200 + "# raises: No such file or directory\n" + "x\n" * 200
+        assert classify_error(source, False) is None
+
+    def test_exit_code_at_the_end_of_long_output_counts(self) -> None:
+        """Bash tools that append the exit status after long output are still failures."""
+        assert classify_error("line\n" * 2000 + "[exit code: 1]", None) == "nonzero_exit"
+
+    def test_only_the_first_two_kilobytes_are_searched(self) -> None:
+        """An error pattern beyond the first ~2 KB of a flagged result is not looked for."""
+        assert classify_error("x" * 5000 + "No such file", True) == "other_error"
+
+    def test_error_line_picks_the_offending_line(self) -> None:
+        """The line shown for an error is the one that matched, not a usage banner."""
+        text = "usage: pytest [options]\npytest: error: unrecognized arguments: --coverage"
+        assert error_line(text, "bad_option") == "pytest: error: unrecognized arguments: --coverage"
+        assert bad_flag(text) == "--coverage"
+
+    def test_path_tokens_are_bounded(self) -> None:
+        """Path extraction reads a bounded prefix and returns a bounded number of tokens."""
+        text = " ".join(f"src/m{i}.py" for i in range(10_000))
+        tokens = path_tokens(text, limit_chars=4096, max_tokens=50)
+        assert tokens[:2] == ["src/m0.py", "src/m1.py"] and len(tokens) == 50

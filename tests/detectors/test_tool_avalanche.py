@@ -1,0 +1,61 @@
+"""tool_avalanche: many small read/search turns and no commitment."""
+
+from __future__ import annotations
+
+from otel_agent_trace.detectors.scenario import bash, edit, glob, grep, read, tool, turn
+
+from .conftest import Detect
+
+K = "tool_avalanche"
+
+
+def _explore(n: int, start_ctx: int = 4_000, step: int = 400) -> list[dict]:
+    kinds = (lambda i: read(f"src/m{i}.py"), lambda i: grep(f"def f{i}", "src/a.py:1:x"),
+             lambda i: glob(f"**/*{i}.py", "src/b.py"))
+    return [turn(kinds[i % 3](i), context=start_ctx + i * step) for i in range(n)]
+
+
+class TestToolAvalanche:
+    def test_eight_exploring_turns_are_reported_once(self, detect: Detect) -> None:
+        """Twelve read/search-only turns give one finding, at the eighth."""
+        found = detect(K, *_explore(12), turn(context=9_000))
+        assert [(f.turn, f.turns, f.severity) for f in found] == [(8, list(range(1, 9)), "info")]
+        assert found[0].evidence["avg_growth_tokens"] == 400 and "plan" in found[0].message
+
+    def test_the_clean_six_turn_run_is_not_an_avalanche(self, detect: Detect) -> None:
+        """Read, read, grep, edit, bash, answer commits at turn 4."""
+        found = detect(K, turn(read("a.ts")), turn(read("b.ts")), turn(grep("x", "a.ts:1:x")),
+                       turn(edit("a.ts", "x", "y")), turn(bash("npx jest", "PASS")), turn())
+        assert found == []
+
+    def test_an_edit_resets_the_run(self, detect: Detect) -> None:
+        """Six exploring turns, an edit, six more: no run reaches eight."""
+        found = detect(K, *_explore(6), turn(edit("a.py", "x", "y")), *_explore(6), turn())
+        assert found == []
+
+    def test_a_changing_bash_command_is_commitment(self, detect: Detect) -> None:
+        """Running the tests in the middle breaks the run; cat/ls in bash do not."""
+        found = detect(K, *_explore(5), turn(bash("pytest -q", "ok")), *_explore(5), turn())
+        assert found == []
+        found = detect(K, *_explore(5), turn(bash("cat README.md", "hi")), turn(bash("ls src", "a.py")),
+                       *_explore(3), turn())
+        assert [f.turn for f in found] == [8]
+
+    def test_a_new_run_is_reported_again(self, detect: Detect) -> None:
+        """After a commitment, a second long run is a second finding."""
+        found = detect(K, *_explore(8), turn(edit("a.py", "x", "y")), *_explore(8), turn())
+        assert [f.turn for f in found] == [8, 17]
+
+    def test_big_steps_are_jumps_not_an_avalanche(self, detect: Detect) -> None:
+        """Eight reads that each add 20k tokens are token jumps, not small increments."""
+        found = detect(K, *_explore(8, step=20_000), turn())
+        assert found == []
+
+    def test_other_tools_end_the_run(self, detect: Detect) -> None:
+        """A planning call (TodoWrite) between reads is not pure exploration."""
+        found = detect(K, *_explore(4), turn(tool("TodoWrite", {"todos": []}, "ok")), *_explore(4), turn())
+        assert found == []
+
+    def test_min_turns_is_a_setting(self, detect: Detect) -> None:
+        """avalanche_min_turns=4 reports at the fourth exploring turn."""
+        assert [f.turn for f in detect(K, *_explore(5), turn(), avalanche_min_turns=4)] == [4]

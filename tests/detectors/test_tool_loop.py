@@ -1,0 +1,102 @@
+"""tool_loop: the same failing call, turn after turn, with no change of strategy."""
+
+from __future__ import annotations
+
+from otel_agent_trace.detectors.scenario import bash, edit, glob, read, tool, turn
+
+from .conftest import Detect
+
+K = "tool_loop"
+NO_MATCH = "String to replace not found in file."
+MISSING = "File does not exist."
+
+
+def _bad_edit(old: str) -> dict:
+    return edit("auth.ts", old, old + "!", NO_MATCH, error=True)
+
+
+class TestToolLoop:
+    def test_three_failed_string_edits_are_a_loop(self, detect: Detect) -> None:
+        """Three turns of no_match edits on one file are one loop, reported at the third."""
+        found = detect(K, turn(read("auth.ts")), turn(_bad_edit("a")), turn(_bad_edit("b")),
+                       turn(_bad_edit("c")), turn())
+        assert [(f.turn, f.turns, f.severity) for f in found] == [(4, [2, 3, 4], "warning")]
+        assert found[0].evidence["error_class"] == "no_match" and "re-read" in found[0].message
+        assert len(found[0].tool_use_ids) == 3
+
+    def test_three_different_successful_reads_are_not_a_loop(self, detect: Detect) -> None:
+        """Reading three different files successfully is exploring, not looping."""
+        found = detect(K, turn(read("a.py")), turn(read("b.py")), turn(read("c.py")), turn())
+        assert found == []
+
+    def test_guessed_paths_are_a_loop(self, detect: Detect) -> None:
+        """Three turns of different guessed paths, each not found, are a path-guessing loop."""
+        guesses = [turn(read(p, MISSING, error=True)) for p in ("a/x.ts", "b/x.ts", "c/x.ts")]
+        found = detect(K, *guesses, turn())
+        assert [f.turn for f in found] == [3]
+        assert "glob or directory listing" in found[0].message
+        assert found[0].evidence["targets"] == ["a/x.ts", "b/x.ts", "c/x.ts"]
+
+    def test_parallel_guesses_in_one_turn_are_not_a_loop(self, detect: Detect) -> None:
+        """Three guesses in one turn were tried at once, not retried after an error."""
+        guesses = [read(p, MISSING, error=True) for p in ("a/x.ts", "b/x.ts", "c/x.ts")]
+        found = detect(K, turn(*guesses), turn(read("x.ts")), turn())
+        assert found == []
+
+    def test_a_listing_between_guesses_ends_the_streak(self, detect: Detect) -> None:
+        """A successful glob between guesses is a change of strategy."""
+        found = detect(K, turn(read("a/x.ts", MISSING, error=True)),
+                       turn(read("b/x.ts", MISSING, error=True)), turn(glob("**/x.ts", "src/x.ts")),
+                       turn(read("c/x.ts", MISSING, error=True)), turn())
+        assert found == []
+
+    def test_identical_failing_bash_commands_are_a_loop(self, detect: Detect) -> None:
+        """The same command failing the same way three turns running is a loop."""
+        fail = bash("npm test", "Error: Exit code 1\nTypeError: x is undefined", error=True)
+        found = detect(K, turn(fail), turn(fail), turn(fail), turn())
+        assert [f.turn for f in found] == [3]
+        assert found[0].evidence["target"] == "npm test"
+
+    def test_edits_between_failing_runs_are_iterations(self, detect: Detect) -> None:
+        """Test runs that fail between code edits are TDD, not a loop."""
+        fail = bash("pytest -q", "Error: Exit code 1", error=True)
+        found = detect(K, turn(fail), turn(edit("a.py", "1", "2")), turn(fail), turn(edit("a.py", "2", "3")),
+                       turn(fail), turn())
+        assert found == []
+
+    def test_reading_the_file_ends_a_failed_edit_streak(self, detect: Detect) -> None:
+        """Re-reading the file after two failed edits is the right fix, so the next failure starts anew."""
+        found = detect(K, turn(_bad_edit("a")), turn(_bad_edit("b")), turn(read("auth.ts")),
+                       turn(_bad_edit("c")), turn())
+        assert found == []
+
+    def test_a_changed_error_class_is_a_new_streak(self, detect: Detect) -> None:
+        """Failures with different error classes are progress, not the same loop."""
+        found = detect(K, turn(bash("make", "make: *** No rule. Error: Exit code 2", error=True)),
+                       turn(bash("make", "Permission denied", error=True)),
+                       turn(bash("make", "Error: Exit code 2", error=True)), turn())
+        assert found == []
+
+    def test_reported_once_per_streak_then_escalated_once(self, detect: Detect) -> None:
+        """A 7-turn streak gives a warning at the 3rd repeat and one error at the 5th, nothing more."""
+        found = detect(K, *[turn(_bad_edit(str(i))) for i in range(7)], turn())
+        assert [(f.turn, f.severity) for f in found] == [(3, "warning"), (5, "error")]
+        assert "still looping" in found[1].message
+
+    def test_a_long_gap_breaks_the_streak(self, detect: Detect) -> None:
+        """Failures far apart (more than two turns) are not consecutive-ish."""
+        fail = bash("npm test", "Error: Exit code 1", error=True)
+        found = detect(K, turn(fail), turn(read("a")), turn(read("b")), turn(read("c")), turn(fail),
+                       turn(read("d")), turn(read("e")), turn(read("f")), turn(fail), turn())
+        assert found == []
+
+    def test_min_repeats_is_a_setting(self, detect: Detect) -> None:
+        """loop_min_repeats=4 needs a fourth failure."""
+        turns = [turn(_bad_edit(str(i))) for i in range(3)]
+        assert detect(K, *turns, turn(), loop_min_repeats=4) == []
+
+    def test_unknown_tools_loop_too(self, detect: Detect) -> None:
+        """A custom tool failing the same way three times is reported under its name."""
+        call = tool("deploy_preview", {"env": "staging"}, "Error: quota exceeded", error=True)
+        found = detect(K, turn(call), turn(call), turn(call), turn())
+        assert [f.turn for f in found] == [3] and "deploy_preview" in found[0].message

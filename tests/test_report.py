@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,7 @@ def test_html_with_several_sessions_has_one_chart_each() -> None:
     assert 'id="token-chart"' in page and 'id="token-chart-2"' in page
 
 
-def _screenshot_helpers():  # type: ignore[no-untyped-def]
+def _screenshot_helpers() -> types.ModuleType:
     spec = importlib.util.spec_from_file_location("screenshot_report", ROOT / "scripts" / "screenshot_report.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

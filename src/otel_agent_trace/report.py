@@ -21,7 +21,8 @@ from .records import Finding, Session, ToolCall, Turn
 LAST_TURNS = 8
 MAX_CHART_ROWS = 40  # terminal chart: longer sessions are bucketed, each row the largest turn of its bucket
 MAX_CHART_BARS = 300  # HTML chart
-MAX_FINDINGS_SHOWN = 30
+MAX_FINDINGS_TEXT = 30
+MAX_FINDINGS_HTML = 200
 _TARGET_KEYS = ("file_path", "notebook_path", "command", "cmd", "pattern", "query", "path", "url",
                 "description", "prompt")
 _OUTCOMES = {
@@ -65,7 +66,10 @@ def summarize(session: Session, findings: Sequence[Finding] | None = None) -> Su
     limits = Thresholds()
     totals = dict.fromkeys(("input", "output", "cache_read", "cache_write"), 0)
     previous = 0
-    prices = Settings()
+    try:
+        prices = Settings.from_env()  # honours OTEL_AGENT_TRACE_PRICES
+    except (TypeError, ValueError):
+        prices = Settings()
     for turn in session.turns:
         usage, context = turn.usage, turn.usage.context_tokens
         totals["input"] += usage.input_tokens
@@ -122,7 +126,7 @@ def outcome(session: Session) -> tuple[str, str]:
     unknown = ("unknown", f"? ended ({session.end_reason}) after {{n}}")
     tone, text = _OUTCOMES.get(session.end_reason or "", unknown)
     count = len(session.turns)
-    text = text.format(n=f"{count} turn{'s' * (count != 1)}",
+    text = text.format(n=f"{count:,} turn{'s' * (count != 1)}",
                        last=session.turns[-1].index if session.turns else 0)
     if session.end_reason == "error" and session.turns and session.turns[-1].error_type:
         text += f" ({session.turns[-1].error_type})"
@@ -141,6 +145,15 @@ def target_of(tool_input: Any) -> str:
                 return value
         return ""
     return "" if tool_input is None else str(tool_input)
+
+
+def top_findings(findings: list[Finding], limit: int) -> list[Finding]:
+    """At most ``limit`` findings, the most severe kept, shown in turn order."""
+    if len(findings) <= limit:
+        return findings
+    rank = {"error": 0, "warning": 1, "info": 2}
+    kept = sorted(findings, key=lambda f: (rank.get(f.severity, 3), f.turn))[:limit]
+    return sorted(kept, key=lambda f: (f.turn, f.kind))
 
 
 def one_line(text: str | None, limit: int) -> str:
@@ -244,18 +257,20 @@ def render_text(session: Session, findings: Sequence[Finding] | None = None, *, 
 
     shown = session.turns[-LAST_TURNS:][::-1]
     rule(f"LAST {len(shown)} TURNS (newest first)")
-    for turn in shown:
-        out.extend(_turn_block(turn, s, paint, width))
+    for n, turn in enumerate(shown):
+        position = len(session.turns) - 1 - n
+        out.extend(_turn_block(turn, session.turns[position - 1] if position else None, s, paint, width))
     if len(session.turns) > len(shown):
         out.append(paint(f"… {len(session.turns) - len(shown)} earlier turns not shown", "dim"))
 
     rule(f"FINDINGS ({len(s.findings)})")
     if not s.findings:
         out.append(paint("none", "dim"))
-    for finding in s.findings[:MAX_FINDINGS_SHOWN]:
+    for finding in top_findings(s.findings, MAX_FINDINGS_TEXT):
         out.append(_finding_line(finding, paint, width))
-    if len(s.findings) > MAX_FINDINGS_SHOWN:
-        out.append(paint(f"… {len(s.findings) - MAX_FINDINGS_SHOWN} more (otel-agent-trace findings)", "dim"))
+    if len(s.findings) > MAX_FINDINGS_TEXT:
+        out.append(paint(f"… {len(s.findings) - MAX_FINDINGS_TEXT} more, mostly less severe "
+                         "(otel-agent-trace findings FILE lists all)", "dim"))
 
     rule("TOKEN BUDGET PER TURN")
     out.extend(_chart(s, paint, width))
@@ -279,10 +294,8 @@ def _wrap(text: str, width: int, max_lines: int) -> list[str]:
     return lines
 
 
-def _turn_block(turn: Turn, s: Summary, paint: _Paint, width: int) -> list[str]:
+def _turn_block(turn: Turn, prev: Turn | None, s: Summary, paint: _Paint, width: int) -> list[str]:
     ctx = turn.usage.context_tokens
-    position = _position(s.session, turn)
-    prev = s.session.turns[position - 1] if position > 0 else None
     delta = ctx - prev.usage.context_tokens if prev else 0
     jump = paint(" ▲", "red", "bold") if turn.index in s.jumps else ""
     stop = turn.stop_reason or "?"
@@ -294,14 +307,6 @@ def _turn_block(turn: Turn, s: Summary, paint: _Paint, width: int) -> list[str]:
     if kinds:
         head += "  " + paint("[" + ", ".join(kinds) + "]", "yellow")
     return [head, *_turn_body(turn, s, paint, width, indent="      ")]
-
-
-def _position(session: Session, turn: Turn) -> int:
-    # Turns are in index order; index - first index is the position unless lines were missing.
-    guess = turn.index - session.turns[0].index
-    if 0 <= guess < len(session.turns) and session.turns[guess] is turn:
-        return guess
-    return session.turns.index(turn)
 
 
 def _turn_body(turn: Turn, s: Summary, paint: _Paint, width: int, indent: str) -> list[str]:
@@ -426,9 +431,9 @@ def _html_session(s: Summary, anchor: str, chart_id: str) -> str:
         parts.append(f'<div class="task"><b>Task:</b> {e(one_line(session.task, 400))}</div>')
     parts.append(f'<div class="outcome {tone}">{e(sentence)}</div><div class="stats">')
     saved = f" · ≈ ${s.saved_usd:,.2f} saved" if s.saved_usd >= 0.005 else ""
-    stats = [(fmt(len(session.turns)), "turns"), (fmt(s.peak[0]), f"peak context (turn {s.peak[1]})"),
-             (fmt(t["input"] + t["cache_read"] + t["cache_write"]), "context tokens read"),
-             (fmt(t["output"]), "output tokens"), (fmt(t["cache_read"]), "cache read tokens" + saved),
+    stats = [(fmt(len(session.turns)), "turns"), (_big(s.peak[0]), f"peak context (turn {s.peak[1]})"),
+             (_big(t["input"] + t["cache_read"] + t["cache_write"]), "context tokens read"),
+             (_big(t["output"]), "output tokens"), (_big(t["cache_read"]), "cache read tokens" + saved),
              (f"{len(session.tool_calls)} / {s.tool_errors}", "tool calls / failed"),
              (fmt(len(s.findings)), "findings")]
     parts.extend(f'<div class="stat"><b>{e(v)}</b><span>{e(label)}</span></div>' for v, label in stats)
@@ -442,7 +447,11 @@ def _html_session(s: Summary, anchor: str, chart_id: str) -> str:
     if s.findings:
         rows = "".join(
             f'<tr><td><span class="sev {e(f.severity)}">{e(f.severity)}</span></td><td>{e(f.kind)}</td>'
-            f'<td class="nw">{e(_turns_label(f))}</td><td>{e(f.message)}</td></tr>' for f in s.findings)
+            f'<td class="nw">{e(_turns_label(f))}</td><td>{e(f.message)}</td></tr>'
+            for f in top_findings(s.findings, MAX_FINDINGS_HTML))
+        if len(s.findings) > MAX_FINDINGS_HTML:
+            rows += (f'<tr><td colspan="4" class="meta">{len(s.findings) - MAX_FINDINGS_HTML} less severe '
+                     "findings not shown</td></tr>")
         parts.append(f'<div class="card"><table><tr><th>severity</th><th>kind</th><th>turns</th>'
                      f"<th>message</th></tr>{rows}</table></div>")
     else:
@@ -543,10 +552,16 @@ def _svg(s: Summary, chart_id: str) -> str:
         if flagged:  # a dot under each turn a warning/error finding involves
             out.append(f'<circle cx="{cx:.1f}" cy="{top_pad + plot_h + 7}" r="3" fill="#d97706">'
                        f"<title>{html.escape(label)}: {html.escape(', '.join(flagged))}</title></circle>")
-        if n % label_every == 0 or n == len(rows) - 1:
-            out.append(f'<text x="{cx:.1f}" y="{h - 8}" text-anchor="middle">{html.escape(label[1:])}</text>')
+        if n % label_every == 0 and len(rows) - n >= label_every // 2:
+            first = label[1:].split("–")[0]  # a bucket is labelled by its first turn
+            out.append(f'<text x="{cx:.1f}" y="{h - 8}" text-anchor="middle">{html.escape(first)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _big(value: int) -> str:
+    """Stat cards: exact up to a million, then 437.4M so the number fits its card."""
+    return fmt(value) if value < 1_000_000 else _short(value)
 
 
 def _short(value: float) -> str:

@@ -1,0 +1,110 @@
+"""What every importer shares: the malformed-line record, streaming line reader, and small parsers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..detectors.errors import classify_error
+from ..records import Finding
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """A line that could not be imported; the rest of the file still is."""
+
+    file: str
+    line_no: int  # 1-based; 0 when the problem is the whole file
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line_no}: {self.message}"
+
+
+# One parsed line: (line number, object) or the error that replaced it.
+Parsed = tuple[int, dict[str, Any]] | LineError
+
+
+def parsed_lines(path: Path) -> Iterator[Parsed]:
+    """JSON objects of a JSONL file, one at a time; blank lines skipped, bad ones reported, never raises."""
+    name = str(path)
+    try:
+        handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        yield LineError(name, 0, f"cannot open: {exc.strerror or exc}")
+        return
+    with handle:
+        for line_no, raw in enumerate(handle, 1):
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                obj = json.loads(text)
+            except ValueError as exc:
+                yield LineError(name, line_no, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            if not isinstance(obj, dict):
+                yield LineError(name, line_no, f"expected a JSON object, got {type(obj).__name__}")
+                continue
+            yield line_no, obj
+
+
+def as_int(value: Any) -> int:
+    """Token counts and timestamps: ints (or int-valued floats); anything else counts as 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return 0
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def iso_to_ns(value: Any) -> int:
+    """``2025-06-01T10:00:00.123Z`` → epoch nanoseconds; 0 when absent or unparseable."""
+    if not isinstance(value, str) or not value:
+        return 0
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # Claude Code writes UTC; a bare time is taken as UTC
+    # Integer arithmetic: float seconds would lose the last digits of a nanosecond timestamp.
+    delta = moment - _EPOCH
+    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000
+
+
+def finding_from_dict(data: Any, session: str) -> Finding | None:
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return None
+    severity = data.get("severity")
+    turns = [t for t in data.get("turns") or () if isinstance(t, int)]
+    turn = data.get("turn") if isinstance(data.get("turn"), int) else (turns[-1] if turns else 0)
+    return Finding(
+        kind=data["kind"],
+        severity=severity if severity in ("info", "warning", "error") else "warning",
+        turn=turn,
+        message=str(data.get("message", "")),
+        session=session,
+        turns=turns or [turn],
+        tool_use_ids=[str(i) for i in data.get("tool_use_ids") or ()],
+        evidence=data.get("evidence") if isinstance(data.get("evidence"), dict) else {},
+    )
+
+
+
+def looks_like_error(text: str) -> bool:
+    """Whether a tool result without an explicit flag reads like a failure.
+
+    Seed-format files carry no ``is_error`` (the article's loop logs ``str(output)``), so the detectors'
+    error classes decide; one definition of "an error" keeps imports, detectors and reports in agreement.
+    """
+    return classify_error(text, None) is not None

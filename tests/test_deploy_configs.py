@@ -273,7 +273,7 @@ SECRET_PATTERNS = (
     re.compile(r"\blsv2_[A-Za-z0-9_]+"),  # LangSmith keys
     re.compile(r"\bsk-ant-[A-Za-z0-9-]+"),  # Anthropic keys
 )
-SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|password", re.IGNORECASE)
+SECRET_HEADER = re.compile(r"authorization|_auth$|api[-_]?key|token|secret|password", re.IGNORECASE)
 
 
 def _walk(node: Any, path: str = "") -> list[tuple[str, Any]]:

@@ -21,6 +21,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from . import content as content_capture
 from . import semconv as sc
 from .config import CACHE_READ_PRICE_FACTOR, Settings
+from .detectors.errors import classify_error
 from .extract import StreamAccumulator, apply_message, request_uses_cache, tool_names_offered
 from .metrics import AgentMetrics
 from .records import Finding, ToolCall, Turn
@@ -200,7 +201,9 @@ class AgentTracer:
             call = ToolCall(
                 session=session.id, tool_use_id=result.tool_use_id, name=pending.use.name,
                 turn_index=pending.turn_index, input=pending.use.input, result=result.content,
-                is_error=bool(result.is_error), start_ns=pending.turn_end_ns or now_ns, end_ns=now_ns,
+                # Hand-written loops rarely set is_error, so the result text decides (as on import).
+                is_error=classify_error(result.content, result.is_error) is not None,
+                start_ns=pending.turn_end_ns or now_ns, end_ns=now_ns,
                 source="inferred",
             )
             self.record_tool_span(session, call, pending.span_context)

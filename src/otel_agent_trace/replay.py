@@ -19,9 +19,11 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv as sc
 from .config import CACHE_READ_PRICE_FACTOR, Settings
+from .detectors.base import Thresholds
 from .records import Finding, Session, ToolCall, Turn
 from .spans import (
     attach_findings,
+    failure_description,
     session_span_name,
     session_start_attributes,
     tool_attributes,
@@ -64,44 +66,41 @@ def _timeline(session: Session) -> None:
             call.end_ns = call.start_ns + _STEP_NS // 4
 
 
-def replay_session(tracer: trace.Tracer, session: Session, findings: Sequence[Finding], settings: Settings,
-                   parent: Span | None = None) -> tuple[Span, int]:
-    """Emit one session's spans; returns the session span (for sub-agents) and the number of spans."""
+def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, thresholds: Thresholds | None,
+                   parent: Span | None = None) -> tuple[Span, int, int]:
+    """Emit one session's spans, running the detectors event by event exactly as the live path does, so
+    each finding lands on the same span it would have live. Returns the session span (for sub-agents),
+    the number of spans and the number of findings."""
+    from .detectors import SessionAnalyzer, session_events
+
     _timeline(session)
     start = min((t.start_ns for t in session.turns), default=time.time_ns())
-    end = max((max(t.end_ns, t.start_ns) for t in session.turns), default=start)
-    end = max([end, *(c.end_ns for c in session.tool_calls)])
+    end = max([start, *(max(t.end_ns, t.start_ns) for t in session.turns), *(c.end_ns for c in session.tool_calls)])
     context = trace.set_span_in_context(parent) if parent is not None else None
     session_span = tracer.start_span(
         session_span_name(session.agent_name), context=context, kind=SpanKind.INTERNAL,
         attributes=session_start_attributes(session.id, session.agent_name, session.parent_id), start_time=start,
     )
-    on_tool: dict[str, list[Finding]] = {}
-    on_turn: dict[int, list[Finding]] = {}
-    on_session: list[Finding] = []
-    tool_ids = {c.tool_use_id for c in session.tool_calls}
-    for finding in findings:
-        hit = next((i for i in finding.tool_use_ids if i in tool_ids), None)
-        if finding.kind == "no_end_turn":
-            on_session.append(finding)
-        elif hit is not None:
-            on_tool.setdefault(hit, []).append(finding)
-        else:
-            on_turn.setdefault(finding.turn, []).append(finding)
-    count = 1
-    saved_total = 0.0
+    analyzer = SessionAnalyzer(session.id, thresholds) if settings.detectors else None
     turn_spans: dict[int, Span] = {}
-    for turn in session.turns:
-        span, saved = _turn_span(tracer, session, turn, session_span, on_turn.get(turn.index, ()), settings)
-        turn_spans[turn.index] = span
-        saved_total += saved
-        count += 1
-    for call in session.tool_calls:
-        parent_span = turn_spans.get(call.turn_index, session_span)
-        _tool_span(tracer, session, call, parent_span, on_tool.get(call.tool_use_id, ()))
-        count += 1
-    if on_session:
-        attach_findings(session_span, on_session, timestamp=end)
+    last: Turn | None = None
+    tool_calls = 0
+    saved_total = 0.0
+    for event in session_events(session):
+        if isinstance(event, Turn):
+            findings = analyzer.observe_turn(event) if analyzer else []
+            turn_spans[event.index], saved = _turn_span(tracer, session, event, session_span, findings, settings)
+            saved_total += saved
+            last = event
+        else:
+            findings = analyzer.observe_tool(event) if analyzer else []
+            _tool_span(tracer, session, event, turn_spans.get(event.turn_index, session_span), findings)
+            tool_calls += 1
+    final = analyzer.finish(last, session.end_reason) if analyzer else []
+    if final:
+        attach_findings(session_span, final, timestamp=end)
+    all_findings = analyzer.findings if analyzer else []
+    session.findings = list(all_findings)
     usage = [t.usage for t in session.turns]
     context_tokens = sum(u.context_tokens for u in usage)
     cache_read = sum(u.cache_read_input_tokens for u in usage)
@@ -113,15 +112,16 @@ def replay_session(tracer: trace.Tracer, session: Session, findings: Sequence[Fi
         sc.TOKENS_CACHE_WRITE: sum(u.cache_creation_input_tokens for u in usage),
         sc.CACHE_SAVED_USD: round(saved_total, 6),
         sc.CACHE_HIT_RATIO: round(cache_read / context_tokens, 4) if context_tokens else 0.0,
-        sc.TOOL_CALLS: len(session.tool_calls),
-        sc.FINDINGS_COUNT: len(findings),
-        sc.FINDINGS_KINDS: tuple(dict.fromkeys(f.kind for f in findings)),
+        sc.TOOL_CALLS: tool_calls,
+        sc.FINDINGS_COUNT: len(all_findings),
+        sc.FINDINGS_KINDS: tuple(dict.fromkeys(f.kind for f in all_findings)),
         sc.END_REASON: session.end_reason or "abandoned",
     })
-    if session.end_reason == "error":
-        session_span.set_status(Status(StatusCode.ERROR, "agent run failed"))
+    failed = failure_description(session.end_reason)
+    if failed:
+        session_span.set_status(Status(StatusCode.ERROR, failed))
     session_span.end(end_time=end)
-    return session_span, count
+    return session_span, 1 + len(turn_spans) + tool_calls, len(all_findings)
 
 
 def _turn_span(tracer: trace.Tracer, session: Session, turn: Turn, parent: Span, findings: Sequence[Finding],
@@ -155,7 +155,7 @@ def _tool_span(tracer: trace.Tracer, session: Session, call: ToolCall, parent: S
 def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settings | None = None,
                  progress: Any = None, errors: Any = None) -> ImportSummary:
     """Replay every session of ``paths``; malformed lines are reported (file:line) and skipped."""
-    from .detectors import analyze_session, thresholds_from_env
+    from .detectors import thresholds_from_env
     from .importers import LineError, load
 
     settings = settings or Settings.from_env()
@@ -171,13 +171,12 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
                     if errors is not None:
                         print(item, file=errors)
                     continue
-                findings = analyze_session(item, thresholds) if settings.detectors else []
-                span, spans = replay_session(tracer, item, findings, settings,
-                                             parent=session_spans.get(item.parent_id or ""))
+                span, spans, findings = replay_session(tracer, item, settings, thresholds,
+                                                       parent=session_spans.get(item.parent_id or ""))
                 session_spans[item.id] = span
                 summary.sessions += 1
                 summary.turns += len(item.turns)
-                summary.findings += len(findings)
+                summary.findings += findings
                 summary.spans += spans
         except OSError as error:
             summary.failures.append(f"{path}: {error}")

@@ -31,7 +31,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from . import semconv as sc
 from .extract import conversation_fingerprint, field_of, request_tool_results, text_of
 from .records import Finding, ToolResult, ToolUse, Turn
-from .spans import attach_findings, session_span_name, session_start_attributes
+from .spans import attach_findings, failure_description, session_span_name, session_start_attributes
 
 _explicit_session: contextvars.ContextVar[LiveSession | None] = contextvars.ContextVar(
     "otel_agent_trace_explicit_session", default=None
@@ -191,8 +191,9 @@ class SessionTracker:
             sc.FINDINGS_KINDS: tuple(session.findings_kinds),
             sc.END_REASON: session.end_reason or "abandoned",
         })
-        if session.end_reason == "error":
-            span.set_status(Status(StatusCode.ERROR, session.last_error or "agent run failed"))
+        failed = failure_description(session.end_reason)
+        if failed:
+            span.set_status(Status(StatusCode.ERROR, session.last_error or failed))
         span.end(end_time=end_ns)
 
     @staticmethod

@@ -125,6 +125,17 @@ def finding_event_attributes(finding: Finding, span_id: int | None) -> dict[str,
     return attributes
 
 
+def failure_description(end_reason: str | None) -> str | None:
+    """The ERROR status description for a session that ended this way, or None for a normal end.
+
+    A turn limit is a failed run too: backends (Phoenix, Jaeger) then show the trace as failed."""
+    if end_reason == "error":
+        return "agent run failed"
+    if end_reason == "turn_limit":
+        return "turn limit reached without end_turn"
+    return None
+
+
 def attach_findings(span: Span, findings: Iterable[Finding], *, timestamp: int | None = None) -> None:
     """Put findings where people look: span events (Jaeger, Tempo, Phoenix) and the observation level and
     status message Langfuse shows (it displays no events). ``span`` must still be open."""

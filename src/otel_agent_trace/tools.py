@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.trace import Span, SpanKind
 
+from .detectors.errors import classify_error
 from .extract import field_of, text_of
 from .recorder import AgentTracer, log_once
 from .records import ToolCall, ToolSource
@@ -73,14 +74,13 @@ def _match_pending(session: LiveSession, name: str, tool_input: Any, tool_use_id
         return found
 
 
-def _result_is_error(result: Any) -> bool:
-    flag = field_of(result, "is_error") if not isinstance(result, (str, bytes, list, tuple)) else None
+def _result_is_error(result: Any, text: str) -> bool:
+    """An explicit ``is_error`` on the returned value wins; otherwise the text decides, as it does for
+    inferred and imported tool calls, so every source flags the same results."""
+    flag = None if isinstance(result, (str, bytes, list, tuple)) else field_of(result, "is_error")
     if flag is not None:
         return bool(flag)
-    if isinstance(result, str):
-        head = result.lstrip()[:16].lower()
-        return head.startswith(("error", "traceback", "exception"))
-    return False
+    return classify_error(text, None) is not None
 
 
 def _result_text(result: Any) -> str:
@@ -117,7 +117,7 @@ class ToolRun:
                 self.span.record_exception(error)
             else:
                 call.result = _result_text(result)
-                call.is_error = _result_is_error(result)
+                call.is_error = _result_is_error(result, call.result)
             if self.session is None:
                 self.span.end(end_time=call.end_ns)
             else:

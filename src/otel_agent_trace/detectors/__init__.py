@@ -5,7 +5,7 @@ finished ``Session``. Kinds: context_drift, tool_loop, hallucinated_input, token
 no_end_turn, cache_miss.
 """
 
-from .analyzer import ALL_DETECTORS, SessionAnalyzer, analyze_session, thresholds_from_env
+from .analyzer import ALL_DETECTORS, SessionAnalyzer, analyze_session, session_events, thresholds_from_env
 from .base import Detector, Thresholds
 from .errors import classify_error
 from .roles import ToolRole, classify_tool
@@ -22,5 +22,6 @@ __all__ = [
     "analyze_session",
     "classify_error",
     "classify_tool",
+    "session_events",
     "thresholds_from_env",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -103,28 +103,34 @@ def _calls_from_turns(session: Session) -> list[ToolCall]:
     return calls
 
 
+def session_events(session: Session) -> Iterator[Turn | ToolCall]:
+    """A finished session's records in the order the live path sees them: each turn, then its tool calls."""
+    by_turn = _calls_by_turn(session)
+    pending = sorted(by_turn)  # turn indexes with tool calls, fed right after their turn
+    i = 0
+    for turn in sorted(session.turns, key=lambda t: t.index):
+        while i < len(pending) and pending[i] < turn.index:  # calls of a turn that is missing: keep order
+            yield from by_turn[pending[i]]
+            i += 1
+        yield turn
+        if i < len(pending) and pending[i] == turn.index:
+            yield from by_turn[pending[i]]
+            i += 1
+    for index in pending[i:]:
+        yield from by_turn[index]
+
+
 def analyze_session(session: Session, thresholds: Thresholds | None = None,
                     kinds: Iterable[str] | None = None) -> list[Finding]:
     """Run the detectors over a finished session (offline); the findings also go to ``session.findings``."""
     analyzer = SessionAnalyzer(session.id, thresholds, kinds)
-    by_turn = _calls_by_turn(session)
-    pending = sorted(by_turn)  # turn indexes with tool calls, fed right after their turn
-    i = 0
     last: Turn | None = None
-    for turn in sorted(session.turns, key=lambda t: t.index):
-        while i < len(pending) and pending[i] < turn.index:  # calls of a turn that is missing: keep order
-            for call in by_turn[pending[i]]:
-                analyzer.observe_tool(call)
-            i += 1
-        analyzer.observe_turn(turn)
-        last = turn
-        if i < len(pending) and pending[i] == turn.index:
-            for call in by_turn[pending[i]]:
-                analyzer.observe_tool(call)
-            i += 1
-    for index in pending[i:]:
-        for call in by_turn[index]:
-            analyzer.observe_tool(call)
+    for event in session_events(session):
+        if isinstance(event, Turn):
+            analyzer.observe_turn(event)
+            last = event
+        else:
+            analyzer.observe_tool(event)
     analyzer.finish(last, session.end_reason)
     session.findings = list(analyzer.findings)
     return session.findings

@@ -25,6 +25,7 @@ import base64
 import importlib.util
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -155,7 +156,7 @@ def run_example_agent(endpoint: str, project: str) -> None:
 
 
 def agent_trace(client, project: str) -> list[dict]:
-    """All spans of the (first) agent session in ``project``: session + turns + tool calls."""
+    """All spans of the latest agent session in ``project``: session + turns + tool calls."""
     spans = client.spans(project, wait_for=1, timeout=30)
     deadline = time.monotonic() + 30
     while not (roots := [s for s in spans if s["kind"] == "AGENT" and s["parent_id"] is None]):
@@ -163,7 +164,7 @@ def agent_trace(client, project: str) -> list[dict]:
             sys.exit(f"screenshot_phoenix: no invoke_agent span in project {project!r}")
         time.sleep(0.25)
         spans = client.spans(project)
-    root = roots[0]
+    root = roots[-1]  # spans come oldest first; a Phoenix given by --endpoint may hold earlier runs
     expected = 1 + int(root["attributes"].get("agent_trace.turns", 0)) + int(
         root["attributes"].get("agent_trace.tool_calls", 0))
     return client.spans(project, trace_id=root["trace_id"], wait_for=expected, timeout=30)
@@ -188,6 +189,8 @@ class Chromium:
 
     def __init__(self, executable: str, width: int, height: int) -> None:
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        # Chromium logs a lot (D-Bus, GPU) to stderr: a file, so a full pipe can never block it.
+        self.log = open(Path(self._profile.name) / "chromium.log", "w+b")  # noqa: SIM115 - closed in close()
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
@@ -211,8 +214,9 @@ class Chromium:
             f"--window-size={width},{height}",
             "about:blank",
         ]
+        # close_fds would close fds 3 and 4 after child_fds ran; os.pipe() ends are not inheritable anyway.
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, preexec_fn=child_fds)  # noqa: PLW1509
+                                        stderr=self.log, preexec_fn=child_fds, close_fds=False)
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer = b""
@@ -229,7 +233,8 @@ class Chromium:
         deadline = time.monotonic() + timeout
         while True:
             while b"\0" not in self._buffer:
-                if time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._from_child], [], [], left)[0]:
                     raise TimeoutError(f"Chromium did not answer {method} within {timeout:.0f}s")
                 chunk = os.read(self._from_child, 1 << 20)
                 if not chunk:
@@ -255,9 +260,24 @@ class Chromium:
         result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         return result.get("result", {}).get("value")
 
+    def click(self, element: str) -> bool:
+        """Click the element the JavaScript expression ``element`` finds, with real mouse events (the
+        React Aria widgets Phoenix uses ignore synthetic ``element.click()``); False if it is not there."""
+        box = self.evaluate(f"""(() => {{ const e = {element};
+            if (!e) return null; e.scrollIntoView({{block: 'nearest'}}); const r = e.getBoundingClientRect();
+            return [r.left + r.width / 2, r.top + r.height / 2]; }})()""")
+        if not box:
+            return False
+        x, y = box
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent",
+                      {"type": kind, "x": x, "y": y, "button": "left", "buttons": 1 if kind == "mousePressed" else 0,
+                       "clickCount": 0 if kind == "mouseMoved" else 1})
+        return True
+
     def wait_for(self, expression: str, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
+        while not self.evaluate(f"Boolean({expression})"):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
             time.sleep(0.25)
@@ -265,6 +285,12 @@ class Chromium:
     def screenshot(self, out: Path) -> None:
         data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False})["data"]
         out.write_bytes(base64.b64decode(data))
+
+    def log_tail(self, size: int = 3000) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        lines = self.log.read().decode(errors="replace").splitlines()
+        return "\n".join(line for line in lines if "dbus" not in line)[-size:]
 
     def close(self) -> None:
         try:
@@ -281,40 +307,56 @@ class Chromium:
                 os.close(fd)
             except OSError:
                 pass
+        self.log.close()
         self._profile.cleanup()
 
 
-# In the page: the span details' tab whose label starts with the given text, clicked once present.
-_CLICK_TAB = """(() => {
-  const tab = [...document.querySelectorAll('[role=tab]')]
-    .find(e => e.textContent.trim().toLowerCase().startsWith(%s));
-  if (!tab) return false;
-  if (tab.getAttribute('aria-selected') !== 'true') tab.click();
-  return true;
-})()"""
+# In the page: the span details' tab whose label starts with the given text (null until rendered).
+_TAB = """[...document.querySelectorAll('[role=tab]')]
+  .find(e => e.textContent.trim().toLowerCase().startsWith(%s)) || null"""
+
+# In the page: a collapsed disclosure (e.g. an event of the Events tab) whose title has the given text.
+_COLLAPSED = """[...document.querySelectorAll('button[aria-expanded=false]')]
+  .find(e => e.textContent.includes(%s)) || null"""
 
 
-def screenshot_with_tab(chromium: str, url: str, out: Path, size: str, tab: str, expect_text: str | None,
-                        timeout: float = 60) -> None:
-    """Open ``url``, click the span details tab ``tab`` (e.g. "Events"), wait for ``expect_text``, capture."""
+def screenshot_with_tab(chromium: str, url: str, out: Path, size: str, tab: str, expand: str | None = None,
+                        expect_text: str | None = None, timeout: float = 60) -> None:
+    """Open ``url``, click the span details tab ``tab`` (e.g. "Events"), expand the disclosures titled
+    ``expand`` (e.g. "agent_trace.finding"), wait for ``expect_text`` on the page, then capture."""
     width, height = (int(v) for v in size.split(","))
     browser = Chromium(chromium, width, height)
     try:
         browser.open(url)
         browser.wait_for("document.readyState === 'complete'", timeout, "the page to load")
         if tab:
-            browser.wait_for(_CLICK_TAB % json.dumps(tab.lower()), timeout, f"the {tab!r} tab")
+            find_tab = _TAB % json.dumps(tab.lower())
+            browser.wait_for(find_tab, timeout, f"the {tab!r} tab")
+            browser.click(find_tab)
+            browser.wait_for(f"({find_tab})?.getAttribute('aria-selected') === 'true'", timeout,
+                             f"the {tab!r} tab to open")
+        if expand:
+            find = _COLLAPSED % json.dumps(expand)
+            browser.wait_for(find, timeout, f"a disclosure titled {expand!r}")
+            for _ in range(20):  # every one of them, e.g. each finding of the span
+                if not browser.click(find):
+                    break
+                time.sleep(0.2)
         if expect_text:
             browser.wait_for(f"document.body.innerText.includes({json.dumps(expect_text)})", timeout,
                              f"{expect_text!r} on the page")
         time.sleep(1.0)  # let layout and fonts settle after the last render
         browser.screenshot(out)
     except Exception as exc:
-        stderr = b""
+        failed = out.with_name(out.stem + ".failed.png")
+        try:
+            browser.screenshot(failed)  # what the page showed instead, for whoever debugs this
+            print(f"screenshot_phoenix: the page as it was: {failed}", file=sys.stderr)
+        except Exception:
+            pass
+        log = browser.log_tail()
         browser.close()
-        if browser.process.stderr is not None:
-            stderr = browser.process.stderr.read()[-3000:]
-        sys.exit(f"screenshot_phoenix: {exc}\n{stderr.decode(errors='replace')}")
+        sys.exit(f"screenshot_phoenix: {exc}\n--- chromium log ---\n{log}")
     browser.close()
     if not out.exists() or out.stat().st_size == 0:
         sys.exit("screenshot_phoenix: Chromium wrote no screenshot")
@@ -364,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", help="Chromium executable (default: found on PATH)")
     parser.add_argument("--budget-ms", type=int, default=15000, help="Chromium --virtual-time-budget")
     parser.add_argument("--window-size", default=None,
-                        help="WIDTH,HEIGHT (default 1600,1000; 1600,1480 with --from-example, the whole tree)")
+                        help="WIDTH,HEIGHT (default 1600,1000; 1600,1380 with --from-example: the whole tree)")
     parser.add_argument("--tab", default=None,
                         help="span details tab to open before the screenshot, e.g. Events (default: Events "
                              "with --from-example; none otherwise, which uses plain chromium --screenshot)")
@@ -387,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             client = helper.PhoenixServer.attach(args.endpoint)
 
-        project = args.project or f"otel-agent-trace-demo-{uuid.uuid4().hex[:6]}"
+        default_project = "otel-agent-trace-example" if args.from_example else "otel-agent-trace-demo"
+        project = args.project or f"{default_project}-{uuid.uuid4().hex[:6]}"
         if args.trace_id:
             trace_id, span_id = args.trace_id, args.span_id
         elif args.from_example:
@@ -408,11 +451,12 @@ def main(argv: list[str] | None = None) -> int:
             client.spans(project, trace_id=trace_id, wait_for=4, timeout=30)
         url = client.ui_trace_url(project, trace_id, span_id)
         print(f"screenshot_phoenix: {url}")
-        size = args.window_size or ("1600,1480" if args.from_example else "1600,1000")
+        size = args.window_size or ("1600,1380" if args.from_example else "1600,1000")
         tab = args.tab if args.tab is not None else ("Events" if args.from_example else "")
         if tab:
-            expect = f"agent_trace.finding.kind" if args.from_example else None
-            screenshot_with_tab(chromium, url, out, size, tab, expect)
+            finding = "agent_trace.finding" if args.from_example and tab.lower() == "events" else None
+            screenshot_with_tab(chromium, url, out, size, tab, expand=finding,
+                                expect_text=finding and f"{finding}.message")
         else:
             screenshot(chromium, url, out, args.budget_ms, size)
         print(f"screenshot_phoenix: wrote {out} ({out.stat().st_size} bytes)")

@@ -117,3 +117,27 @@ def test_parallel_tool_calls_are_siblings(api, provider, settings, exporter):
     tools = by_operation(spans, "execute_tool")
     assert sorted(t.attributes["gen_ai.tool.name"] for t in tools) == ["a", "b", "c"]
     assert {t.parent.span_id for t in tools} == {chat.context.span_id}
+
+
+def test_tools_run_on_a_thread_pool_find_their_turn(api, provider, settings, exporter, user_module):
+    """Parallel tool calls dispatched on worker threads (no context carried over) still parent correctly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings.tool_dispatcher = f"{user_module}:dispatch_async"
+    instrumentor = AnthropicAgentInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, settings=settings)
+    try:
+        module = importlib.import_module(user_module)
+        with ThreadPoolExecutor(4) as pool:
+            def dispatch(block):
+                return pool.submit(lambda: asyncio.run(module.dispatch_async(block.name, block.input))).result()
+
+            _run(api, dispatch, ["a", "b", "c"])
+    finally:
+        instrumentor.uninstrument()
+    spans = exporter.get_finished_spans()
+    chat = by_operation(spans, "chat")[0]
+    tools = by_operation(spans, "execute_tool")
+    assert sorted(t.attributes["gen_ai.tool.name"] for t in tools) == ["a", "b", "c"]
+    assert {t.attributes["agent_trace.tool.source"] for t in tools} == {"dispatcher"}
+    assert {t.parent.span_id for t in tools} == {chat.context.span_id}

@@ -292,6 +292,21 @@ class SessionTracker:
             for use in turn.tool_uses:
                 self._by_tool_use[use.id] = session
 
+    def owner_of_pending(self, tool_use_id: str | None, name: str, tool_input: Any) -> LiveSession | None:
+        """The session waiting for this tool call, for calls made where no session is in context (a tool
+        run on a worker thread the agent handed it to). Only on that rare path is every open session
+        looked at, most recent first."""
+        with self._lock:
+            if tool_use_id and tool_use_id in self._by_tool_use:
+                return self._by_tool_use[tool_use_id]
+            sessions = list(self._open.values())
+        for session in reversed(sessions):
+            with session.lock:
+                for pending in session.pending.values():
+                    if not pending.dispatched and pending.use.name == name and pending.use.input == tool_input:
+                        return session
+        return None
+
     def take_pending(self, session: LiveSession, tool_use_id: str) -> PendingToolUse | None:
         with session.lock:
             pending = session.pending.pop(tool_use_id, None)

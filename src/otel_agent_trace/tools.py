@@ -132,7 +132,7 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
         return None
     try:
         name, tool_input, tool_use_id = describe_call(args, kwargs, default_name)
-        session = current_session()
+        session = current_session() or hub.sessions.owner_of_pending(tool_use_id, name, tool_input)
         pending = _match_pending(session, name, tool_input, tool_use_id) if session is not None else None
         if pending is None and default_name is not None and session is not None:
             # A decorated dispatcher (``(name, input)`` or ``(block)``) rather than a per-tool function.

@@ -89,6 +89,10 @@ class Settings:
                 best = family
         return self.prices.get(best, 0.0)
 
+    def cache_saving_usd(self, model: str | None, cache_read_tokens: int) -> float:
+        """What cache reads saved: billed at 10 % of the input price instead of the full price."""
+        return cache_read_tokens * self.input_price(model) * (1 - CACHE_READ_PRICE_FACTOR) / 1e6
+
 
 def _parse_prices(raw: str) -> dict[str, float]:
     """``claude-sonnet=3,claude-opus=15`` → mapping."""

@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import content as content_capture
 from . import semconv as sc
-from .config import CACHE_READ_PRICE_FACTOR, Settings
+from .config import Settings
 from .detectors.errors import classify_error
 from .extract import StreamAccumulator, apply_message, request_uses_cache, tool_names_offered
 from .metrics import AgentMetrics
@@ -151,18 +151,13 @@ class AgentTracer:
         """Record a finished turn: rollups, detectors, attributes, span end, sinks."""
         turn, session, span = call.turn, call.session, call.span
         turn.end_ns = time.time_ns()
-        saved = (turn.usage.cache_read_input_tokens * self.settings.input_price(turn.model)
-                 * (1 - CACHE_READ_PRICE_FACTOR) / 1e6)
+        saved = self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
         findings: list[Finding] = []
         with session.lock:
             session.last_turn = turn
             session.last_stop_reason = turn.stop_reason
             session.last_error = turn.error_type
-            session.input_tokens += turn.usage.context_tokens
-            session.output_tokens += turn.usage.output_tokens
-            session.cache_read += turn.usage.cache_read_input_tokens
-            session.cache_write += turn.usage.cache_creation_input_tokens
-            session.saved_usd += saved
+            session.rollup.add_turn(turn, saved)
             if session.analyzer is not None:
                 findings = session.analyzer.observe_turn(turn)
                 session.note_findings(findings)
@@ -225,7 +220,7 @@ class AgentTracer:
         span.set_attributes(attributes)
         findings: list[Finding] = []
         with session.lock:
-            session.tool_calls += 1
+            session.rollup.tool_calls += 1
             if session.analyzer is not None:
                 findings = session.analyzer.observe_tool(call)
                 session.note_findings(findings)

@@ -18,10 +18,11 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv as sc
-from .config import CACHE_READ_PRICE_FACTOR, Settings
+from .config import Settings
 from .detectors.base import Thresholds
 from .records import Finding, Session, ToolCall, Turn
 from .spans import (
+    Rollup,
     attach_findings,
     failure_description,
     session_span_name,
@@ -84,51 +85,35 @@ def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, t
     analyzer = SessionAnalyzer(session.id, thresholds) if settings.detectors else None
     turn_spans: dict[int, Span] = {}
     last: Turn | None = None
-    tool_calls = 0
-    saved_total = 0.0
+    rollup = Rollup()
     for event in session_events(session):
         if isinstance(event, Turn):
             findings = analyzer.observe_turn(event) if analyzer else []
             turn_spans[event.index], saved = _turn_span(tracer, session, event, session_span, findings, settings)
-            saved_total += saved
+            rollup.add_turn(event, saved)
             last = event
         else:
             findings = analyzer.observe_tool(event) if analyzer else []
             _tool_span(tracer, session, event, turn_spans.get(event.turn_index, session_span), findings)
-            tool_calls += 1
+            rollup.tool_calls += 1
     final = analyzer.finish(last, session.end_reason) if analyzer else []
     if final:
         attach_findings(session_span, final, timestamp=end)
     all_findings = analyzer.findings if analyzer else []
     session.findings = list(all_findings)
-    usage = [t.usage for t in session.turns]
-    context_tokens = sum(u.context_tokens for u in usage)
-    cache_read = sum(u.cache_read_input_tokens for u in usage)
-    session_span.set_attributes({
-        sc.TURNS: len(session.turns),
-        sc.TOKENS_INPUT: context_tokens,
-        sc.TOKENS_OUTPUT: sum(u.output_tokens for u in usage),
-        sc.TOKENS_CACHE_READ: cache_read,
-        sc.TOKENS_CACHE_WRITE: sum(u.cache_creation_input_tokens for u in usage),
-        sc.CACHE_SAVED_USD: round(saved_total, 6),
-        sc.CACHE_HIT_RATIO: round(cache_read / context_tokens, 4) if context_tokens else 0.0,
-        sc.TOOL_CALLS: tool_calls,
-        sc.FINDINGS_COUNT: len(all_findings),
-        sc.FINDINGS_KINDS: tuple(dict.fromkeys(f.kind for f in all_findings)),
-        sc.END_REASON: session.end_reason or "abandoned",
-    })
+    rollup.add_findings(all_findings)
+    session_span.set_attributes(rollup.attributes(session.end_reason))
     failed = failure_description(session.end_reason)
     if failed:
         session_span.set_status(Status(StatusCode.ERROR, failed))
     session_span.end(end_time=end)
-    return session_span, 1 + len(turn_spans) + tool_calls, len(all_findings)
+    return session_span, 1 + len(turn_spans) + rollup.tool_calls, len(all_findings)
 
 
 def _turn_span(tracer: trace.Tracer, session: Session, turn: Turn, parent: Span, findings: Sequence[Finding],
                settings: Settings) -> tuple[Span, float]:
     attributes = turn_request_attributes(turn, session.id, sc.PROVIDER_ANTHROPIC)
-    saved = (turn.usage.cache_read_input_tokens * settings.input_price(turn.model)
-             * (1 - CACHE_READ_PRICE_FACTOR) / 1e6)
+    saved = settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
     attributes.update(turn_response_attributes(turn, saved))
     span = tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(parent),
                              kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)

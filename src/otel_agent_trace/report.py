@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CACHE_READ_PRICE_FACTOR, Settings
+from .config import Settings
 from .detectors.base import Thresholds
 from .records import Finding, Session, ToolCall, Turn
 
@@ -76,8 +76,7 @@ def summarize(session: Session, findings: Sequence[Finding] | None = None) -> Su
         totals["output"] += usage.output_tokens
         totals["cache_read"] += usage.cache_read_input_tokens
         totals["cache_write"] += usage.cache_creation_input_tokens
-        summary.saved_usd += (usage.cache_read_input_tokens * prices.input_price(turn.model)
-                              * (1 - CACHE_READ_PRICE_FACTOR) / 1e6)
+        summary.saved_usd += prices.cache_saving_usd(turn.model, usage.cache_read_input_tokens)
         if context > summary.peak[0]:
             summary.peak = (context, turn.index)
         # Mark jumps even when detectors were off, by the detector's own default rule.

@@ -28,10 +28,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from . import semconv as sc
 from .extract import conversation_fingerprint, field_of, request_tool_results, text_of
 from .records import Finding, ToolResult, ToolUse, Turn
-from .spans import attach_findings, failure_description, session_span_name, session_start_attributes
+from .spans import Rollup, attach_findings, failure_description, session_span_name, session_start_attributes
 
 _explicit_session: contextvars.ContextVar[LiveSession | None] = contextvars.ContextVar(
     "otel_agent_trace_explicit_session", default=None
@@ -81,22 +80,13 @@ class LiveSession:
         self.last_turn: Turn | None = None
         self.last_activity = time.monotonic()
         self.pending: dict[str, PendingToolUse] = {}
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read = 0
-        self.cache_write = 0
-        self.saved_usd = 0.0
-        self.tool_calls = 0
-        self.findings_count = 0
-        self.findings_kinds: dict[str, None] = {}  # ordered set
+        self.rollup = Rollup()
         self.ended = False
         self.end_reason: str | None = None
         self.final_findings: Sequence[Finding] = ()  # what the detectors said when the session ended
 
     def note_findings(self, findings: Sequence[Finding]) -> None:
-        self.findings_count += len(findings)
-        for finding in findings:
-            self.findings_kinds.setdefault(finding.kind, None)
+        self.rollup.add_findings(findings)
 
 
 class SessionTracker:
@@ -178,19 +168,7 @@ class SessionTracker:
                 attach_findings(span, findings)
                 if self._on_findings is not None:
                     self._on_findings(findings)
-        span.set_attributes({
-            sc.TURNS: session.turns,
-            sc.TOKENS_INPUT: session.input_tokens,
-            sc.TOKENS_OUTPUT: session.output_tokens,
-            sc.TOKENS_CACHE_READ: session.cache_read,
-            sc.TOKENS_CACHE_WRITE: session.cache_write,
-            sc.CACHE_SAVED_USD: round(session.saved_usd, 6),
-            sc.CACHE_HIT_RATIO: round(session.cache_read / session.input_tokens, 4) if session.input_tokens else 0.0,
-            sc.TOOL_CALLS: session.tool_calls,
-            sc.FINDINGS_COUNT: session.findings_count,
-            sc.FINDINGS_KINDS: tuple(session.findings_kinds),
-            sc.END_REASON: session.end_reason or "abandoned",
-        })
+        span.set_attributes(session.rollup.attributes(session.end_reason))
         failed = failure_description(session.end_reason)
         if failed:
             span.set_status(Status(StatusCode.ERROR, session.last_error or failed))

@@ -7,6 +7,7 @@ transcript replay (everything at once, original timestamps), so both produce the
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.trace import Span, format_span_id
@@ -123,6 +124,50 @@ def finding_event_attributes(finding: Finding, span_id: int | None) -> dict[str,
     if span_id:
         attributes[sc.FINDING_SPAN_ID] = format_span_id(span_id)
     return attributes
+
+
+@dataclass(slots=True)
+class Rollup:
+    """A session's running totals, the same for live sessions and replayed transcripts."""
+
+    turns: int = 0
+    input_tokens: int = 0  # context tokens: input + cache read + cache write, as on turn spans
+    output_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    saved_usd: float = 0.0
+    tool_calls: int = 0
+    findings_count: int = 0
+    findings_kinds: dict[str, None] = field(default_factory=dict)  # ordered set
+
+    def add_turn(self, turn: Turn, saved_usd: float) -> None:
+        usage = turn.usage
+        self.turns += 1
+        self.input_tokens += usage.context_tokens
+        self.output_tokens += usage.output_tokens
+        self.cache_read += usage.cache_read_input_tokens
+        self.cache_write += usage.cache_creation_input_tokens
+        self.saved_usd += saved_usd
+
+    def add_findings(self, findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            self.findings_count += 1
+            self.findings_kinds.setdefault(finding.kind, None)
+
+    def attributes(self, end_reason: str | None) -> dict[str, Any]:
+        return {
+            sc.TURNS: self.turns,
+            sc.TOKENS_INPUT: self.input_tokens,
+            sc.TOKENS_OUTPUT: self.output_tokens,
+            sc.TOKENS_CACHE_READ: self.cache_read,
+            sc.TOKENS_CACHE_WRITE: self.cache_write,
+            sc.CACHE_SAVED_USD: round(self.saved_usd, 6),
+            sc.CACHE_HIT_RATIO: round(self.cache_read / self.input_tokens, 4) if self.input_tokens else 0.0,
+            sc.TOOL_CALLS: self.tool_calls,
+            sc.FINDINGS_COUNT: self.findings_count,
+            sc.FINDINGS_KINDS: tuple(self.findings_kinds),
+            sc.END_REASON: end_reason or "abandoned",
+        }
 
 
 def failure_description(end_reason: str | None) -> str | None:

@@ -1,10 +1,15 @@
 """Per-turn cost and memory of the detectors over one synthetic 10 000-turn session.
 
-    python benchmarks/bench_detectors.py [--turns 10000]
+    python benchmarks/bench_detectors.py [--turns 10000] [--fresh-results]
 
 A flat µs/turn from the first hundred turns to the last hundred shows the O(1) amortized cost per
 event; tracemalloc's retained memory after the run shows the state stays bounded (the kept findings
 list, capped at 1 000, is most of it).
+
+By default the file reads and listings return the same string objects turn after turn, as a session
+re-reading the same files does. ``--fresh-results`` makes every result a new, distinct string (a turn
+number in front), as when no output repeats: nothing can be served by a cache keyed on a result's
+identity or content, and the window of recent results the hallucination check searches stays full.
 """
 
 from __future__ import annotations
@@ -30,14 +35,15 @@ SOURCE = "".join(f"{n}\tdef handler_{n}(request):\n" for n in range(1, 60))  # ~
 LISTING = "\n".join(f"src/pkg{n}/module_{n}.py" for n in range(40))
 
 
-def _calls(i: int) -> list[ToolCall]:
+def _calls(i: int, fresh: bool = False) -> list[ToolCall]:
     """A realistic mix per turn: reads, edits, searches, bash runs; errors every few turns."""
     mod = f"src/pkg{i % 300}/module_{i % 900}.py"
+    source, listing = (f"# turn {i}\n{SOURCE}", f"turn_{i}.txt\n{LISTING}") if fresh else (SOURCE, LISTING)
     kind = i % 6
     if kind == 0:
-        specs = [("Read", {"file_path": mod}, SOURCE, False)]
+        specs = [("Read", {"file_path": mod}, source, False)]
     elif kind == 1:
-        specs = [("Grep", {"pattern": f"handler_{i % 50}"}, LISTING, False),
+        specs = [("Grep", {"pattern": f"handler_{i % 50}"}, listing, False),
                  ("Read", {"file_path": f"src/missing_{i}.py"}, "File does not exist.", True)]
     elif kind == 2:
         failed = i % 12 == 2
@@ -48,8 +54,8 @@ def _calls(i: int) -> list[ToolCall]:
         output = "FAILED tests/test_x.py::test_y\nError: Exit code 1" if failed else "42 passed in 1.2s"
         specs = [("Bash", {"command": "cd /repo && python -m pytest -q tests"}, output, failed)]
     elif kind == 4:
-        specs = [("Glob", {"pattern": "**/*.py"}, LISTING, False),
-                 ("Bash", {"command": f"cat {mod} | head -40"}, SOURCE, False)]
+        specs = [("Glob", {"pattern": "**/*.py"}, listing, False),
+                 ("Bash", {"command": f"cat {mod} | head -40"}, source, False)]
     else:
         specs = [("str_replace_based_edit_tool",
                   {"command": "str_replace", "path": mod, "old_str": f"w = {i}", "new_str": f"w = {i}0"},
@@ -68,17 +74,17 @@ def _turn(i: int) -> Turn:
                             cache_creation_input_tokens=context // 10))
 
 
-def _events(turns: int) -> Iterator[tuple[Turn, list[ToolCall]]]:
+def _events(turns: int, fresh: bool = False) -> Iterator[tuple[Turn, list[ToolCall]]]:
     for i in range(1, turns + 1):
-        yield _turn(i), _calls(i)
+        yield _turn(i), _calls(i, fresh)
 
 
-def time_per_turn(turns: int) -> dict[int, float]:
+def time_per_turn(turns: int, fresh: bool = False) -> dict[int, float]:
     """µs spent in the analyzer for each turn (its Turn plus its tool calls); event building not counted."""
     analyzer = SessionAnalyzer("bench")
     cost: dict[int, float] = {}
     clock = time.perf_counter_ns
-    for turn, calls in _events(turns):
+    for turn, calls in _events(turns, fresh):
         start = clock()
         analyzer.observe_turn(turn)
         for call in calls:
@@ -91,13 +97,13 @@ def time_per_turn(turns: int) -> dict[int, float]:
     return cost
 
 
-def memory(turns: int) -> tuple[int, int, int, dict[str, int]]:
+def memory(turns: int, fresh: bool = False) -> tuple[int, int, int, dict[str, int]]:
     """Bytes: peak while running, retained after, retained without the kept findings; tracked entries."""
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     analyzer = SessionAnalyzer("bench")
-    for turn, calls in _events(turns):
+    for turn, calls in _events(turns, fresh):
         analyzer.observe_turn(turn)
         for call in calls:
             analyzer.observe_tool(call)
@@ -114,8 +120,10 @@ def memory(turns: int) -> tuple[int, int, int, dict[str, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=10_000)
+    parser.add_argument("--fresh-results", action="store_true",
+                        help="every tool result a new, distinct string (no output repeats)")
     args = parser.parse_args(argv)
-    cost = time_per_turn(args.turns)
+    cost = time_per_turn(args.turns, args.fresh_results)
     print(f"\n{args.turns} turns, {sum(cost.values()) / 1_000:.0f} ms in the analyzer "
           f"({sum(cost.values()) / len(cost):.1f} µs/turn overall)\n")
     # Median and p95 first: on a shared machine single turns can stall for milliseconds (other processes,
@@ -131,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| after turns | tracemalloc peak | retained | retained without kept findings |")
     print("|---:|---:|---:|---:|")
     for n in sorted({min(1_000, args.turns), args.turns}):
-        peak, retained, state, tracked = memory(n)
+        peak, retained, state, tracked = memory(n, args.fresh_results)
         print(f"| {n} | {peak / 1024:.0f} KiB | {retained / 1024:.0f} KiB | {state / 1024:.0f} KiB |")
     print("\ntracked entries per detector: " + ", ".join(f"{k}={v}" for k, v in tracked.items()))
     return 0

@@ -72,3 +72,10 @@ class TestCacheMiss:
         """cache_min_turn=3 tolerates a miss at turn 2."""
         assert [f.turn for f in detect(K, _t(0, 9_800), _t(0, 9_800), _t(0, 9_800), turn(),
                                        cache_min_turn=3)] == [3]
+
+
+def test_without_a_recorded_cache_control_the_message_says_caching_is_in_use(detect: Detect) -> None:
+    """Imported sessions do not record cache_control: the message cites the earlier cache use instead."""
+    found = detect(K, _t(0, 9_800, control=False), _t(0, 9_800, control=False), turn())
+    assert "caching is in use (cache reads/writes seen earlier)" in found[0].message
+    assert "cache_control is set" not in found[0].message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from otel_agent_trace.detectors.scenario import bash, edit, grep, ls, read, tool, turn
 
 from .conftest import Detect
@@ -116,3 +118,128 @@ class TestHallucinatedInput:
         """Edits and reads that work never produce findings."""
         found = detect(K, turn(read("a.py")), turn(edit("a.py", "x", "y")), turn())
         assert found == []
+
+
+class TestShellCallsWhateverTheirRole:
+    @pytest.mark.parametrize(("command", "result", "target"), [
+        ("git log --since=yesterday --grep-author=alice --oneline",
+         "Exit code 128\nfatal: unrecognized argument: --grep-author=alice", "git log --grep-author"),
+        ("ls -y src", "ls: invalid option -- 'y'\nTry 'ls --help' for more information.", "ls -y"),
+        ("grep --colour-always -rn TODO src", "grep: unrecognized option '--colour-always'", "grep --colour-always"),
+    ])
+    def test_unknown_flag_of_a_search_command(self, detect: Detect, command: str, result: str,
+                                              target: str) -> None:
+        """An unknown flag is reported even when the command itself counts as a search."""
+        found = detect(K, turn(bash(command, result, error=True)), turn())
+        assert [(f.evidence["target"], f.evidence["target_type"]) for f in found] == [(target, "flag")]
+
+    def test_command_not_found_for_a_read_command(self, detect: Detect) -> None:
+        """`bat FILE` is a read, but `bat: command not found` is still an invented command."""
+        found = detect(K, turn(bash("bat src/app.py", "bash: bat: command not found", error=True)), turn())
+        assert [(f.evidence["target"], f.evidence["target_type"]) for f in found] == [("bat", "command")]
+
+
+class TestNamesFromTheError:
+    @pytest.mark.parametrize("result", [
+        "Exit code 127\nbash: poetry: command not found",
+        "sh: 1: poetry: not found",
+        "zsh: command not found: poetry",
+        "command not found: poetry",
+    ])
+    def test_command_name_comes_from_the_error_text(self, detect: Detect, result: str) -> None:
+        """`poetry run pytest` failing with `poetry: command not found` names poetry, not pytest."""
+        found = detect(K, turn(bash("poetry run pytest tests", result, error=True)), turn())
+        assert found[0].evidence["target"] == "poetry" and "`poetry`" in found[0].message
+
+    def test_unknown_flag_names_the_script(self, detect: Detect) -> None:
+        """A script's unknown flag is reported with the script: `python scripts/export.py --format`."""
+        result = "usage: export.py [-h] [--csv]\nexport.py: error: unrecognized arguments: --format csv"
+        found = detect(K, turn(bash("python scripts/export.py --format csv", result, error=True)), turn())
+        assert found[0].evidence["target"] == "python scripts/export.py --format"
+
+
+class TestGuessClusters:
+    def test_a_cluster_of_different_files_ends_in_one_finding_listing_every_guess(self, detect: Detect) -> None:
+        """Guesses of three different files: the cluster's last finding lists every guess turn and path."""
+        paths = ("src/config.py", "config/settings.py", "app/defaults.toml")
+        found = detect(K, *[turn(read(p, MISSING, error=True)) for p in paths], turn(ls(".", ["myapp/"])), turn())
+        cluster = found[-1]
+        assert cluster.turns == [1, 2, 3] and cluster.evidence["targets"] == list(paths)
+        assert all(p in cluster.message for p in paths)
+
+    def test_findings_are_not_changed_after_they_were_emitted(self, detect: Detect) -> None:
+        """A growing cluster adds a finding at the new guess; the earlier finding keeps its single turn."""
+        found = detect(K, turn(read("src/config.py", MISSING, error=True)),
+                       turn(read("config/settings.py", MISSING, error=True)), turn())
+        assert [(f.turn, f.turns) for f in found] == [(1, [1]), (2, [1, 2])]
+
+    def test_parallel_guesses_in_one_turn_are_one_finding(self, detect: Detect) -> None:
+        """Different files guessed at once in one turn are one finding, at that turn."""
+        found = detect(K, turn(read("a/x.ts", MISSING, error=True), read("b/y.ts", MISSING, error=True)), turn())
+        assert [f.turn for f in found] == [1]
+
+
+class TestLazyGrounding:
+    def test_successful_results_are_not_tokenised_when_they_arrive(self, detect: Detect,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        """Names are looked up in earlier results only when a not-found error needs them."""
+        import otel_agent_trace.detectors.errors as errors
+        import otel_agent_trace.detectors.hallucinated_input as module
+
+        tokenised: list[str] = []
+
+        def spy(text: str, *args: int) -> list[str]:
+            tokenised.append(text)
+            return []
+
+        monkeypatch.setattr(errors, "path_tokens", spy)
+        monkeypatch.setattr(module, "path_tokens", spy, raising=False)
+        listing = "\n".join(f"src/pkg{i}/module_{i}.py" for i in range(200))
+        detect(K, turn(grep("handler", listing)), turn(read("src/app.py", "import lib/session.ts")), turn())
+        assert tokenised == []
+
+    def test_a_name_in_a_long_earlier_listing_still_grounds_the_path(self, detect: Detect) -> None:
+        """A path listed a few hundred entries into a listing counts as seen when it later fails."""
+        listing = "\n".join(f"src/pkg{i}/module_{i}.py" for i in range(400))
+        found = detect(K, turn(grep("handler", listing)), turn(read("README.md", "hello")),
+                       turn(read("src/pkg333/module_333.py", MISSING, error=True)), turn())
+        assert found == []
+
+    def test_lazy_lookup_sees_exactly_what_indexing_every_result_would(self) -> None:
+        """Below the "seen everywhere" cap, a name counts as seen exactly when indexing the results would have."""
+        import random
+
+        from otel_agent_trace.detectors.errors import path_tokens
+        from otel_agent_trace.detectors.hallucinated_input import HallucinatedInput, _names
+        from otel_agent_trace.detectors.roles import classify_tool
+
+        def indexed(text: str, listing: bool) -> set[str]:
+            names: set[str] = set()
+            if listing:
+                for line in text[:16_384].splitlines()[:512]:
+                    entry = line.strip().split(":", 1)[0].rstrip("/")
+                    if entry and " " not in entry:
+                        names.update(_names(entry))
+            else:
+                for token in path_tokens(text, 4_096, 512):
+                    names.update(_names(token))
+            return names
+
+        rng = random.Random(7)
+        parts = ["src", "lib", "auth", "a.py", "session.ts", "x", "index.ts", "cfg.yaml", ".", "..", "~"]
+        probes = ["src", "lib", "auth", "a.py", "session.ts", "index.ts", "cfg.yaml", "session", "yaml"]
+        for _ in range(300):
+            detector, seen = HallucinatedInput(), set()
+            for _ in range(rng.randint(1, 3)):
+                listing = rng.random() < 0.5
+                entries = []
+                for _ in range(rng.randint(1, 20)):
+                    path = "/".join(rng.choice(parts) for _ in range(rng.randint(1, 4)))
+                    mark = rng.choice(["", "'", "(", ",", "/", "./", "`", "\t"])
+                    entries.append(rng.choice([f"{mark}{path}{mark}", f"{path}:12: x", f"{path} foo"]))
+                text = ("\n" if listing or rng.random() < 0.5 else " ").join(entries)
+                role = classify_tool("Grep", {"pattern": "x"}) if listing else classify_tool("Bash", {"command": "x"})
+                detector._learn(text, role, 1)
+                seen |= indexed(text, listing)
+            for name in probes:  # each occurs fewer times than the cap in these texts
+                assert detector._saw(name) == (name in seen), (name, text)

@@ -193,3 +193,34 @@ class TestClassifyErrorEdges:
         text = " ".join(f"src/m{i}.py" for i in range(10_000))
         tokens = path_tokens(text, limit_chars=4096, max_tokens=50)
         assert tokens[:2] == ["src/m0.py", "src/m1.py"] and len(tokens) == 50
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("flag provided but not defined: -x\nUsage of ./server:", "bad_option"),
+    ("fatal: ambiguous argument 'v2.9': unknown revision or path not in the working tree.", "not_found"),
+    ("error: pathspec 'src/old.py' did not match any file(s) known to git", "not_found"),
+    ("make: *** No rule to make target 'deploy'.  Stop.", "not_found"),
+])
+def test_classify_error_knows_go_git_and_make_errors(text: str, expected: str) -> None:
+    """Go's flag package, git's unknown revisions and pathspecs and make's missing targets are classified."""
+    assert classify_error(text, True) == expected
+
+
+def test_bad_flag_reads_go_flag_errors() -> None:
+    """`flag provided but not defined: -x` names the flag -x."""
+    assert bad_flag("flag provided but not defined: -x\nUsage of ./server:") == "-x"
+
+
+def test_fast_classifier_agrees_with_the_rules_in_order() -> None:
+    """The single-pass classifier gives the first matching rule in rule order, for every phrase in any context."""
+    from otel_agent_trace.detectors.errors import _RULES, classify_window
+
+    def reference(low: str) -> str | None:
+        return next((rule.name for rule in _RULES if rule.find(low) >= 0), None)
+
+    samples = ["", "3 passed", "if not x: return None  # no such luck", "exit code 0", "returncode=0"]
+    for rule in _RULES:
+        for phrase in rule.phrases + rule.gate:
+            samples += [phrase, f"line one\n{phrase} tail", f"x {phrase}: not found: /tmp", f"{phrase} exit code 3"]
+    for low in samples:
+        assert classify_window(low) == reference(low), low

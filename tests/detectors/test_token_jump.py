@@ -78,3 +78,17 @@ class TestTokenJump:
         analyzer = SessionAnalyzer("s", kinds=[K])
         found = [f for t in s.turns for f in analyzer.observe_turn(t)]
         assert found[0].evidence["tool"] == "Bash" and found[0].evidence["result_chars"] == 48_000
+
+
+def test_an_early_cat_of_a_log_is_command_output_not_an_intended_read(detect: Detect) -> None:
+    """`cat logs/worker.log` at turn 2 is command output: a warning, not the info of an intended first read."""
+    found = detect(K, turn(read("README.md"), context=2_500),
+                   turn(bash("cat logs/worker.log", "INFO start", chars=61_000), context=2_600), turn(context=20_000))
+    assert [(f.turn, f.severity) for f in found] == [(3, "warning")]
+    assert found[0].evidence["early_read"] is False and "truncate" in found[0].message
+
+
+def test_an_early_read_of_a_log_file_is_a_warning(detect: Detect) -> None:
+    """A log file is output however it is opened: a big early Read of it stays a warning."""
+    found = detect(K, turn(read("logs/worker.log", "INFO start", chars=61_000), context=2_500), turn(context=20_000))
+    assert [(f.turn, f.severity) for f in found] == [(2, "warning")]

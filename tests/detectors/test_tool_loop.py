@@ -100,3 +100,16 @@ class TestToolLoop:
         call = tool("deploy_preview", {"env": "staging"}, "Error: quota exceeded", error=True)
         found = detect(K, turn(call), turn(call), turn(call), turn())
         assert [f.turn for f in found] == [3] and "deploy_preview" in found[0].message
+
+
+def test_the_quoted_error_is_the_line_that_reads_like_one(detect: Detect) -> None:
+    """The loop message quotes the OperationalError line, not the "Exit code 1" banner above it."""
+    output = ("Exit code 1\nImportError while loading conftest '/repo/tests/conftest.py'.\n"
+              "tests/conftest.py:14: in <module>\n    engine.connect()\n"
+              "E   sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at"
+              " \"db\" (10.0.0.5), port 5432 failed: Connection refused\n"
+              "E   \tIs the server running on that host and accepting TCP/IP connections?")
+    fail = bash("pytest -q", output, error=True)
+    found = detect(K, turn(fail), turn(fail), turn(fail), turn())
+    assert "OperationalError" in found[0].message and "Connection refused" in found[0].message
+    assert "Exit code 1" not in found[0].message

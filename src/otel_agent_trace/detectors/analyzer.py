@@ -47,37 +47,63 @@ class SessionAnalyzer:
         self.dropped = 0  # findings counted but not kept (beyond max_findings)
         self.max_findings = max_findings
         self._failed: set[str] = set()  # detectors already logged as failing
+        # Bound hooks of the detectors that override them: this runs inside the agent's own calls, so the
+        # base class's no-op hooks are not called at all.
+        self._turn_hooks = _hooks(self.detectors, "observe_turn")
+        self._tool_hooks = _hooks(self.detectors, "observe_tool")
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
-        return self._run(lambda d: d.observe_turn(turn))
+        return self._run(self._turn_hooks, turn)
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
-        return self._run(lambda d: d.observe_tool(call))
+        return self._run(self._tool_hooks, call)
 
     def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
-        return self._run(lambda d: d.finish(last_turn, end_reason))
-
-    def _run(self, hook: Callable[[Detector], list[Finding]]) -> list[Finding]:
         out: list[Finding] = []
         for detector in self.detectors:
             try:
-                found = hook(detector)
+                found = detector.finish(last_turn, end_reason)
             except Exception:
-                if detector.kind not in self._failed:
-                    self._failed.add(detector.kind)
-                    logger.debug("otel_agent_trace: detector %s failed; skipping the event", detector.kind,
-                                 exc_info=True)
+                self._fail(detector)
                 continue
-            for finding in found or ():
-                finding.session = self.session_id
-                out.append(finding)
+            if found:
+                out += found
+        return self._collect(out)
+
+    def _run(self, hooks: list[tuple[Detector, Callable[[Any], list[Finding]]]], event: Any) -> list[Finding]:
+        out: list[Finding] | None = None
+        for detector, hook in hooks:
+            try:
+                found = hook(event)
+            except Exception:
+                self._fail(detector)
+                continue
+            if found:
+                if out is None:
+                    out = list(found)
+                else:
+                    out += found
+        return self._collect(out) if out else []
+
+    def _fail(self, detector: Detector) -> None:
+        if detector.kind not in self._failed:
+            self._failed.add(detector.kind)
+            logger.debug("otel_agent_trace: detector %s failed; skipping the event", detector.kind, exc_info=True)
+
+    def _collect(self, out: list[Finding]) -> list[Finding]:
         for finding in out:
+            finding.session = self.session_id
             self.count_by_kind[finding.kind] = self.count_by_kind.get(finding.kind, 0) + 1
             if len(self.findings) < self.max_findings:
                 self.findings.append(finding)
             else:
                 self.dropped += 1
         return out
+
+
+def _hooks(detectors: list[Detector], name: str) -> list[tuple[Detector, Callable[[Any], list[Finding]]]]:
+    base = getattr(Detector, name)
+    return [(d, getattr(d, name)) for d in detectors if getattr(type(d), name) is not base]
 
 
 def _calls_by_turn(session: Session) -> dict[int, list[ToolCall]]:

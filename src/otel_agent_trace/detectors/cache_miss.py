@@ -36,34 +36,38 @@ class CacheMiss(Detector):
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         usage = turn.usage
-        context, read = usage.context_tokens, usage.cache_read_input_tokens
-        caching = turn.cache_control or self._seen_cache
-        findings: list[Finding] = []
-        gap_ns = turn.start_ns - self._prev_end_ns if turn.start_ns and self._prev_end_ns else 0
-        paused = gap_ns > _CACHE_TTL_NS
+        read, created = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
+        context = usage.input_tokens + read + created
+        finding: Finding | None = None
         if turn.after_compaction or context == 0:
             pass  # a rewritten history cannot hit the old prefix; unknown usage tells nothing
         elif read == 0:
             self._in_collapse = False
-            if caching and turn.index >= self.min_turn and context >= _MIN_CACHEABLE and not self._in_miss:
+            if ((turn.cache_control or self._seen_cache) and turn.index >= self.min_turn
+                    and context >= _MIN_CACHEABLE and not self._in_miss):
                 self._in_miss = True
-                findings.append(self._miss(turn, paused))
+                finding = self._miss(turn, self._paused(turn))
         else:
             self._in_miss = False
-            ratio = usage.cache_hit_ratio
-            avg = sum(self._ratios) / len(self._ratios) if self._ratios else 0.0
+            ratio = read / context
+            ratios = self._ratios
+            avg = sum(ratios) / len(ratios) if ratios else 0.0
             if avg >= _HEALTHY and ratio < avg / 2:
                 if not self._in_collapse:
                     self._in_collapse = True
-                    findings.append(self._collapse(turn, ratio, avg, paused))
+                    finding = self._collapse(turn, ratio, avg, self._paused(turn))
             else:
                 self._in_collapse = False
-            self._ratios.append(ratio)
-        if usage.cache_read_input_tokens or usage.cache_creation_input_tokens:
+            ratios.append(ratio)
+        if read or created:
             self._seen_cache = True
         if turn.end_ns:
             self._prev_end_ns = turn.end_ns
-        return findings
+        return [finding] if finding is not None else []
+
+    def _paused(self, turn: Turn) -> bool:
+        """More than the cache TTL passed since the previous turn ended: an expected miss."""
+        return bool(turn.start_ns and self._prev_end_ns and turn.start_ns - self._prev_end_ns > _CACHE_TTL_NS)
 
     def _miss(self, turn: Turn, paused: bool) -> Finding:
         usage, t = turn.usage, turn.index
@@ -76,9 +80,11 @@ class CacheMiss(Detector):
         else:
             why = ("nothing was written either: the marked prefix may be shorter than the model's minimum"
                    " cacheable length, or the cache_control marker is not on a stable block")
+        # Imported transcripts do not record cache_control; earlier cache reads/writes show it is used.
+        marked = "cache_control is set" if turn.cache_control else "caching is in use (cache reads/writes seen earlier)"
         return Finding(
             kind=self.kind, severity="info" if paused else "warning", turn=t, turns=[t],
-            message=(f"cache_control is set but nothing was read from the cache at turn {t}"
+            message=(f"{marked} but nothing was read from the cache at turn {t}"
                      f" ({fmt_tokens(usage.context_tokens)} tokens of context) — {why}"),
             evidence={"reason": "no_cache_read", "cache_read_input_tokens": 0,
                       "cache_creation_input_tokens": written, "input_tokens": usage.input_tokens,

@@ -36,7 +36,7 @@ class ContextDrift(Detector):
         self._reads: BoundedDict[tuple[str, str | None], _Read] = BoundedDict(cap)
         self._changed: BoundedDict[str, int] = BoundedDict(cap)  # path → turn of its last change
         # path → edit key → (turn, tool_use id) of successful edits
-        self._edits: BoundedDict[str, dict[str, tuple[int, str]]] = BoundedDict(cap)
+        self._edits: BoundedDict[str, dict[int, tuple[int, str]]] = BoundedDict(cap)
         self._global_change = 0  # turn of the last command that may have rewritten any file
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
@@ -88,12 +88,12 @@ class ContextDrift(Detector):
         prev.last_turn, prev.tool_use_id, prev.count = t, call.tool_use_id, prev.count + 1
         return findings
 
-    def _edit(self, call: ToolCall, path: str, key: str | None, revert: str | None, undo: bool,
+    def _edit(self, call: ToolCall, path: str, key: int | None, revert: int | None, undo: bool,
               ok: bool) -> list[Finding]:
         t = call.turn_index
         done = self._edits.touch(path)
         findings: list[Finding] = []
-        earlier = done.get(key) if done and key else None
+        earlier = done.get(key) if done and key is not None else None
         if earlier is not None and earlier[0] < t:
             first_turn, first_id = earlier
             outcome = "succeeded again" if ok else "failed, as the text was already replaced"
@@ -115,9 +115,9 @@ class ContextDrift(Detector):
         if done is None:
             done = {}
             self._edits.put(path, done)
-        if revert and revert in done:
+        if revert is not None and revert in done:
             del done[revert]  # the earlier edit was undone: making it again later is legitimate
-        elif key and key not in done:
+        elif key is not None and key not in done:
             if len(done) >= _EDITS_PER_PATH:
                 del done[next(iter(done))]
             done[key] = (t, call.tool_use_id)

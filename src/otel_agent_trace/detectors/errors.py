@@ -60,7 +60,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("bad_option", (
         "unknown option", "unrecognized argument", "unrecognized option", "unrecognised option",
         "invalid option", "illegal option", "no such option", "unknown flag", "unknown shorthand flag",
-        "unknown argument", "unexpected argument")),
+        "unknown argument", "unexpected argument", "flag provided but not defined")),
     _Rule("permission", (
         "permission denied", "eacces", "eperm", "permissionerror", "operation not permitted", "access denied",
         "access is denied")),
@@ -69,14 +69,83 @@ _RULES: tuple[_Rule, ...] = (
         "directory not found", "does not exist", "cannot find the file", "cannot find file",
         "cannot find the path", "cannot find path", "cannot find module", "could not find file",
         "could not find path", "could not find directory",
-        "cannot access '", "not found: /", "file or directory not found", "can't open file")),
+        "cannot access '", "not found: /", "file or directory not found", "can't open file",
+        "unknown revision or path", "did not match any file", "no rule to make target")),
     _Rule("traceback", ("traceback (most recent call last)",),
           re.compile(r"^(?:panic: |exception in thread|\w+(?:\.\w+)*(?:error|exception): )", _M),
           ("panic: ", "exception", "error: ")),
+    # The gates are the literal parts every match of the regex contains ("exit code", "returncode" …).
     _Rule("nonzero_exit", ("returned non-zero", "non-zero exit", "command failed"),
           re.compile(r"exit(?:ed)?(?: with)? (?:code|status)[:=]? *-?[1-9]|return ?code[:=]? *-?[1-9]"),
-          ("exit", "return")),
+          ("exit code", "exit status", "exited ", "exit with ", "return code", "returncode")),
 )
+_NO_RULE = len(_RULES)
+
+# classify_error runs on every tool result, live. Instead of one scan per phrase (~60), it makes one scan
+# per *key*: every phrase and regex gate contains a match of one of these keys (checked when the table is
+# built, see _key_of), so a result mentioning none of them, most successful results, costs five scans
+# and no rule regex; when a key matches, only the phrases it stands for are checked, in rule order. Each
+# key is a regex with a literal prefix, which the regex engine searches for in C, looking further only
+# where the prefix occurs: "no" covers "not found", "no such file", "non-zero"…, and a key may start
+# inside a phrase ("ck (" for "traceback (", "erm" for "permission" and "eperm").
+_KEYS: tuple[str | re.Pattern[str], ...] = (
+    re.compile(r"no(?:t (?:found|find|unique|appear|access|recogni[sz]ed|permitted|exist|defined|match)"
+               r"| (?:such|match|replacement|rule to)|n-zero|tfound|ent)"),
+    re.compile(r"un(?:known |recogni|expected argument)"),
+    re.compile(r"e(?:acces|rm|xception|rror: |xit|nied|turn ?code)"),  # erm: permission, eperm
+    re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
+    re.compile(r"o(?:ption|ld_str)"),
+)
+
+
+def _key_of(needle: str) -> int:
+    for i, key in enumerate(_KEYS):
+        if (key in needle) if isinstance(key, str) else key.search(needle):
+            return i
+    raise ValueError(f"no scan key covers the error phrase {needle!r}")  # fails the import: add a key
+
+
+_Checks = tuple[tuple[int, str, bool], ...]
+
+
+def _build_checks() -> tuple[tuple[tuple[re.Pattern[str], _Checks], ...], tuple[tuple[str, _Checks], ...]]:
+    """(regex keys, plain keys), each with the (rule index, phrase or gate, is a regex gate) checks it
+    stands for, in rule order."""
+    checks: list[list[tuple[int, str, bool]]] = [[] for _ in _KEYS]
+    for ri, rule in enumerate(_RULES):
+        for phrase in rule.phrases:
+            checks[_key_of(phrase)].append((ri, phrase, False))
+        for gate in rule.gate:
+            checks[_key_of(gate)].append((ri, gate, True))
+    pairs = [(key, tuple(sorted(found))) for key, found in zip(_KEYS, checks, strict=True) if found]
+    return (tuple((k, c) for k, c in pairs if not isinstance(k, str)),
+            tuple((k, c) for k, c in pairs if isinstance(k, str)))
+
+
+_RX_CHECKS, _STR_CHECKS = _build_checks()
+
+
+def classify_window(low: str) -> str | None:
+    """The first rule (in rule order) with a sign in the lowercased ``low``, or None; one scan per key."""
+    best = _NO_RULE
+    for rx, checks in _RX_CHECKS:
+        if rx.search(low) is not None:
+            best = _verify(low, checks, best)
+    for key, checks in _STR_CHECKS:
+        if key in low:
+            best = _verify(low, checks, best)
+    return _RULES[best].name if best < _NO_RULE else None
+
+
+def _verify(low: str, checks: _Checks, best: int) -> int:
+    for ri, needle, gated in checks:
+        if ri >= best:
+            break
+        if needle in low and (not gated or _RULES[ri].regex.search(low)):  # type: ignore[union-attr]
+            return ri
+    return best
+
+
 _ERROR_PREFIX = re.compile(r"\A\s*(?:<error>|error\b[:\s]|\[error\]|failed\b[:\s])", re.IGNORECASE)
 
 
@@ -89,30 +158,39 @@ def _window(text: str, is_error_flag: bool | None) -> str:
     return text[:EDGE_CHARS] + "\n" + text[-EDGE_CHARS:]
 
 
+# Live, the recorder classifies a result to set its error flag and the detectors classify the same string
+# right after: the last answer is kept, keyed by the text's identity (one tuple, replaced atomically).
+_last: tuple[str, bool, str | None] | None = None
+
+
 def classify_error(result_text: str | None, is_error_flag: bool | None = None) -> str | None:
     """A short error class for a tool result, or None when it looks like a success.
 
     ``is_error_flag`` True with no recognised pattern → ``other_error``; False or None still lets a clear
     error text ("No such file or directory") through, since many dispatchers never set the flag.
     """
+    global _last
     text = result_text or ""
-    low = _window(text, is_error_flag).lower()
-    for rule in _RULES:
-        if rule.find(low) >= 0:
-            return rule.name
-    if is_error_flag or _ERROR_PREFIX.match(text[:EDGE_CHARS]):
-        return "other_error"
-    return None
+    flag = bool(is_error_flag)
+    last = _last
+    if last is not None and last[0] is text and last[1] is flag:
+        return last[2]
+    name = classify_window(_window(text, flag).lower())
+    if name is None and (flag or _ERROR_PREFIX.match(text[:EDGE_CHARS])):
+        name = "other_error"
+    _last = (text, flag, name)
+    return name
 
 
 # Path-like tokens: anything with a slash, or a name with a short extension ("session.ts"; "Makefile"
 # is missed on purpose: bare words are too common to count as evidence). Whitespace splitting first and
 # a regex only on candidates is several times faster than one regex scan over the whole text.
-_PATH_TOKEN = re.compile(r"[\w@.+~-]*(?:/[\w@.+~-]+)+/?|[\w@+~-][\w@.+~-]*\.[A-Za-z][A-Za-z0-9]{0,7}\b")
-_PUNCT = "'\"`()[]{}<>,;:!?*"
+PATH_TOKEN = re.compile(r"[\w@.+~-]*(?:/[\w@.+~-]+)+/?|[\w@+~-][\w@.+~-]*\.[A-Za-z][A-Za-z0-9]{0,7}\b")
+PATH_PUNCT = "'\"`()[]{}<>,;:!?*"
 _FLAG = re.compile(
     r"(?:option|argument|arguments|flag)[:\s]+['\"`‘]?(--?[\w-]+)"
     r"|(?:--?[\w-]+)(?=['\"`’]?:? *(?:unknown|invalid))|invalid option -- '?(\w)"
+    r"|flag provided but not defined: (-[\w-]+)"  # Go's flag package
 )
 
 
@@ -122,12 +200,32 @@ def path_tokens(text: str, limit_chars: int = 4_096, max_tokens: int = 256) -> l
     for raw in text[:limit_chars].split():
         if "/" not in raw and "." not in raw:
             continue
-        match = _PATH_TOKEN.match(raw.strip(_PUNCT))
+        match = PATH_TOKEN.match(raw.strip(PATH_PUNCT))
         if match:
             found.append(match.group(0))
             if len(found) >= max_tokens:
                 break
     return found
+
+
+_MISSING_COMMAND = re.compile(
+    r"command not found: *['\"`]?([^\s'\"`:]+)"  # zsh, fish: "zsh: command not found: poetry"
+    r"|([^\s:'\"`]+)['\"`]?: command not found(?!:)"  # bash: "bash: line 1: poetry: command not found"
+    r"|(?:^|: )([^\s:'\"`]+): not found"  # dash: "sh: 1: poetry: not found", "poetry: not found"
+    r"|^['\"`]?([^\s'\"`]+)['\"`]? is not recognized as an internal or external command"  # cmd.exe
+    r"|exec: \"([^\"]+)\": executable file not found"  # Go
+    r"|unknown command:? *['\"`]?([^\s'\"`:]+)",  # fish: "fish: Unknown command: poetry"
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
+def missing_command(text: str) -> str | None:
+    """The program a "command not found" error names (``bash: poetry: command not found`` → poetry)."""
+    match = _MISSING_COMMAND.search(text[:HEAD_CHARS])
+    if not match:
+        return None
+    name = next(g for g in match.groups() if g)
+    return name.rsplit("/", 1)[-1] or None
 
 
 def bad_flag(text: str) -> str | None:
@@ -137,15 +235,42 @@ def bad_flag(text: str) -> str | None:
         return None
     if match.group(2):
         return "-" + match.group(2)
-    return match.group(1) or match.group(0)
+    return match.group(1) or match.group(3) or match.group(0)
 
 
 _BY_CLASS = {rule.name: rule for rule in _RULES}
+# Classes whose matching line says little ("Exit code 1", "Traceback (most recent call last):"): for these
+# the line shown is the first one that reads like an error.
+_GENERIC = frozenset({"nonzero_exit", "other_error", "traceback"})
+_EXCEPTION_LINE = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception)\b:")  # "sqlalchemy.exc.OperationalError: …"
+_ERROR_WORDS = re.compile(
+    r"\b(?:error|fatal|panic|failed|failure|refused|denied|cannot|can't|unable|timed out|not found|no such"
+    r"|invalid|undefined|segmentation fault|aborted)\b|ERR!", re.IGNORECASE)
+_EXIT_BANNER = re.compile(r"\W*(?:error:\s*)?(?:exit(?:ed)?(?: with)? (?:code|status)|return ?code)[:=]?\s*-?\d+\W*\Z",
+                          re.IGNORECASE)
+_PYTEST_MARK = re.compile(r"E\s{2,}")  # pytest prefixes failure lines with "E   "
+
+
+def telling_line(text: str) -> str | None:
+    """The first line of a failure's output that reads like an error: an exception with its message
+    (``OperationalError: … Connection refused``), else a line with an error word, else the first line that
+    is not just an exit-status banner; None when there is nothing but the banner."""
+    lines = [line.strip() for line in text[:HEAD_CHARS].splitlines()]
+    lines = [_PYTEST_MARK.sub("", line, 1) if line.startswith("E ") else line
+             for line in lines if line and not _EXIT_BANNER.match(line)]
+    for pattern in (_EXCEPTION_LINE, _ERROR_WORDS):
+        for line in lines:
+            if pattern.search(line):
+                return line
+    return lines[0] if lines else None
 
 
 def error_line(text: str, error: str | None, limit: int = 120) -> str:
     """The line that shows the error (``unrecognized arguments: --cov``), not a usage banner above it."""
     head = text[:HEAD_CHARS]
+    if error in _GENERIC:
+        line = telling_line(head)
+        return clip(line, limit) if line else first_line(text, limit)
     rule = _BY_CLASS.get(error or "")
     at = rule.find(head.lower()) if rule else -1
     if at < 0:
@@ -153,6 +278,21 @@ def error_line(text: str, error: str | None, limit: int = 120) -> str:
     start = head.rfind("\n", 0, at) + 1
     end = head.find("\n", at)
     return first_line(head[start:] if end < 0 else head[start:end], limit)
+
+
+def clip(line: str, limit: int = 120) -> str:
+    """One line of at most ``limit`` characters, cut in the middle at spaces: an error's end often says the
+    most (``sqlalchemy.exc.OperationalError: … port 5432 failed: Connection refused``)."""
+    line = " ".join(line.split())
+    if len(line) <= limit:
+        return line
+    keep_tail = (limit - 3) * 2 // 5
+    head, tail = line[: max(0, limit - 3 - keep_tail)], line[len(line) - keep_tail:]
+    cut = head.rfind(" ", len(head) // 2)
+    head = head[:cut] if cut > 0 else head
+    cut = tail.find(" ", 0, len(tail) // 2)
+    tail = tail[cut + 1:] if cut >= 0 else tail
+    return f"{head} … {tail}"
 
 
 def first_line(text: str, limit: int = 120) -> str:

@@ -4,20 +4,54 @@ A not-found path is only suspicious when nothing earlier in the session grounded
 search, read, write or other tool result mentioned its name. Paths named in a result and then failing
 are a wrong directory or a deleted file — different problems. Hallucinations cluster before the first
 orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
-commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too.
+commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
+shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read).
+
+Grounding is looked up lazily. This runs inside the agent's tool call, and most calls succeed, so a
+successful result is only remembered: the names of the call's own target, and the result text (its
+first 16 KB for listings and searches, 4 KB for others) in a window of recent results bounded in count
+and characters. Only when a not-found error asks whether a name occurred earlier are those texts
+searched for it, and only the places it occurs are tokenised, exactly as indexing them would have done.
+A name found in more than a few dozen places of the recent output counts as seen without further
+checks. The window is what bounds the horizon: a name older than the window is only known if it was
+the target of a call.
+
+Consecutive guesses — failures on never-seen targets with no successful call in between — form one
+cluster. Findings are immutable once emitted and each is attached to the span of the event that
+produced it (live and offline alike), so a cluster is reported as it grows instead of being edited:
+
+* the first guess is reported at once, as before;
+* a guess at a later turn that adds a new distinct target (another file name, command or flag) emits a
+  new finding for the whole cluster: its ``turns`` list every guess so far, and its message and
+  evidence name every missing target;
+* guessing the same file name in another directory (``a/x.ts`` → ``b/x.ts``) is the same invented file
+  looked for elsewhere, and parallel calls of one turn are alternatives tried at once: they join the
+  cluster without a new finding (tool_loop reports the repetition).
+
+The cluster ends with the next successful call (a listing or search is one) or the end of the session.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 from ..records import Finding, ToolCall
-from ._util import BoundedDict, short
+from ._util import BoundedDict, short, turn_span
 from .base import Detector, Thresholds
-from .errors import HEAD_CHARS, bad_flag, error_line, path_tokens
-from .roles import BASH, SEARCH, WRITE, ToolRole, call_info, norm_path
+from .errors import HEAD_CHARS, PATH_PUNCT, PATH_TOKEN, bad_flag, error_line, missing_command, path_tokens
+from .roles import SEARCH, WRITE, ToolRole, call_info, norm_path
 
 _LISTING_CHARS = 16_384  # listings and search results are read further than ordinary results
+_LISTING_LINES = 512
 _OTHER_CHARS = 4_096
-_MAX_TOKENS = 512
+_TEXT_BUDGET = 262_144  # characters of recent results kept for lookups: bounds both memory and lookup time
+_MAX_TEXTS = 256
+_CLUSTER_TARGETS = 16  # distinct targets named in a cluster finding
+_CLUSTER_TURNS = 32
+_MAX_CHECKS = 64  # occurrences of a name looked at per lookup; a name that common counts as seen
+_TOKEN_REACH = 512  # characters looked at on each side of a name found in a result
+_DOT_LETTER = re.compile(r"\.[A-Za-z]")  # a path-like token has a slash or an extension
 
 
 def _names(path: str) -> tuple[str, ...]:
@@ -28,6 +62,65 @@ def _names(path: str) -> tuple[str, ...]:
     return (parts[-1],)
 
 
+def _token_names(text: str, at: int, end: int) -> tuple[str, ...]:
+    """Names of the path-like token around ``text[at:end]``, as a whitespace-split tokeniser sees it."""
+    start, stop, size = at, end, len(text)
+    floor, ceiling = max(0, at - _TOKEN_REACH), min(size, end + _TOKEN_REACH)
+    while start > floor and not text[start - 1].isspace():
+        start -= 1
+    while stop < ceiling and not text[stop].isspace():
+        stop += 1
+    if ((start == floor and start > 0 and not text[start - 1].isspace())
+            or (stop == ceiling and stop < size and not text[stop].isspace())):
+        return ()  # part of a token longer than any path: minified code, base64
+    raw = text[start:stop]
+    if "/" not in raw and "." not in raw:
+        return ()
+    match = PATH_TOKEN.match(raw.strip(PATH_PUNCT))
+    return _names(match.group(0)) if match else ()
+
+
+def _listed_names(text: str, at: int) -> tuple[str, ...]:
+    """Names of the listing entry on the line holding ``text[at]`` ("src/a.py:12: …", "auth/")."""
+    start = text.rfind("\n", 0, at) + 1
+    stop = text.find("\n", at)
+    names: tuple[str, ...] = ()
+    for line in text[start:stop if stop >= 0 else len(text)].splitlines():
+        entry = line.strip().split(":", 1)[0].rstrip("/")
+        if entry and " " not in entry:
+            names += _names(entry)
+    return names
+
+
+@dataclass(slots=True)
+class _Cluster:
+    """Consecutive guesses on never-seen targets."""
+
+    before: bool  # started before the first orientation call
+    emitted_turn: int  # turn of the last finding emitted for this cluster
+    guesses: int = 0
+    turns: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # distinct, in order
+    types: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)  # what makes a guess new: file name, command or flag
+
+    def add(self, t: int, tool_use_id: str, target: str, what: str, key: str) -> bool:
+        """Record one guess; True when it adds a new distinct target."""
+        self.guesses += 1
+        if (not self.turns or self.turns[-1] != t) and len(self.turns) < _CLUSTER_TURNS:
+            self.turns.append(t)
+        if len(self.ids) < _CLUSTER_TURNS:
+            self.ids.append(tool_use_id)
+        if target not in self.targets and len(self.targets) < _CLUSTER_TARGETS:
+            self.targets.append(target)
+            self.types.append(what)
+        new = key not in self.keys
+        if new and len(self.keys) < _CLUSTER_TARGETS:
+            self.keys.add(key)
+        return new
+
+
 class HallucinatedInput(Detector):
     """Not-found errors on targets never seen before; unknown commands and flags."""
 
@@ -36,31 +129,67 @@ class HallucinatedInput(Detector):
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         super().__init__(thresholds)
         cap = self.thresholds.max_tracked_targets
-        # File and directory names seen so far, not whole paths: a listing often shows "session.ts" under a
-        # heading "auth/". A target counts as seen when its name and its directory's name both were.
+        # Names of the targets of successful calls (a file read or written was real to the model).
         self._known: BoundedDict[str, int] = BoundedDict(cap)
+        # Recent successful results, oldest first: (text, is a listing) → None. Identical outputs (a rerun
+        # test, the same listing) are kept once.
+        self._texts: dict[tuple[str, bool], None] = {}
+        self._text_chars = 0
+        self._max_texts = max(1, min(cap, _MAX_TEXTS) - _CLUSTER_TARGETS)  # with the cluster: ≤ cap entries
         self._reported: BoundedDict[str, int] = BoundedDict(cap)
         self._oriented_at: int | None = None
-        # Consecutive guesses are one episode (tool_loop counts the repeats); report its first guess only.
-        self._in_burst = False
+        self._cluster: _Cluster | None = None
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
         role, t = info.role, call.turn_index
         if info.error is None:
-            self._learn(call, role, t)
+            self._learn(call.result, role, t)
             return []
         target, what = self._target(call, role, info.error)
-        if target is None or target in self._reported:
+        if target is None:
             return []
-        if what == "path" and self._seen(target):
+        cluster = self._cluster
+        if target in self._reported:
+            if cluster is not None:  # the same invented target again: part of the cluster, nothing new
+                cluster.add(t, call.tool_use_id, target, what, _cluster_key(target, what))
             return []
-        if self._in_burst:
-            return []
-        self._in_burst = True
-        self._reported.put(target, t)
-        before = self._oriented_at is None
-        if what == "path" and _names(target)[0] in self._known:
+        name_seen = False
+        if what == "path":
+            names = _names(target)
+            name_seen = self._saw(names[0])
+            if name_seen and all(self._saw(name) for name in names[1:]):
+                return []
+        key = _cluster_key(target, what)
+        if cluster is None:
+            cluster = self._cluster = _Cluster(before=self._oriented_at is None, emitted_turn=t)
+            cluster.add(t, call.tool_use_id, target, what, key)
+            self._reported.put(target, t)
+            return [self._single(call, info.error, target, what, name_seen, cluster)]
+        if cluster.add(t, call.tool_use_id, target, what, key) and t > cluster.emitted_turn:
+            cluster.emitted_turn = t
+            for named in cluster.targets:  # every target this finding names is reported
+                self._reported.put(named, t)
+            return [self._grown(call, info.error, target, what, cluster)]
+        return []
+
+    # -- findings ----------------------------------------------------------------------------------
+    def _fix(self, before: bool) -> str:
+        if before:
+            return ("no search or listing yet: the model acted before grounding itself; a forced orientation"
+                    " step (directory listing, project structure) at the start prevents this")
+        return "look at what the model read before this turn: that input was probably ambiguous"
+
+    def _evidence(self, call: ToolCall, error: str, target: str, what: str, cluster: _Cluster) -> dict[str, object]:
+        return {"target": target, "target_type": what, "error_class": error, "tool": call.name,
+                "before_orientation": cluster.before, "oriented_at_turn": self._oriented_at,
+                "error": short(error_line(call.result, error), 200), "targets": list(cluster.targets),
+                "target_types": list(cluster.types), "guesses": cluster.guesses}
+
+    def _single(self, call: ToolCall, error: str, target: str, what: str, name_seen: bool,
+                cluster: _Cluster) -> Finding:
+        t = call.turn_index
+        if what == "path" and name_seen:
             head = (f"{call.name} on {target} at turn {t}: not found; its name was seen earlier, but never in"
                     " that directory")
         elif what == "path":
@@ -69,62 +198,110 @@ class HallucinatedInput(Detector):
         elif what == "command":
             head = f"`{target}` at turn {t}: command not found"
         else:
-            head = f"`{target}` at turn {t}: {error_line(call.result, info.error, 80) or 'unknown option'}"
-        if before:
-            fix = ("no search or listing yet: the model acted before grounding itself; a forced orientation"
-                   " step (directory listing, project structure) at the start prevents this")
-        else:
-            fix = "look at what the model read before this turn: that input was probably ambiguous"
-        return [Finding(
-            kind=self.kind, severity="warning" if before else "info", turn=t, turns=[t],
-            tool_use_ids=[call.tool_use_id], message=f"{head} — {fix}",
-            evidence={"target": target, "target_type": what, "error_class": info.error, "tool": call.name,
-                      "before_orientation": before, "oriented_at_turn": self._oriented_at,
-                      "error": short(error_line(call.result, info.error), 200)},
-        )]
+            head = f"`{target}` at turn {t}: {error_line(call.result, error, 80) or 'unknown option'}"
+        return Finding(
+            kind=self.kind, severity="warning" if cluster.before else "info", turn=t, turns=[t],
+            tool_use_ids=[call.tool_use_id], message=f"{head} — {self._fix(cluster.before)}",
+            evidence=self._evidence(call, error, target, what, cluster),
+        )
 
+    def _grown(self, call: ToolCall, error: str, target: str, what: str, cluster: _Cluster) -> Finding:
+        t = call.turn_index
+        shown = ", ".join(x if kind == "path" else f"`{x}`" for x, kind in zip(cluster.targets, cluster.types,
+                                                                              strict=True))
+        noun = "paths" if all(kind == "path" for kind in cluster.types) else "inputs"
+        head = (f"{cluster.guesses} guesses in a row ({turn_span(cluster.turns)}) on {noun} no earlier listing,"
+                f" search or result named, all failing: {shown}")
+        return Finding(
+            kind=self.kind, severity="warning" if cluster.before else "info", turn=t, turns=list(cluster.turns),
+            tool_use_ids=list(cluster.ids), message=f"{head} — {self._fix(cluster.before)}",
+            evidence=self._evidence(call, error, target, what, cluster),
+        )
+
+    # -- targets -----------------------------------------------------------------------------------
     def _target(self, call: ToolCall, role: ToolRole, error: str) -> tuple[str | None, str]:
         if error == "not_found":
             if role.path and role.role != WRITE:
                 return role.path, "path"
-            if role.role == BASH and role.target:
+            if role.shell and role.command:
                 # `python scripts/x.py` → the argument the error message complains about.
                 text = call.result[:HEAD_CHARS]
-                for token in path_tokens(role.target, 500, 16):
+                for token in path_tokens(role.command, 500, 16):
                     if token in text:
                         return norm_path(token), "path"
             return None, "path"
-        if role.role != BASH:
+        if not role.shell:
             return None, ""
-        program = (role.program or role.target or "").split(" ", 1)[0]
-        if error == "command_not_found" and program:
-            return program, "command"
+        if error == "command_not_found":
+            # `poetry run pytest` → "bash: poetry: command not found" names poetry, not pytest.
+            name = missing_command(call.result) or (role.invoked or role.program or role.target or "").split(" ", 1)[0]
+            return name or None, "command"
         if error == "bad_option":
             flag = bad_flag(call.result)
-            return (f"{program} {flag}" if flag else program) or None, "flag"
+            invoked = role.invoked or (role.program or role.target or "").split(" ", 1)[0]
+            return (f"{invoked} {flag}" if flag else invoked) or None, "flag"
         return None, ""
 
-    def _learn(self, call: ToolCall, role: ToolRole, t: int) -> None:
-        self._in_burst = False
-        names: set[str] = set(_names(role.path)) if role.path else set()
-        text = call.result
-        if role.role == SEARCH:
+    # -- grounding ---------------------------------------------------------------------------------
+    def _learn(self, text: str, role: ToolRole, t: int) -> None:
+        self._cluster = None
+        if role.path:
+            for name in _names(role.path):
+                self._known.put(name, t)
+        listing = role.role == SEARCH
+        if listing:
             if self._oriented_at is None:
                 self._oriented_at = t
-            # Listings and grep hits name one entry per line ("src/a.py:12: …", "Makefile", "auth/").
-            for line in text[:_LISTING_CHARS].splitlines()[:_MAX_TOKENS]:
-                entry = line.strip().split(":", 1)[0].rstrip("/")
-                if entry and " " not in entry:
-                    names.update(_names(entry))
-        elif text:
-            for token in path_tokens(text, _OTHER_CHARS, _MAX_TOKENS):
-                names.update(_names(token))
-        known = self._known
-        for name in names:
-            known.put(name, t)
+            text = text[:_LISTING_CHARS]
+            if text.count("\n") >= _LISTING_LINES:
+                text = "\n".join(text.split("\n", _LISTING_LINES)[:_LISTING_LINES])
+        else:
+            text = text[:_OTHER_CHARS]
+            if "/" not in text and _DOT_LETTER.search(text) is None:
+                return  # no path-like token in it ("The file has been updated.")
+        if not text:
+            return
+        texts = self._texts
+        key = (text, listing)
+        if key in texts:
+            del texts[key]  # seen again: now the most recent
+        else:
+            self._text_chars += len(text)
+        texts[key] = None
+        while len(texts) > self._max_texts or (self._text_chars > _TEXT_BUDGET and len(texts) > 1):
+            old = next(iter(texts))
+            del texts[old]
+            self._text_chars -= len(old[0])
 
-    def _seen(self, path: str) -> bool:
-        return all(name in self._known for name in _names(path))
+    def _saw(self, name: str) -> bool:
+        """Did a call target, or a listing entry / path-like token of a recent result, have this name?"""
+        if name in self._known:
+            return True
+        if not name or any(c.isspace() for c in name):
+            return False  # tokens never hold whitespace
+        size, budget = len(name), _MAX_CHECKS
+        for text, listing in reversed(self._texts):  # newest first
+            at = text.find(name)
+            while at >= 0:
+                budget -= 1
+                if budget < 0:
+                    return True  # all over the recent output: the model has seen it
+                if listing:
+                    if name in _listed_names(text, at):
+                        return True
+                    at = text.find("\n", at)  # one look per listing line
+                    if at < 0:
+                        break
+                elif name in _token_names(text, at, at + size):
+                    return True
+                at = text.find(name, at + 1)
+        return False
 
     def tracked(self) -> int:
-        return len(self._known) + len(self._reported)
+        cluster = len(self._cluster.targets) if self._cluster else 0
+        return len(self._known) + len(self._reported) + len(self._texts) + cluster
+
+
+def _cluster_key(target: str, what: str) -> str:
+    """A guess is new when it names another file (any directory), command or flag."""
+    return f"path:{_names(target)[0]}" if what == "path" else f"{what}:{target}"

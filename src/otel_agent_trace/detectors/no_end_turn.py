@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..records import Finding, Severity, Turn
+from ..records import Finding, Severity, ToolUse, Turn
 from .base import Detector, Thresholds
 
 _CLEAN_STOPS = frozenset({"end_turn", "stop_sequence"})
@@ -23,10 +23,10 @@ class NoEndTurn(Detector):
 
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         super().__init__(thresholds)
-        self._recent: deque[tuple[int, tuple[str, ...]]] = deque(maxlen=_RECENT)  # (turn, tool names)
+        self._recent: deque[tuple[int, list[ToolUse]]] = deque(maxlen=_RECENT)  # (turn, its tool_uses)
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
-        self._recent.append((turn.index, tuple(turn.tool_names)))
+        self._recent.append((turn.index, turn.tool_uses))  # names are only needed at the end
         return []
 
     def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
@@ -48,7 +48,7 @@ class NoEndTurn(Detector):
                 what += f" ({last_turn.error_type})"
         else:
             what = f"ended at turn {t} with stop_reason={stop} instead of end_turn"
-        recent = [f"{i}: {', '.join(names) or 'text'}" for i, names in self._recent]
+        recent = [f"{i}: {', '.join(use.name for use in uses) or 'text'}" for i, uses in self._recent]
         return [Finding(
             kind=self.kind, severity=severity, turn=t, turns=[i for i, _ in self._recent] or [t],
             tool_use_ids=[use.id for use in last_turn.tool_uses],

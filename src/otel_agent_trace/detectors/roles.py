@@ -6,11 +6,9 @@ Anthropic's text-editor ``view`` and ``cat FILE`` in a bash tool all count as th
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..records import ToolCall
 from .errors import classify_error
@@ -19,24 +17,28 @@ READ, EDIT, WRITE, SEARCH, BASH, OTHER = "read", "edit", "write", "search", "bas
 CHANGE_ROLES = frozenset({EDIT, WRITE})
 
 
-@dataclass(slots=True, frozen=True)
-class ToolRole:
-    """A tool call reduced to what detectors compare."""
+class ToolRole(NamedTuple):
+    """A tool call reduced to what detectors compare (immutable; a tuple because it is built per call)."""
 
     role: str
     target: str | None = None  # path for read/edit/write, pattern (or path) for search, command for bash
     path: str | None = None
-    edit_key: str | None = None  # digest of (old → new) or written content: identical edits share it
-    revert_key: str | None = None  # digest of (new → old): the edit that would undo this one
+    # Identical edits share edit_key (a hash of old → new, or of the written content); revert_key is the
+    # key of the edit that would undo this one. Process-local hashes: compared within a session only.
+    edit_key: int | None = None
+    revert_key: int | None = None
     read_range: str | None = None  # offset/limit, view_range, sed -n range: partial reads of one file differ
     program: str | None = None  # bash: "git status", "npx jest", "python -m pytest"
     changed_paths: tuple[str, ...] = ()  # paths a bash command may modify (sed -i, rm, mv, > file)
     global_change: bool = False  # bash that may rewrite any file (git checkout, formatters)
     undo: bool = False  # text-editor undo_edit
+    # Shell commands, whatever role they were given (`git log` is a search, `cat x` a read):
+    shell: bool = False
+    command: str | None = None  # the command text (first 500 characters)
+    invoked: str | None = None  # what it runs, as typed: "python scripts/export.py", "git log", "ls"
 
 
-@dataclass(slots=True, frozen=True)
-class CallInfo:
+class CallInfo(NamedTuple):
     """A tool call's role plus its error class (None: success)."""
 
     role: ToolRole
@@ -76,18 +78,17 @@ _PATTERN_KEYS = ("pattern", "query", "regex", "glob", "search", "search_term", "
 _COMMAND_KEYS = ("command", "cmd", "script", "shell_command")
 _RANGE_KEYS = ("offset", "limit", "view_range", "start_line", "end_line", "line_start", "line_end",
                "lines", "range")
+_RANGE_SET = frozenset(_RANGE_KEYS)
+_EMPTY: Mapping[str, Any] = {}
 _OLD_KEYS = ("old_string", "old_str", "old", "search", "old_text")
 _NEW_KEYS = ("new_string", "new_str", "new", "replace", "new_text", "content", "file_text", "text")
 _SPLIT_NAME = re.compile(r"[_\-.\s]+|(?<=[a-z])(?=[A-Z])")
 _PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Update|Add|Delete) File: |\+\+\+ b/)(\S+)", re.MULTILINE)
 
 
-def _digest(*parts: str) -> str:
-    h = hashlib.blake2b(digest_size=8)
-    for part in parts:
-        h.update(part.encode("utf-8", "replace"))
-        h.update(b"\x00")
-    return h.hexdigest()
+def _key(*parts: object) -> int:
+    """A process-local 64-bit key for edit contents (str hashes are cached, so this is cheap)."""
+    return hash(parts)
 
 
 def norm_path(path: Any) -> str | None:
@@ -106,6 +107,15 @@ def norm_path(path: Any) -> str | None:
 
 
 def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """The value of the first of ``keys`` (in that order of preference) that ``data`` has, non-empty."""
+    if len(data) < len(keys):  # tool inputs have a few keys: walk them, not the candidate list
+        best, best_at = None, len(keys)
+        for key, value in data.items():
+            if key in keys and value is not None and value != "":
+                at = keys.index(key)
+                if at < best_at:
+                    best, best_at = value, at
+        return best
     for key in keys:
         value = data.get(key)
         if value not in (None, ""):
@@ -114,31 +124,51 @@ def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def _range(data: Mapping[str, Any]) -> str | None:
+    for key in data:
+        if key in _RANGE_SET:
+            break
+    else:
+        return None
     parts = [f"{k}={data[k]}" for k in _RANGE_KEYS if data.get(k) not in (None, "")]
     return ",".join(parts) or None
 
 
-def _edit_keys(data: Mapping[str, Any], role: str) -> tuple[str | None, str | None]:
+def _edit_keys(data: Mapping[str, Any], role: str) -> tuple[int | None, int | None]:
     """(key of this edit, key of the edit that would revert it)."""
     edits = data.get("edits")
     if isinstance(edits, list) and edits:
         pairs = [(str(_first(e, _OLD_KEYS) or ""), str(_first(e, _NEW_KEYS) or ""))
                  for e in edits if isinstance(e, Mapping)]
-        return (_digest(*(f"{o}\x01{n}" for o, n in pairs)),
-                _digest(*(f"{n}\x01{o}" for o, n in reversed(pairs))))
+        return _key("multi", *pairs), _key("multi", *((n, o) for o, n in reversed(pairs)))
     old, new = _first(data, _OLD_KEYS), _first(data, _NEW_KEYS)
     if role == EDIT and isinstance(data.get("insert_line"), int):
-        return _digest(f"@{data['insert_line']}", str(new or "")), None
+        return _key("insert", data["insert_line"], str(new or "")), None
     if old is None and new is None:
         patch = _first(data, ("patch", "diff", "input"))
-        return (_digest("patch", str(patch)), None) if patch else (None, None)
+        return (_key("patch", str(patch)), None) if patch else (None, None)
     if role == WRITE:
-        return _digest("", str(new or "")), None
+        return _key("write", str(new or "")), None
     old_s, new_s = str(old or ""), str(new or "")
-    return _digest(f"{old_s}\x01{new_s}"), _digest(f"{new_s}\x01{old_s}")
+    return _key("edit", old_s, new_s), _key("edit", new_s, old_s)
+
+
+_NAME_ROLES: dict[str, str | None] = {}  # tool name → _role_from_name: a handful of names per agent
+_NAME_ROLES_MAX = 1_024
 
 
 def _role_from_name(name: str) -> str | None:
+    try:
+        return _NAME_ROLES[name]
+    except KeyError:
+        pass
+    role = _name_role(name)
+    if len(_NAME_ROLES) >= _NAME_ROLES_MAX:
+        _NAME_ROLES.clear()
+    _NAME_ROLES[name] = role
+    return role
+
+
+def _name_role(name: str) -> str | None:
     lowered = name.lower()
     # mcp__server__read_file, functions.read_file → read_file
     for sep in ("__", "."):
@@ -161,10 +191,9 @@ def _role_from_words(name: str) -> str | None:
 
 def classify_tool(name: str | None, tool_input: Any) -> ToolRole:
     """Role and target of one tool call; never raises, unknown tools are ``other``."""
-    from .shell import classify_command  # local: shell imports ToolRole from here
-
     name = name or ""
-    data: Mapping[str, Any] = tool_input if isinstance(tool_input, Mapping) else {}
+    data: Mapping[str, Any] = (tool_input if type(tool_input) is dict or isinstance(tool_input, Mapping)
+                               else _EMPTY)
     role = _role_from_name(name)
     sub = data.get("command")
     if role == "editor" or (isinstance(sub, str) and sub in _EDITOR_COMMANDS and "path" in data):
@@ -190,6 +219,8 @@ def classify_tool(name: str | None, tool_input: Any) -> ToolRole:
             command = tool_input
         if isinstance(command, list):
             command = " ".join(str(c) for c in command)
+        from .shell import classify_command  # local: shell imports ToolRole from here
+
         return classify_command(command if isinstance(command, str) else "")
     raw_path = _first(data, _PATH_KEYS)
     if raw_path is None and isinstance(tool_input, str) and role in (READ, EDIT, WRITE):

@@ -2,6 +2,8 @@
 
 A cheap tokenizer instead of ``shlex``: commands are often malformed or huge heredocs, and this runs
 on every bash call. Only the first meaningful simple command of the first ~500 characters is looked at.
+Agents re-run the same commands (tests, ``git status``) all the time, so recent answers are remembered.
+Every role built here is marked ``shell``: an unknown flag of ``git log`` (a search) is still a shell error.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def _unquote(token: str) -> str:
 
 
 def _simple_command(command: str) -> list[str]:
-    for segment in _SEGMENTS.split(command[:_MAX_CHARS]):
+    text = command[:_MAX_CHARS]
+    separated = "&&" in text or ";" in text or "\n" in text or "||" in text
+    for segment in _SEGMENTS.split(text) if separated else (text,):
         tokens = _TOKENS.findall(segment)
         while tokens and (("=" in tokens[0] and not tokens[0].startswith("-")) or tokens[0] in _PREFIXES):
             tokens.pop(0)  # VAR=1, sudo, env …
@@ -51,6 +55,11 @@ def _simple_command(command: str) -> list[str]:
 
 def _split_pipes(tokens: list[str]) -> tuple[list[str], list[str]]:
     """Tokens before the first pipe, and the redirect targets (``> file``) of that part."""
+    for tok in tokens:
+        if tok[0] in "|<>&12":
+            break
+    else:
+        return tokens, []  # nothing but words: the usual case
     head: list[str] = []
     redirects: list[str] = []
     i = 0
@@ -111,25 +120,59 @@ def _program(tokens: list[str]) -> str:
     return prog
 
 
+def _invoked(tokens: list[str]) -> str:
+    """What a command runs, as typed (program base name, then its script or sub-command), for messages:
+    ``python scripts/export.py``, ``git log``, ``uv run pytest``, ``npx jest``, ``ls``."""
+    prog = _base(tokens[0])
+    words = [prog]
+    rest = tokens[1:]
+    if prog in _RUNNERS and rest:
+        words.append(_unquote(rest[0]))
+    elif prog in _RUN_LAUNCHERS and rest[:1] == ["run"] and len(rest) > 1:
+        words += ["run", _unquote(rest[1])]
+    elif prog.startswith("python") and rest[:1] == ["-m"] and len(rest) > 1:
+        words += ["-m", _unquote(rest[1])]
+    elif rest and not rest[0].startswith("-") and (prog in _INTERPRETERS or prog in _LAUNCHERS):
+        words.append(_unquote(rest[0]))
+    return " ".join(words)
+
+
+_MEMO: dict[str, ToolRole] = {}  # command text → role; roles are immutable, so sharing them is safe
+_MEMO_MAX = 256
+
+
 def classify_command(command: str) -> ToolRole:
     """Role of one shell command: read of FILE, search, write via redirect, or plain bash."""
+    role = _MEMO.get(command)
+    if role is None:
+        role = _classify(command)
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()  # atomic, unlike evicting one entry while another thread may write
+        _MEMO[command] = role
+    return role
+
+
+def _classify(command: str) -> ToolRole:
     text = command.strip()
+    target = text[:_MAX_CHARS]
     tokens = _simple_command(text)
     if not tokens:
-        return ToolRole(BASH, target=text[:_MAX_CHARS] or None, program=None)
+        return ToolRole(BASH, target=target or None, shell=True, command=target or None)
     head, redirected = _split_pipes(tokens)
     if not head:
-        return ToolRole(BASH, target=text[:_MAX_CHARS], program=None)
+        return ToolRole(BASH, target=target, shell=True, command=target)
     prog = _base(head[0])
     args = _arguments(head)
     options = [t for t in head[1:] if t.startswith("-")]
-    target = text[:_MAX_CHARS]
+    invoked = _invoked(head)
     if redirected and prog in {"cat", "echo", "printf", "tee"}:
         path = norm_path(redirected[-1])
-        return ToolRole(WRITE, target=path, path=path, changed_paths=(path,) if path else ())
+        return ToolRole(WRITE, target=path, path=path, changed_paths=(path,) if path else (), shell=True,
+                        command=target, invoked=invoked)
     if prog == "sed" and any(o.startswith("-i") for o in options):
         path = norm_path(args[-1]) if len(args) >= 2 else None
-        return ToolRole(BASH, target=target, program="sed -i", changed_paths=(path,) if path else ())
+        return ToolRole(BASH, target=target, program="sed -i", changed_paths=(path,) if path else (),
+                        shell=True, command=target, invoked=invoked)
     if prog in _READ_PROGRAMS and not redirected:
         # sed/awk take their script as the first argument unless given with -e/-f.
         scripted = prog in ("sed", "awk") and not any(o in ("-e", "-f") for o in options)
@@ -139,26 +182,32 @@ def classify_command(command: str) -> ToolRole:
         if files and prog in ("cat", "less", "more", "bat"):
             path = norm_path(files[0])
             rng = " ".join(["with", *files[1:]]) if len(files) > 1 else None
-            return ToolRole(READ, target=path, path=path, read_range=rng, program=prog)
+            return ToolRole(READ, target=path, path=path, read_range=rng, program=prog, shell=True,
+                            command=target, invoked=invoked)
         if files:
             path = norm_path(files[-1])
             # Everything between the program and the file (-n 50, '1,40p') says which part was read.
             rng = " ".join(_unquote(t) for t in head[1:-1]) or None
-            return ToolRole(READ, target=path, path=path, read_range=rng, program=prog)
+            return ToolRole(READ, target=path, path=path, read_range=rng, program=prog, shell=True,
+                            command=target, invoked=invoked)
     if prog in _SEARCH_PROGRAMS:
         pattern = args[0] if prog in ("grep", "rg", "ag", "ack", "egrep", "fgrep") and args else None
         path = norm_path(args[-1]) if args and prog in ("ls", "tree", "dir") else None
-        return ToolRole(SEARCH, target=pattern or path or target, path=path, program=prog)
+        return ToolRole(SEARCH, target=pattern or path or target, path=path, program=prog, shell=True,
+                        command=target, invoked=invoked)
     if prog == "git" and len(head) > 1:
         sub = head[1]
         if sub in _GIT_SEARCH:
-            return ToolRole(SEARCH, target=target, program=f"git {sub}")
+            return ToolRole(SEARCH, target=target, program=f"git {sub}", shell=True, command=target,
+                            invoked=invoked)
         if sub in _GIT_GLOBAL:
-            return ToolRole(BASH, target=target, program=f"git {sub}", global_change=True)
+            return ToolRole(BASH, target=target, program=f"git {sub}", global_change=True, shell=True,
+                            command=target, invoked=invoked)
     program = _program(head)
-    changed = tuple(p for p in (norm_path(r) for r in redirected) if p)
+    changed = tuple(p for p in (norm_path(r) for r in redirected) if p) if redirected else ()
     if prog in _MODIFIERS:
         changed += tuple(p for p in (norm_path(a) for a in args) if p)
-    global_change = prog in _FORMATTERS or any(o in ("--fix", "--write", "-w") for o in options) or (
-        prog == "ruff" and "format" in head)
-    return ToolRole(BASH, target=target, program=program, changed_paths=changed, global_change=global_change)
+    global_change = (prog in _FORMATTERS or "--fix" in options or "--write" in options or "-w" in options
+                     or (prog == "ruff" and "format" in head))
+    return ToolRole(BASH, target=target, program=program, changed_paths=changed, global_change=global_change,
+                    shell=True, command=target, invoked=invoked)

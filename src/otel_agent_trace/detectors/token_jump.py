@@ -2,20 +2,30 @@
 
 The jump shows at turn N+1 (the request carrying the result), the cause is a tool call of turn N: the
 finding names its largest result, so the fix (grep instead of a whole-file read, truncate command
-output) is obvious. The first big read of a session is usually the point: reported as info.
+output) is obvious. The first big read of a file is usually the point: reported as info. Command output
+is not a read, even when the command is ``cat``: ``cat logs/worker.log`` dumps a log, and a log file is
+output too, however it is opened; those stay warnings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import Finding, ToolCall, Turn
+from ..records import Finding, ToolCall, ToolUse, Turn
 from ._util import fmt_tokens, short
 from .base import Detector, Thresholds
 from .roles import READ, classify_tool
 
 _CHARS_PER_TOKEN = 4  # rough, for "this result explains the jump" estimates only
 _EARLY_TURNS = 2  # a big read at turn 1-2 builds the first context: expected
+
+
+def _is_log(path: str | None) -> bool:
+    """worker.log, worker.log.1, logs/app.txt: output someone else wrote, not source under work."""
+    if not path:
+        return False
+    name = path.rsplit("/", 1)[-1]
+    return name.endswith(".log") or ".log." in name or "/logs/" in f"/{path}" or "/log/" in f"/{path}"
 
 
 @dataclass(slots=True)
@@ -38,15 +48,14 @@ class TokenJump(Detector):
         self.min_ratio = self.thresholds.jump_min_ratio
         self._prev_context = 0
         self._prev_turn = 0
-        # tool_use id → (name, input), for the previous turn only
-        self._prev_names: dict[str, tuple[str, object]] = {}
+        self._prev_uses: list[ToolUse] = []  # the previous turn's tool_uses: names and inputs of the causes
         self._largest: _Largest | None = None  # largest tool result of the previous turn
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         if call.turn_index == self._prev_turn:
             largest = self._largest
-            if largest is None or call.result_chars > largest.chars:
-                self._largest = _Largest(call.tool_use_id, call.name, call.result_chars, call.turn_index,
+            if largest is None or len(call.result) > largest.chars:
+                self._largest = _Largest(call.tool_use_id, call.name, len(call.result), call.turn_index,
                                          call.input)
         return []
 
@@ -61,7 +70,7 @@ class TokenJump(Detector):
         if context > 0:
             self._prev_context = context
         self._prev_turn = turn.index
-        self._prev_names = {use.id: (use.name, use.input) for use in turn.tool_uses}
+        self._prev_uses = turn.tool_uses
         self._largest = None
         return findings
 
@@ -70,7 +79,8 @@ class TokenJump(Detector):
         largest = self._largest
         for result in turn.tool_results:
             if largest is None or result.chars > largest.chars:
-                name, tool_input = self._prev_names.get(result.tool_use_id, ("tool", None))
+                use = next((u for u in self._prev_uses if u.id == result.tool_use_id), None)
+                name, tool_input = (use.name, use.input) if use is not None else ("tool", None)
                 largest = _Largest(result.tool_use_id, name, result.chars, turn.index - 1, tool_input)
         return largest
 
@@ -91,7 +101,8 @@ class TokenJump(Detector):
             )
         role = classify_tool(cause.name, cause.input)
         target = f" {short(role.target, 60)}" if role.target else ""
-        early = role.role == READ and cause.turn <= _EARLY_TURNS
+        file_read = role.role == READ and not role.shell and not _is_log(role.path)
+        early = file_read and cause.turn <= _EARLY_TURNS
         explained = cause.chars / _CHARS_PER_TOKEN >= growth / 2
         evidence.update({
             "tool": cause.name, "tool_use_id": cause.tool_use_id, "result_chars": cause.chars,
@@ -100,7 +111,7 @@ class TokenJump(Detector):
         })
         if early:
             fix = "a large first read is often intended; if only part of the file was needed, grep for it"
-        elif role.role == READ:
+        elif file_read:
             fix = "if the model needed one function, a grep or a line range would have cost far fewer tokens"
         else:
             fix = "truncate the output (the first ~2,000 characters are usually enough) or grep it"
@@ -113,4 +124,4 @@ class TokenJump(Detector):
         )
 
     def tracked(self) -> int:
-        return len(self._prev_names)
+        return len(self._prev_uses)

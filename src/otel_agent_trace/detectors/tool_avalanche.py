@@ -45,9 +45,10 @@ class ToolAvalanche(Detector):
         step = context - self._prev_context if context and self._prev_context else 0
         if context:
             self._prev_context = context
-        roles = [classify_tool(use.name, use.input) for use in turn.tool_uses]
+        roles = [classify_tool(use.name, use.input) for use in turn.tool_uses] if turn.tool_uses else None
         if not roles or any(r.role not in _EXPLORE for r in roles) or turn.after_compaction:
-            self._reset()
+            if self._length:
+                self._reset()
             return []
         if self._length == 0:
             self._start = turn.index

@@ -8,18 +8,19 @@ file after failed edits, an edit before re-running a failing command.
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..records import Finding, Severity, ToolCall
 from ._util import BoundedDict, short, turn_span
 from .base import Detector, Thresholds
-from .errors import error_line
+from .errors import clip, error_line
 from .roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
 
 _MAX_GAP = 2  # turns between two failures of one streak ("consecutive-ish": one unrelated turn allowed)
 _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted first
 _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path was guessed
+_KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
+_KEEP_TARGETS = 5
 _ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
 _BASH_FIXES = {
     "bad_option": "the flag does not exist: give the model the command's --help output or docs",
@@ -35,11 +36,18 @@ class _Streak:
     last_turn: int
     name: str
     first_error: str
+    turns: list[int]  # the last _KEEP_TURNS turns, ids and targets
+    ids: list[str]
+    targets: list[str]
     count: int = 1
     reported: int = 0  # 0: not yet, 1: warning sent, 2: escalated
-    turns: deque[int] = field(default_factory=lambda: deque(maxlen=8))
-    ids: deque[str] = field(default_factory=lambda: deque(maxlen=8))
-    targets: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+
+
+def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-arg]
+    """Append, dropping the oldest beyond ``limit`` (a bounded window, like a deque with maxlen)."""
+    items.append(item)
+    if len(items) > limit:
+        del items[0]
 
 
 def _key(role: ToolRole, name: str, error: str | None) -> tuple[str, str]:
@@ -61,8 +69,10 @@ class ToolLoop(Detector):
         super().__init__(thresholds)
         self.min_repeats = max(2, self.thresholds.loop_min_repeats)
         self.escalate_at = max(_ESCALATE, self.min_repeats + 2)
-        self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(
-            min(_MAX_STREAKS, self.thresholds.max_tracked_targets))
+        cap = min(_MAX_STREAKS, self.thresholds.max_tracked_targets)
+        # Bash streaks apart: a change to the code ends all of them at once, without a scan.
+        self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
+        self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
@@ -71,19 +81,22 @@ class ToolLoop(Detector):
         if info.error is None:
             self._success(role, key)
             return []
-        streak = self._streaks.touch(key)
-        if streak is None or streak.error != info.error or t - streak.last_turn > _MAX_GAP:
-            streak = _Streak(info.error, t, t, call.name, error_line(call.result, info.error))
-            self._streaks.put(key, streak)
-        elif t != streak.last_turn:
-            streak.count += 1
-            streak.last_turn = t
-        if not streak.turns or streak.turns[-1] != t:
-            streak.turns.append(t)
-        streak.ids.append(call.tool_use_id)
+        streaks = self._bash if key[0] == BASH else self._streaks
+        streak = streaks.touch(key)
         target = role.path or role.target
-        if target and target not in streak.targets:
-            streak.targets.append(target)
+        if streak is None or streak.error != info.error or t - streak.last_turn > _MAX_GAP:
+            streak = _Streak(info.error, t, t, call.name, error_line(call.result, info.error, 240), [t],
+                             [call.tool_use_id], [target] if target else [])
+            streaks.put(key, streak)
+            return []  # one failure is never a loop (min_repeats ≥ 2)
+        else:
+            if t != streak.last_turn:
+                streak.count += 1
+                streak.last_turn = t
+                _keep(streak.turns, t, _KEEP_TURNS)
+            _keep(streak.ids, call.tool_use_id, _KEEP_TURNS)
+            if target and target not in streak.targets:
+                _keep(streak.targets, target, _KEEP_TARGETS)
         if streak.count >= self.min_repeats and streak.reported == 0:
             streak.reported = 1
             return [self._finding(key, streak, t, "warning")]
@@ -94,6 +107,9 @@ class ToolLoop(Detector):
 
     def _success(self, role: ToolRole, key: tuple[str, str]) -> None:
         streaks = self._streaks
+        if key[0] == BASH:
+            self._bash.pop(key)
+            return
         streaks.pop(key)
         if role.role == READ:
             # Reading the file is the usual cure for failed edits; a read that works ends path guessing.
@@ -102,16 +118,15 @@ class ToolLoop(Detector):
                 streaks.pop((EDIT, role.path))
         elif role.role == SEARCH:
             streaks.pop((READ, _GUESS))
-        elif role.role in CHANGE_ROLES:
+        elif role.role in CHANGE_ROLES and len(self._bash):
             # Code changed: re-running the failing command is now a new attempt, not a repeat.
-            for stale in [k for k in streaks if k[0] == BASH]:
-                streaks.pop(stale)
+            self._bash.clear()
 
     def _finding(self, key: tuple[str, str], s: _Streak, t: int, severity: Severity) -> Finding:
         role, target = key
         turns = list(s.turns)
         span = turn_span([s.first_turn, t])
-        err = f"{s.error}: “{short(s.first_error, 80)}”" if s.first_error else s.error
+        err = f"{s.error}: “{clip(s.first_error, 100)}”" if s.first_error else s.error
         if role == READ and target == _GUESS:
             what = f"{s.count} turns of guessed paths not found ({span}: {', '.join(s.targets)})"
             fix = "the model is guessing rather than exploring: give it a glob or directory listing first"
@@ -135,8 +150,8 @@ class ToolLoop(Detector):
             message=f"{what}{again} — {fix}",
             evidence={"role": role, "target": None if target == _GUESS else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
-                      "first_error": short(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},
+                      "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},
         )
 
     def tracked(self) -> int:
-        return len(self._streaks)
+        return len(self._streaks) + len(self._bash)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -89,8 +90,14 @@ class Settings:
                 best = family
         return self.prices.get(best, 0.0)
 
+    def price_lookup(self) -> Callable[[str | None], float]:
+        """``input_price`` memoised per model name, for the per-call path (a process sees few models)."""
+        return functools.lru_cache(maxsize=256)(self.input_price)
+
     def cache_saving_usd(self, model: str | None, cache_read_tokens: int) -> float:
         """What cache reads saved: billed at 10 % of the input price instead of the full price."""
+        if not cache_read_tokens:
+            return 0.0
         return cache_read_tokens * self.input_price(model) * (1 - CACHE_READ_PRICE_FACTOR) / 1e6
 
 

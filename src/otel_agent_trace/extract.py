@@ -15,9 +15,12 @@ from .records import ToolResult, ToolUse, Turn, Usage
 
 def field_of(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` for SDK models."""
-    if isinstance(obj, Mapping):
+    # Plain dicts and SDK models are nearly every case; the ABC check below is slow, so it comes last.
+    if type(obj) is dict:
         return obj.get(key, default)
-    return getattr(obj, key, default)
+    if hasattr(obj, "__dict__") or not isinstance(obj, Mapping):
+        return getattr(obj, key, default)
+    return obj.get(key, default)
 
 
 def block_as_dict(block: Any) -> dict[str, Any]:

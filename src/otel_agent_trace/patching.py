@@ -12,26 +12,26 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 
 
 def _run(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    tokens = call.activate()
+    token = call.activate()
     try:
         result = fn(*args, **kwargs)
     except BaseException as error:
         call.fail(error)
         raise
     finally:
-        call.deactivate(tokens)
+        call.deactivate(token)
     return call.adopt(result)
 
 
 async def _run_async(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    tokens = call.activate()
+    token = call.activate()
     try:
         result = await fn(*args, **kwargs)
     except BaseException as error:
         call.fail(error)
         raise
     finally:
-        call.deactivate(tokens)
+        call.deactivate(token)
     return call.adopt(result)
 
 

@@ -130,11 +130,7 @@ class AgentTracer:
         _server_attributes(client, attributes)
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
-        span = self.tracer.start_span(
-            turn_span_name(turn.model), context=trace.set_span_in_context(session.span),
-            kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns,
-        )
-        return TurnCall(self, session, turn, span, stream)
+        return TurnCall(self, session, turn, attributes, stream)
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
         limit = self.settings.max_content_chars
@@ -148,8 +144,13 @@ class AgentTracer:
                 content_capture.tool_definitions(kwargs.get("tools")), limit)
 
     def complete_turn(self, call: TurnCall) -> None:
-        """Record a finished turn: rollups, detectors, attributes, span end, sinks."""
-        turn, session, span = call.turn, call.session, call.span
+        """Record a finished turn: rollups, detectors, then its span, created whole and ended at once.
+
+        The span is built only now, with its original start time: nothing needs it while the request is
+        in flight (the SDK's own span is suppressed inside our turn), and one creation with every
+        attribute costs far less than a span opened early and filled in later.
+        """
+        turn, session = call.turn, call.session
         turn.end_ns = time.time_ns()
         saved = self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
         findings: list[Finding] = []
@@ -161,13 +162,17 @@ class AgentTracer:
             if session.analyzer is not None:
                 findings = session.analyzer.observe_turn(turn)
                 session.note_findings(findings)
-        attributes = turn_response_attributes(turn, saved)
+        attributes = call.attributes
+        attributes.update(turn_response_attributes(turn, saved))
         if self.settings.capture_content and turn.content is not None:
             attributes[sc.OUTPUT_MESSAGES] = content_capture.to_attribute(
                 content_capture.output_messages(turn.content, turn.stop_reason), self.settings.max_content_chars)
         if turn.first_chunk_ns:
             attributes[sc.LANGFUSE_COMPLETION_START] = _iso(turn.first_chunk_ns)
-        span.set_attributes(attributes)
+        span = self.tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(session.span),
+                                      kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)
+        if call.error is not None:
+            span.record_exception(call.error, timestamp=turn.end_ns)
         if findings:
             attach_findings(span, findings)
             self.metrics.findings(findings)
@@ -216,8 +221,9 @@ class AgentTracer:
             attributes[sc.TOOL_CALL_RESULT] = content_capture.cap(content_capture.redact(call.result), limit)
         if span is None:
             span = self.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
-                                          start_time=call.start_ns)
-        span.set_attributes(attributes)
+                                          attributes=attributes, start_time=call.start_ns)
+        else:
+            span.set_attributes(attributes)
         findings: list[Finding] = []
         with session.lock:
             session.rollup.tool_calls += 1
@@ -253,24 +259,25 @@ class AgentTracer:
 class TurnCall:
     """One in-flight model call. ``finish`` runs exactly once, whichever exit path gets there first."""
 
-    __slots__ = ("_accumulator", "_done", "hub", "session", "span", "stream", "turn")
+    __slots__ = ("_accumulator", "_done", "attributes", "error", "hub", "session", "stream", "turn")
 
-    def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, span: Span, stream: bool) -> None:
+    def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, attributes: dict[str, Any],
+                 stream: bool) -> None:
         self.hub = hub
-        self.stream = stream
         self.session = session
         self.turn = turn
-        self.span = span
+        self.attributes = attributes  # request side, known at start; the response side is added at the end
+        self.stream = stream
+        self.error: BaseException | None = None
         self._done = False
         self._accumulator: StreamAccumulator | None = None
 
-    def activate(self) -> tuple[contextvars.Token, object]:
-        return current_call.set(self), otel_context.attach(trace.set_span_in_context(self.span))
+    def activate(self) -> contextvars.Token:
+        return current_call.set(self)
 
     @staticmethod
-    def deactivate(tokens: tuple[contextvars.Token, object]) -> None:
-        current_call.reset(tokens[0])
-        otel_context.detach(tokens[1])  # type: ignore[arg-type]
+    def deactivate(token: contextvars.Token) -> None:
+        current_call.reset(token)
 
     def count_attempt(self) -> None:
         self.turn.http_attempts += 1
@@ -279,11 +286,8 @@ class TurnCall:
     def fail(self, error: BaseException) -> None:
         if self._done:
             return
-        try:
-            self.turn.error_type = type(error).__qualname__
-            self.span.record_exception(error)
-        except Exception:
-            pass
+        self.error = error
+        self.turn.error_type = type(error).__qualname__
         self.finish()
 
     def adopt(self, result: Any) -> Any:
@@ -334,11 +338,6 @@ class TurnCall:
             self.hub.complete_turn(self)
         except Exception:
             log_once("finish", "otel_agent_trace: could not finish a turn span")
-            try:
-                if self.span.is_recording():
-                    self.span.end()
-            except Exception:
-                pass
 
 
 def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -89,10 +88,6 @@ class Settings:
             if model.startswith(family) and len(family) > len(best):
                 best = family
         return self.prices.get(best, 0.0)
-
-    def price_lookup(self) -> Callable[[str | None], float]:
-        """``input_price`` memoised per model name, for the per-call path (a process sees few models)."""
-        return functools.lru_cache(maxsize=256)(self.input_price)
 
     def cache_saving_usd(self, model: str | None, cache_read_tokens: int) -> float:
         """What cache reads saved: billed at 10 % of the input price instead of the full price."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .extract import block_as_dict, field_of, text_of
@@ -29,10 +31,20 @@ _SECRET_ASSIGNMENT = re.compile(
 REDACTED = "[REDACTED]"
 
 
+# Substrings every match of the patterns above contains: a plain ``in`` test over them is far cheaper
+# than running the regexes over text that has none (nearly all of it).
+_KEY_MARKERS = ("sk-", "AKIA", "gh", "xox", "eyJ", "PRIVATE KEY")
+_ASSIGNMENT_MARKERS = ("key", "authorization", "passw", "secret", "token")
+
+
 def redact(text: str) -> str:
     """Mask API keys, auth headers and common token shapes."""
-    text = _SECRET_PATTERNS.sub(REDACTED, text)
-    return _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
+    if any(marker in text for marker in _KEY_MARKERS):
+        text = _SECRET_PATTERNS.sub(REDACTED, text)
+    low = text.lower()
+    if any(marker in low for marker in _ASSIGNMENT_MARKERS):
+        text = _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
 
 
 def cap(text: str, limit: int) -> str:
@@ -73,12 +85,6 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def input_messages(messages: Any) -> list[dict[str, Any]]:
-    if not isinstance(messages, Sequence):
-        return []
-    return [{"role": field_of(m, "role"), "parts": _parts(field_of(m, "content"))} for m in messages]
-
-
 def output_messages(content: Any, stop_reason: str | None) -> list[dict[str, Any]]:
     return [{"role": "assistant", "parts": _parts(content), "finish_reason": stop_reason or ""}]
 
@@ -96,3 +102,55 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
         out.append({"type": "function", "name": data.get("name"), "description": data.get("description"),
                     "parameters": data.get("input_schema")})
     return out
+
+
+class ContentEncoder:
+    """Encodes content attributes, each message once.
+
+    An agent resends its whole history every turn; re-serialising and re-redacting it on every call
+    would cost O(history) per turn. Messages, the system prompt and the tool list are usually the very
+    same objects from call to call, so their encoded form is kept by identity (bounded, oldest dropped).
+    A message mutated in place after it was first sent keeps its first encoding.
+    """
+
+    def __init__(self, limit: int, max_entries: int = 4_096) -> None:
+        self.limit = limit
+        self._max = max_entries
+        self._cache: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _cached(self, obj: Any, build: Callable[[Any], Any]) -> str:
+        key = id(obj)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] is obj:
+                return hit[1]
+        try:
+            text = json.dumps(build(obj), ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = json.dumps(str(obj))
+        text = redact(text)
+        with self._lock:
+            self._cache[key] = (obj, text)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return text
+
+    def input_messages(self, messages: Any) -> str:
+        if not isinstance(messages, Sequence) or isinstance(messages, str):
+            return "[]"
+        parts = [self._cached(m, _message) for m in messages]
+        return cap("[" + ",".join(parts) + "]", self.limit)
+
+    def system_instructions(self, system: Any) -> str:
+        return cap(self._cached(system, system_instructions), self.limit)
+
+    def tool_definitions(self, tools: Any) -> str:
+        return cap(self._cached(tools, tool_definitions), self.limit)
+
+    def output_messages(self, content: Any, stop_reason: str | None) -> str:
+        return to_attribute(output_messages(content, stop_reason), self.limit)
+
+
+def _message(message: Any) -> dict[str, Any]:
+    return {"role": field_of(message, "role"), "parts": _parts(field_of(message, "content"))}

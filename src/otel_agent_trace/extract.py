@@ -12,15 +12,18 @@ from typing import Any
 
 from .records import ToolResult, ToolUse, Turn, Usage
 
+_MISSING = object()
+
 
 def field_of(obj: Any, key: str, default: Any = None) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` for SDK models."""
-    # Plain dicts and SDK models are nearly every case; the ABC check below is slow, so it comes last.
-    if type(obj) is dict:
+    # Dicts and SDK models are nearly every case; the Mapping ABC check is slow, so it runs last.
+    if isinstance(obj, dict):
         return obj.get(key, default)
-    if hasattr(obj, "__dict__") or not isinstance(obj, Mapping):
-        return getattr(obj, key, default)
-    return obj.get(key, default)
+    value = getattr(obj, key, _MISSING)
+    if value is not _MISSING:
+        return value
+    return obj.get(key, default) if isinstance(obj, Mapping) else default
 
 
 def block_as_dict(block: Any) -> dict[str, Any]:

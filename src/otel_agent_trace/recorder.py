@@ -77,6 +77,7 @@ class AgentTracer:
             from .exporters.jsonl import JsonlTraceWriter
 
             self.jsonl = JsonlTraceWriter(settings.jsonl)
+        self.content = content_capture.ContentEncoder(settings.max_content_chars)
         # Records keep content when someone will read it: span capture or the local JSONL file.
         self.keep_content = settings.capture_content or self.jsonl is not None
         analyzer_factory = None
@@ -133,15 +134,12 @@ class AgentTracer:
         return TurnCall(self, session, turn, attributes, stream)
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
-        limit = self.settings.max_content_chars
-        attributes[sc.INPUT_MESSAGES] = content_capture.to_attribute(
-            content_capture.input_messages(kwargs.get("messages")), limit)
+        encoder = self.content
+        attributes[sc.INPUT_MESSAGES] = encoder.input_messages(kwargs.get("messages"))
         if kwargs.get("system") is not None:
-            attributes[sc.SYSTEM_INSTRUCTIONS] = content_capture.to_attribute(
-                content_capture.system_instructions(kwargs.get("system")), limit)
+            attributes[sc.SYSTEM_INSTRUCTIONS] = encoder.system_instructions(kwargs.get("system"))
         if kwargs.get("tools") is not None:
-            attributes[sc.TOOL_DEFINITIONS] = content_capture.to_attribute(
-                content_capture.tool_definitions(kwargs.get("tools")), limit)
+            attributes[sc.TOOL_DEFINITIONS] = encoder.tool_definitions(kwargs.get("tools"))
 
     def complete_turn(self, call: TurnCall) -> None:
         """Record a finished turn: rollups, detectors, then its span, created whole and ended at once.
@@ -165,8 +163,7 @@ class AgentTracer:
         attributes = call.attributes
         attributes.update(turn_response_attributes(turn, saved))
         if self.settings.capture_content and turn.content is not None:
-            attributes[sc.OUTPUT_MESSAGES] = content_capture.to_attribute(
-                content_capture.output_messages(turn.content, turn.stop_reason), self.settings.max_content_chars)
+            attributes[sc.OUTPUT_MESSAGES] = self.content.output_messages(turn.content, turn.stop_reason)
         if turn.first_chunk_ns:
             attributes[sc.LANGFUSE_COMPLETION_START] = _iso(turn.first_chunk_ns)
         span = self.tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(session.span),

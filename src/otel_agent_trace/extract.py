@@ -32,7 +32,8 @@ def block_as_dict(block: Any) -> dict[str, Any]:
     dump = getattr(block, "model_dump", None)
     if dump is not None:
         try:
-            return dump(mode="json", exclude_none=True)
+            # warnings=False: a block with wrong-typed fields must not make the SDK's user see warnings.
+            return dump(mode="json", exclude_none=True, warnings=False)
         except Exception:
             pass
     return {"type": str(field_of(block, "type", "unknown"))}

@@ -6,7 +6,6 @@ import atexit
 import importlib
 import logging
 import sys
-import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -18,14 +17,8 @@ from opentelemetry.instrumentation.utils import unwrap
 from . import semconv as sc
 from .config import Settings
 from .package import _instruments
-from .patching import (
-    async_create_wrapper,
-    attempt_counter,
-    create_wrapper,
-    native_span_guard,
-    stream_helper_wrapper,
-)
-from .recorder import AgentTracer
+from .patching import async_create, attempt_counter, create, native_span_guard, stream_helper
+from .recorder import AgentTracer, active_hub, set_active_hub
 
 log = logging.getLogger("otel_agent_trace")
 
@@ -34,26 +27,20 @@ _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
 _BASE_CLIENT = "anthropic._base_client"
 
 # Targets missing from an SDK version (beta in old releases, native spans before 1.14) are skipped.
-_TARGETS: tuple[tuple[str, str, Callable[[AgentTracer], Any]], ...] = (
-    (_MESSAGES, "Messages.create", create_wrapper),
-    (_MESSAGES, "AsyncMessages.create", async_create_wrapper),
-    (_MESSAGES, "Messages.stream", stream_helper_wrapper),
-    (_MESSAGES, "AsyncMessages.stream", stream_helper_wrapper),
-    (_BETA_MESSAGES, "Messages.create", create_wrapper),
-    (_BETA_MESSAGES, "AsyncMessages.create", async_create_wrapper),
-    (_BETA_MESSAGES, "Messages.stream", stream_helper_wrapper),
-    (_BETA_MESSAGES, "AsyncMessages.stream", stream_helper_wrapper),
-    (_BASE_CLIENT, "BaseClient._build_request", lambda hub: attempt_counter),
-    (_BASE_CLIENT, "start_api_call_span", lambda hub: native_span_guard),
+_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    (_MESSAGES, "Messages.create", create),
+    (_MESSAGES, "AsyncMessages.create", async_create),
+    (_MESSAGES, "Messages.stream", stream_helper),
+    (_MESSAGES, "AsyncMessages.stream", stream_helper),
+    (_BETA_MESSAGES, "Messages.create", create),
+    (_BETA_MESSAGES, "AsyncMessages.create", async_create),
+    (_BETA_MESSAGES, "Messages.stream", stream_helper),
+    (_BETA_MESSAGES, "AsyncMessages.stream", stream_helper),
+    (_BASE_CLIENT, "BaseClient._build_request", attempt_counter),
+    (_BASE_CLIENT, "start_api_call_span", native_span_guard),
 )
 
-_hub_lock = threading.Lock()
-_hub: AgentTracer | None = None
-
-
-def active_hub() -> AgentTracer | None:
-    """The hub of the live instrumentation, for the public helpers (sessions, tools); None when off."""
-    return _hub
+__all__ = ["AnthropicAgentInstrumentor", "active_hub"]
 
 
 def _resolve(module_name: str, path: str) -> tuple[Any, str] | None:
@@ -80,7 +67,6 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
-        global _hub
         settings = kwargs.get("settings") or Settings.from_env(
             **{k: v for k, v in kwargs.items() if k in Settings.__slots__}  # type: ignore[attr-defined]
         )
@@ -88,23 +74,21 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                                   tracer_provider=kwargs.get("tracer_provider"))
         hub = AgentTracer(tracer, settings, kwargs.get("meter_provider"))
         self._patched: list[tuple[Any, str]] = []
-        for module_name, path, factory in _TARGETS:
+        for module_name, path, wrapper in _TARGETS:
             target = _resolve(module_name, path)
             if target is None:
                 continue
             owner, attribute = target
-            wrapt.wrap_function_wrapper(owner, attribute, factory(hub))
+            wrapt.wrap_function_wrapper(owner, attribute, wrapper)
             self._patched.append(target)
         from .tools import install_dispatcher
 
         self._dispatcher = install_dispatcher(hub, settings.tool_dispatcher)
-        with _hub_lock:
-            _hub = hub
+        set_active_hub(hub)
         self._hub = hub
         _install_exit_hooks()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        global _hub
         hub = getattr(self, "_hub", None)
         for owner, attribute in getattr(self, "_patched", ()):
             unwrap(owner, attribute)
@@ -113,9 +97,7 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if dispatcher is not None:
             dispatcher.uninstall()
             self._dispatcher = None
-        with _hub_lock:
-            if _hub is hub:
-                _hub = None
+        set_active_hub(None, replacing=hub)
         if hub is not None:
             hub.shutdown()
         self._hub = None
@@ -143,7 +125,7 @@ def _install_exit_hooks() -> None:
     previous_hook = sys.excepthook
 
     def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
-        hub = _hub
+        hub = active_hub()
         if hub is not None:
             text = str(exc).lower()
             reason = "turn_limit" if ("turn limit" in text or "max turns" in text or "too many turns" in text
@@ -154,7 +136,7 @@ def _install_exit_hooks() -> None:
     sys.excepthook = excepthook
 
     def at_exit() -> None:
-        hub = _hub
+        hub = active_hub()
         if hub is not None:
             hub.shutdown()
 

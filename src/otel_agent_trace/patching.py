@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from .recorder import AgentTracer, TurnCall, current_call, log_once
-
-Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+from .recorder import AgentTracer, TurnCall, active_hub, current_call, log_once
 
 
 def _run(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -35,49 +33,48 @@ async def _run_async(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ..
     return call.adopt(result)
 
 
-def create_wrapper(hub: AgentTracer) -> Wrapper:
+# Wrappers look the instrumentation up on every call instead of closing over it: the SDK caches bound
+# methods (``client.messages.with_raw_response`` keeps ``create`` as it was), so a wrapper can outlive an
+# uninstrument; it must then pass calls straight through, and after a re-instrument use the new one.
+
+
+def create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``Messages.create`` (plain, beta, Bedrock, Vertex; also behind with_raw/streaming_response)."""
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True)
-        return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
-
-    return wrapper
+    hub = active_hub()
+    call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
+    return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
 
 
-def async_create_wrapper(hub: AgentTracer) -> Wrapper:
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> Any:
-        call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        return await _run_async(call, wrapped, args, kwargs)
-
-    return wrapper
+async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+    hub = active_hub()
+    call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    return await _run_async(call, wrapped, args, kwargs)
 
 
-def stream_helper_wrapper(hub: AgentTracer) -> Wrapper:
+def stream_helper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``Messages.stream(...)``: the request starts when the manager is entered, so the turn starts there.
 
     The manager keeps its request as a private callable (sync) or awaitable (async); we swap in a traced
     one that wraps the raw event stream. ``MessageStream`` reads every event from that raw stream —
     ``text_stream``, ``until_done()`` and ``get_final_message()`` included — so one proxy sees them all.
     """
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        manager = wrapped(*args, **kwargs)
-        try:
-            name = next((key for key in vars(manager) if key.endswith("__api_request")), None)
-            if name is not None:
-                original = getattr(manager, name)
-                traced = (_TracedAwaitable(hub, instance, kwargs, original) if hasattr(original, "__await__")
-                          else _traced_request(hub, instance, kwargs, original))
-                setattr(manager, name, traced)
-        except Exception:
-            log_once("stream_helper", "otel_agent_trace: could not trace a stream helper")
+    manager = wrapped(*args, **kwargs)
+    hub = active_hub()
+    if hub is None:
         return manager
-
-    return wrapper
+    try:
+        name = next((key for key in vars(manager) if key.endswith("__api_request")), None)
+        if name is not None:
+            original = getattr(manager, name)
+            traced = (_TracedAwaitable(hub, instance, kwargs, original) if hasattr(original, "__await__")
+                      else _traced_request(hub, instance, kwargs, original))
+            setattr(manager, name, traced)
+    except Exception:
+        log_once("stream_helper", "otel_agent_trace: could not trace a stream helper")
+    return manager
 
 
 def _traced_request(hub: AgentTracer, instance: Any, kwargs: dict[str, Any],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,22 @@ current_call: contextvars.ContextVar[TurnCall | None] = contextvars.ContextVar(
 )
 
 _logged_once: set[str] = set()
+
+# The live instrumentation, if any. The one piece of module state: wrappers the SDK cached, the public
+# helpers (agent_session, trace_tool) and the exit hooks all need to find the current hub, not the one
+# that was live when they were created.
+_active: list[AgentTracer | None] = [None]
+
+
+def active_hub() -> AgentTracer | None:
+    """The hub of the live instrumentation; None when it is off."""
+    return _active[0]
+
+
+def set_active_hub(hub: AgentTracer | None, *, replacing: AgentTracer | None = None) -> None:
+    """Install ``hub``; with ``replacing``, only if that one is still the active hub."""
+    if replacing is None or _active[0] is replacing:
+        _active[0] = hub
 
 
 def log_once(key: str, message: str, *args: Any) -> None:
@@ -169,7 +186,7 @@ class AgentTracer:
         span = self.tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(session.span),
                                       kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)
         if call.error is not None:
-            span.record_exception(call.error, timestamp=turn.end_ns)
+            record_error(span, call.error, turn.end_ns)
         if findings:
             attach_findings(span, findings)
             self.metrics.findings(findings)
@@ -337,6 +354,28 @@ class TurnCall:
             log_once("finish", "otel_agent_trace: could not finish a turn span")
 
 
+def safe_str(value: Any, fallback: str) -> str:
+    """``str(value)``, or ``fallback`` when the object's ``__str__`` raises (user objects can)."""
+    try:
+        return str(value)
+    except Exception:
+        return fallback
+
+
+def record_error(span: Span, error: BaseException, timestamp: int | None = None) -> None:
+    """An ``exception`` event like ``Span.record_exception``, with the message and stack trace redacted:
+    exceptions from tools and clients quote inputs, and those may hold keys."""
+    from .content import redact
+
+    stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    span.add_event("exception", {
+        "exception.type": type(error).__qualname__,
+        "exception.message": redact(safe_str(error, "(unprintable exception)")),
+        "exception.stacktrace": redact(stack),
+        "exception.escaped": False,
+    }, timestamp=timestamp)
+
+
 def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
     url = getattr(client, "base_url", None)
     host = getattr(url, "host", None)
@@ -351,4 +390,4 @@ def _iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1000:06d}Z"
 
 
-__all__ = ["AgentTracer", "TurnCall", "current_call", "log_once"]
+__all__ = ["AgentTracer", "TurnCall", "active_hub", "current_call", "log_once", "set_active_hub"]

@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry.trace import Span, format_span_id
 
 from . import semconv as sc
+from .content import redact
 from .records import Finding, ToolCall, Turn
 
 _SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
@@ -115,7 +116,8 @@ def finding_event_attributes(finding: Finding, span_id: int | None) -> dict[str,
         sc.FINDING_KIND: finding.kind,
         sc.FINDING_SEVERITY: finding.severity,
         sc.FINDING_TURN: finding.turn,
-        sc.FINDING_MESSAGE: finding.message,
+        # Messages quote paths, commands and error lines from tool traffic: mask any secret in them.
+        sc.FINDING_MESSAGE: redact(finding.message),
     }
     if finding.turns:
         attributes[sc.FINDING_TURNS] = tuple(finding.turns)
@@ -192,4 +194,4 @@ def attach_findings(span: Span, findings: Iterable[Finding], *, timestamp: int |
             worst = finding
     if worst is not None:
         span.set_attribute(sc.LANGFUSE_LEVEL, _LANGFUSE_LEVEL[worst.severity])
-        span.set_attribute(sc.LANGFUSE_STATUS_MESSAGE, f"{worst.kind}: {worst.message}")
+        span.set_attribute(sc.LANGFUSE_STATUS_MESSAGE, f"{worst.kind}: {redact(worst.message)}")

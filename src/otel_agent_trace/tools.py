@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from .detectors.errors import classify_error
 from .extract import field_of, text_of
-from .recorder import AgentTracer, log_once
+from .recorder import AgentTracer, log_once, record_error, safe_str
 from .records import ToolCall, ToolSource
 from .sessions import LiveSession, PendingToolUse, current_session, current_tool_span
 from .spans import tool_span_name
@@ -88,7 +88,7 @@ def _result_text(result: Any) -> str:
         return result
     if isinstance(result, Mapping) and "content" in result:
         return text_of(result["content"])
-    return "" if result is None else str(result)
+    return "" if result is None else safe_str(result, "(unprintable result)")
 
 
 class ToolRun:
@@ -107,23 +107,28 @@ class ToolRun:
             current_tool_span.reset(self._tool_token)
         except Exception:
             pass
+        call = self.call
+        call.end_ns = time.time_ns()
         try:
-            call = self.call
-            call.end_ns = time.time_ns()
             if error is not None:
                 call.is_error = True
                 call.error_type = type(error).__qualname__
-                call.result = f"{type(error).__name__}: {error}"
-                self.span.record_exception(error)
+                call.result = safe_str(error, f"{type(error).__name__} (unprintable)")
+                record_error(self.span, error, call.end_ns)
             else:
                 call.result = _result_text(result)
                 call.is_error = _result_is_error(result, call.result)
+        except Exception:
+            log_once("tool_result", "otel_agent_trace: could not read a tool result")
+        try:
             if self.session is None:
                 self.span.end(end_time=call.end_ns)
             else:
                 self.hub.record_tool_span(self.session, call, otel_context.get_current(), span=self.span)
         except Exception:
             log_once("tool_finish", "otel_agent_trace: could not finish a tool span")
+            if self.span.is_recording():
+                self.span.end(end_time=call.end_ns)
 
 
 def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any], *,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,41 +23,55 @@ _EXPORTER_LOGGERS = (
 )
 
 
-class _FirstOnly(logging.Filter):
-    """Lets the first warning of a logger through: an unreachable collector is reported once, not per batch."""
+class _ExporterLogSilencer(logging.Filter):
+    """Holds back the SDK exporters' per-batch warnings (a collector that is down would log one per batch
+    for as long as the agent runs); ``LogOnceExporter`` reports the first of them, once."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._seen = False
-        self._lock = threading.Lock()
+        self.first_message: str | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        with self._lock:
-            if self._seen:
-                return False
-            self._seen = True
-            return True
+        if self.first_message is None:
+            self.first_message = record.getMessage()
+        return False
+
+
+def _silence_exporter_logs() -> _ExporterLogSilencer:
+    silencer = None
+    for name in _EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        existing = next((f for f in logger.filters if isinstance(f, _ExporterLogSilencer)), None)
+        silencer = silencer or existing or _ExporterLogSilencer()
+        if existing is None:
+            logger.addFilter(silencer)
+    assert silencer is not None
+    return silencer
 
 
 class LogOnceExporter(SpanExporter):
     """Wraps an exporter so a failing backend never raises into the export thread and is logged once."""
 
-    def __init__(self, inner: SpanExporter, target: str) -> None:
+    def __init__(self, inner: SpanExporter, target: str, silencer: _ExporterLogSilencer | None = None) -> None:
         self._inner = inner
         self._target = target
+        self._silencer = silencer
         self._warned = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
             result = self._inner.export(spans)
-        except Exception:
+        except Exception as error:
             result = SpanExportResult.FAILURE
+            if self._silencer is not None and self._silencer.first_message is None:
+                self._silencer.first_message = f"{type(error).__name__}: {error}"
         if result is SpanExportResult.FAILURE and not self._warned:
             self._warned = True
-            log.warning("otel_agent_trace: could not export spans to %s; they are dropped "
-                        "(reported once, the agent is not affected)", self._target)
+            cause = self._silencer.first_message if self._silencer is not None else None
+            log.warning("otel_agent_trace: could not export spans to %s%s; they are dropped "
+                        "(reported once, the agent is not affected)", self._target, f" ({cause})" if cause else "")
         return result
 
     def shutdown(self) -> None:
@@ -84,6 +97,7 @@ def build_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter | N
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
+    silencer = _silence_exporter_logs()
     endpoint_set = "OTEL_EXPORTER_OTLP_ENDPOINT" in env or "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in env
     if not endpoint_set:
         from .langfuse import langfuse_otlp_config
@@ -93,25 +107,39 @@ def build_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter | N
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
             endpoint, headers = langfuse
-            return LogOnceExporter(HttpExporter(endpoint=endpoint, headers=headers), endpoint)
+            return LogOnceExporter(HttpExporter(endpoint=endpoint, headers=headers), endpoint, silencer)
     protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
                 or "http/protobuf").strip().lower()
-    target = (env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-              or "the default OTLP endpoint")
-    for name in _EXPORTER_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _FirstOnly) for f in logger.filters):
-            logger.addFilter(_FirstOnly())
+    options = _explicit_options(env, protocol) if environ is not None else {}
+    target = options.get("endpoint") or (env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                                         or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "the default OTLP endpoint")
     exporter: SpanExporter
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        exporter = GrpcExporter()
+        exporter = GrpcExporter(**options)
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-        exporter = HttpExporter()
-    return LogOnceExporter(exporter, target)
+        exporter = HttpExporter(**options)
+    return LogOnceExporter(exporter, target, silencer)
+
+
+def _explicit_options(env: Mapping[str, str], protocol: str) -> dict[str, Any]:
+    """Endpoint and headers from a given environment: the SDK exporters read only ``os.environ``."""
+    from opentelemetry.util.re import parse_env_headers
+
+    options: dict[str, Any] = {}
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if traces:
+        options["endpoint"] = traces
+    elif base:
+        options["endpoint"] = base if protocol == "grpc" else base.rstrip("/") + "/v1/traces"
+    headers = env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS")
+    if headers:
+        options["headers"] = parse_env_headers(headers, liberal=True)
+    return options
 
 
 def ensure_tracer_provider(tracer_provider: Any = None, environ: Mapping[str, str] | None = None) -> Any:

@@ -191,9 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _with_progress(files: Sequence[str], tracer: trace.Tracer) -> ImportSummary:
-    if len(files) < 2 or not sys.stderr.isatty():
+    try:
+        from rich.progress import Progress  # the optional "cli" extra
+    except ImportError:
+        Progress = None
+    if Progress is None or len(files) < 2 or not sys.stderr.isatty():
         return import_files(files, tracer, errors=sys.stderr)
-    from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         task = bar.add_task("importing", total=len(files))

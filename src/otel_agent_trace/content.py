@@ -24,10 +24,14 @@ _SECRET_PATTERNS = re.compile(
     r"|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{5,}"  # JWTs
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)"
 )
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?i)((?:api[_-]?key|x-api-key|authorization|password|passwd|secret|token|access[_-]?key)"
-    r"[\"']?\s*[:=]\s*[\"']?)(?:Bearer\s+|Basic\s+)?[^\s\"',;]{6,}"
+# Written in lowercase: compiled case-insensitive for any text, and case-sensitive for text.lower(), which
+# matches the same spans ~8x faster (a case-insensitive alternation is tried at every position).
+_ASSIGNMENT_SOURCE = (
+    r"((?:api[_-]?key|x-api-key|authorization|password|passwd|secret|token|access[_-]?key)"
+    r"[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?[^\s\"',;]{6,}"
 )
+_SECRET_ASSIGNMENT = re.compile(_ASSIGNMENT_SOURCE, re.IGNORECASE)
+_SECRET_ASSIGNMENT_LOWER = re.compile(_ASSIGNMENT_SOURCE)
 REDACTED = "[REDACTED]"
 
 
@@ -42,9 +46,19 @@ def redact(text: str) -> str:
     if any(marker in text for marker in _KEY_MARKERS):
         text = _SECRET_PATTERNS.sub(REDACTED, text)
     low = text.lower()
-    if any(marker in low for marker in _ASSIGNMENT_MARKERS):
-        text = _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
-    return text
+    if not any(marker in low for marker in _ASSIGNMENT_MARKERS):
+        return text
+    if len(low) != len(text):  # a few characters lowercase to two: positions in low would shift
+        return _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
+    out: list[str] = []
+    last = 0
+    for match in _SECRET_ASSIGNMENT_LOWER.finditer(low):
+        out += (text[last:match.end(1)], REDACTED)
+        last = match.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def cap(text: str, limit: int) -> str:

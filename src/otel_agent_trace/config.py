@@ -81,7 +81,7 @@ class Settings:
 
     def input_price(self, model: str | None) -> float:
         """USD per million input tokens for ``model``: the longest matching family prefix wins."""
-        if not model:
+        if not isinstance(model, str) or not model:
             return 0.0
         best = ""
         for family in self.prices:

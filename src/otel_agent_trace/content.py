@@ -67,12 +67,19 @@ def cap(text: str, limit: int) -> str:
     return text[: max(0, limit - 30)] + f"…[truncated {len(text) - limit + 30} chars]"
 
 
+def _printable(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:  # user objects can raise in __str__
+        return f"<unprintable {type(value).__name__}>"
+
+
 def to_attribute(value: Any, limit: int) -> str:
     """JSON-encode, redact and cap one content attribute."""
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = str(value)
+        text = json.dumps(value, ensure_ascii=False, default=_printable)
+    except Exception:
+        text = _printable(value)
     return cap(redact(text), limit)
 
 

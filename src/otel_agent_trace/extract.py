@@ -26,6 +26,12 @@ def field_of(obj: Any, key: str, default: Any = None) -> Any:
     return obj.get(key, default) if isinstance(obj, Mapping) else default
 
 
+def text_or(value: Any, default: str | None) -> str | None:
+    """``value`` if it is a non-empty string, else ``default``: a malformed response's fields can hold
+    anything, and names, prices and attributes downstream need text."""
+    return value if isinstance(value, str) and value else default
+
+
 def block_as_dict(block: Any) -> dict[str, Any]:
     if isinstance(block, Mapping):
         return dict(block)
@@ -139,7 +145,7 @@ def usage_from(usage: Any, into: Usage | None = None) -> Usage:
 def apply_message(turn: Turn, message: Any, keep_content: bool) -> None:
     """Fill the response side of ``turn`` from a complete ``Message``."""
     turn.response_id = field_of(message, "id")
-    turn.model = field_of(message, "model") or turn.model
+    turn.model = text_or(field_of(message, "model"), turn.model)
     turn.stop_reason = field_of(message, "stop_reason")
     usage_from(field_of(message, "usage"), turn.usage)
     content = field_of(message, "content") or ()
@@ -190,7 +196,7 @@ class StreamAccumulator:
         elif kind == "message_start":
             message = field_of(event, "message")
             turn.response_id = field_of(message, "id")
-            turn.model = field_of(message, "model") or turn.model
+            turn.model = text_or(field_of(message, "model"), turn.model)
             usage_from(field_of(message, "usage"), turn.usage)
         elif kind == "message_delta":
             turn.stop_reason = field_of(field_of(event, "delta"), "stop_reason") or turn.stop_reason

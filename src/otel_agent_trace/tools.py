@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from .detectors.errors import classify_error
 from .extract import field_of, text_of
-from .recorder import AgentTracer, log_once, record_error, safe_str
+from .recorder import AgentTracer, active_hub, log_once, record_error, safe_str
 from .records import ToolCall, ToolSource
 from .sessions import LiveSession, PendingToolUse, current_session, current_tool_span
 from .spans import tool_span_name
@@ -133,7 +133,9 @@ class ToolRun:
 
 def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any], *,
                default_name: str | None, source: ToolSource) -> ToolRun | None:
-    if not is_instrumentation_enabled():
+    # A wrapper can outlive its instrumentation (user code bound the patched dispatcher to a name):
+    # only the live hub traces.
+    if hub is not active_hub() or not is_instrumentation_enabled():
         return None
     try:
         name, tool_input, tool_use_id = describe_call(args, kwargs, default_name)

@@ -303,3 +303,22 @@ class TestMalformedResponses:
                 b'"content_block": {"type": "text", "text": []}}\n\n')
         raw.answer(body, content_type="text/event-stream")
         assert outcome(lambda: caller("create_stream"))[-1] == []
+
+    @pytest.mark.parametrize("model", [True, ["claude-sonnet-4-6"]], ids=["bool", "list"])
+    @pytest.mark.parametrize("style", ["create", "create_stream"])
+    def test_a_non_string_model_still_gives_its_turn_span(self, raw, caller, instrumented, ends, style, model):
+        """A response whose ``model`` is not a string, with cache reads to price, still yields one turn span
+        (found by the soak run: pricing the cache saving raised and the turn was dropped)."""
+        message = {"id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
+                   "stop_reason": "end_turn", "usage": {"input_tokens": 3, "cache_read_input_tokens": 900}}
+        if style == "create":
+            raw.answer(json.dumps(message).encode())
+        else:
+            events = [{"type": "message_start", "message": {**message, "stop_reason": None}},
+                      {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}},
+                      {"type": "message_stop"}]
+            raw.answer(b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events),
+                       content_type="text/event-stream")
+        caller(style)
+        assert ends.count("chat") == 1
+        assert ends.not_ended_once("chat") == {}

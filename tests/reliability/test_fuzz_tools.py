@@ -281,3 +281,19 @@ class TestUnprintableToolValues:
         assert ends.count("execute_tool") == 1
         assert ends.not_ended_once("execute_tool") == {}
 
+
+    def test_unprintable_input_keeps_the_tool_span_attributes(self, exporter, api, model_client):
+        """With content capture on, an input that cannot be printed still leaves a complete tool span
+        (name, operation, call id), its arguments shown as a placeholder."""
+
+        @trace_tool("read_file")
+        def tool(value: Any) -> str:
+            return "ok"
+
+        api.enqueue(tool_reply(("read_file", {"path": "a"})))
+        model_client.messages.create(**REQUEST)
+        tool({"path": Unprintable()})
+        (span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("execute_tool")]
+        assert span.attributes.get("gen_ai.operation.name") == "execute_tool"
+        assert span.attributes.get("gen_ai.tool.name") == "read_file"
+        assert "gen_ai.tool.call.arguments" in span.attributes

@@ -243,3 +243,43 @@ def test_report_what_the_jsonl_file_keeps(tmp_path, exporter, provider):
         instrumentor.uninstrument()
     kept = leaks(iter([("jsonl", jsonl.read_text())]), {**PROMPT_SECRETS, **TOOL_INPUT_SECRETS, **TOOL_RESULT_SECRETS})
     print("JSONL keeps verbatim:", kept)
+
+
+CLIPPED_TOKEN = "ghp_ClippedTokenAAAA1111BBBB2222CCCC3333"
+
+
+def _windows(secret: str, size: int = 12) -> set[str]:
+    body = secret.split("_", 1)[1]
+    return {body[i:i + size] for i in range(len(body) - size + 1)}
+
+
+def test_a_token_cut_by_a_clipped_error_line_is_masked(exporter, provider):
+    """A finding quoting a long error line keeps its head and tail; a token it cuts in two is still masked
+    (a half token no longer matches the patterns, so masking must come before the cut)."""
+
+    def publish_failing(body: dict[str, Any]) -> Reply:
+        turn = 1 + sum(1 for m in body["messages"] if m["role"] == "assistant")
+        return tool_reply(("run_bash", {"command": "npm publish"})) if turn <= 3 else text_reply("gave up")
+
+    output = ("npm ERR! 401 Unauthorized - PUT https://example.invalid/pkg - auth rejected for "
+              f"{CLIPPED_TOKEN} (scope)\n[exit code 1]")
+    instrumentor = AnthropicAgentInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, settings=Settings())
+    try:
+        with FakeMessagesAPI(publish_failing) as api:
+            client = anthropic.Anthropic(api_key=API_KEY, base_url=api.base_url, max_retries=0)
+            messages: list[dict[str, Any]] = [{"role": "user", "content": "publish the package"}]
+            while True:
+                response = client.messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=messages)
+                messages.append({"role": "assistant", "content": response.content})
+                if response.stop_reason == "end_turn":
+                    break
+                messages.append({"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": block.id, "content": output, "is_error": True}
+                    for block in response.content if block.type == "tool_use"]})
+    finally:
+        instrumentor.uninstrument()
+    texts = [(where, text) for where, text in span_texts(exporter.get_finished_spans())
+             if _about_findings_or_exceptions(where)]
+    assert texts, "the repeated failure was reported as a finding"
+    assert sorted({where for where, text in texts for piece in _windows(CLIPPED_TOKEN) if piece in text}) == []

@@ -4,6 +4,7 @@ answer, and the final ``uninstrument`` puts back the very function objects that 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import wrapt
 from opentelemetry.sdk.trace import TracerProvider
 
+from otel_agent_trace import demo_agent as demo
 from otel_agent_trace import instrumentor as instrumentor_module
 from otel_agent_trace.config import Settings
 from otel_agent_trace.fake_api import FakeMessagesAPI, text_reply
@@ -183,3 +185,23 @@ class TestStaleWrappers:
         finally:
             instrumented.instrument(tracer_provider=None)
         assert ends.count("chat") == 1
+
+
+class TestBoundDispatcher:
+    def test_dispatcher_bound_while_instrumented_stops_tracing_after_uninstrument(self, provider, settings, ends):
+        """A patched dispatcher that user code bound to a name while instrumented (``from tools import
+        dispatch_tool``) traces nothing once the instrumentation is removed."""
+        settings.tool_dispatcher = "otel_agent_trace.demo_agent:dispatch_tool"
+        instrumentor = AnthropicAgentInstrumentor()
+        instrumentor.instrument(tracer_provider=provider, settings=settings)
+        bound = demo.dispatch_tool
+        instrumentor.uninstrument()
+        token = demo.workspace.set(demo.make_workspace())
+        try:
+            with FakeMessagesAPI(demo.scripted_model) as api:
+                client = anthropic.Anthropic(api_key="sk-ant-test-key-000000", base_url=api.base_url, max_retries=0)
+                demo.run_agent(client, demo.CLEAN_TASK, dispatch=bound)
+        finally:
+            shutil.rmtree(demo.workspace.get(), ignore_errors=True)
+            demo.workspace.reset(token)
+        assert ends.count() == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
+from ..content import redact
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -64,10 +66,10 @@ def fmt_tokens(n: int) -> str:
 
 
 def short(text: str | None, limit: int = 60) -> str:
-    """One line, at most ``limit`` characters, for messages."""
+    """One line, at most ``limit`` characters, for messages; secrets masked before the cut."""
     if not text:
         return ""
-    line = " ".join(text.split())
+    line = redact(" ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

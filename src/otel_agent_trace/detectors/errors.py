@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..content import redact
+
 # Results can be megabytes of test output; errors that matter are announced near the start.
 HEAD_CHARS = 2_048
 # Without an explicit is_error flag only the edges of a result are checked: a successfully read source
@@ -282,8 +284,9 @@ def error_line(text: str, error: str | None, limit: int = 120) -> str:
 
 def clip(line: str, limit: int = 120) -> str:
     """One line of at most ``limit`` characters, cut in the middle at spaces: an error's end often says the
-    most (``sqlalchemy.exc.OperationalError: … port 5432 failed: Connection refused``)."""
-    line = " ".join(line.split())
+    most (``sqlalchemy.exc.OperationalError: … port 5432 failed: Connection refused``). Secrets are masked
+    first: a token cut in two no longer matches the patterns that would mask it."""
+    line = redact(" ".join(line.split()))
     if len(line) <= limit:
         return line
     keep_tail = (limit - 3) * 2 // 5

@@ -37,6 +37,11 @@ from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Headless and offline: without the background-networking flags Chromium keeps calling out to a network
+# that is closed here.
+HEADLESS_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars")
 
 
 def load_phoenix_helper() -> ModuleType:
@@ -200,15 +205,7 @@ class Chromium:
 
         cmd = [
             executable,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
+            *HEADLESS_FLAGS,
             "--remote-debugging-pipe",
             f"--user-data-dir={self._profile.name}",
             f"--window-size={width},{height}",
@@ -366,15 +363,7 @@ def screenshot(chromium: str, url: str, out: Path, budget_ms: int, size: str) ->
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         cmd = [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
+            *HEADLESS_FLAGS,
             f"--user-data-dir={profile}",
             f"--virtual-time-budget={budget_ms}",
             f"--window-size={size}",

@@ -149,12 +149,17 @@ def ensure_tracer_provider(tracer_provider: Any = None, environ: Mapping[str, st
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
+    trace.set_tracer_provider(new_tracer_provider(build_exporter(environ)))
+    return trace.get_tracer_provider()
+
+
+def new_tracer_provider(exporter: SpanExporter | None) -> TracerProvider:
+    """The provider ``instrument()`` installs: export runs on the batch processor's own thread, so a slow
+    or hung backend never holds up a model call."""
     provider = TracerProvider(resource=Resource.create())
-    exporter = build_exporter(environ)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return trace.get_tracer_provider()
+    return provider
 
 
 def ensure_meter_provider(meter_provider: Any = None, environ: Mapping[str, str] | None = None) -> Any:

@@ -139,6 +139,16 @@ def usage_from(usage: Any, into: Usage | None = None) -> Usage:
         value = field_of(usage, name)
         if isinstance(value, int):
             setattr(result, name, value)
+    iterations = field_of(usage, "iterations")
+    if isinstance(iterations, Sequence) and not isinstance(iterations, str):
+        consumed_in = consumed_out = 0
+        for entry in iterations:
+            for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+                value = field_of(entry, name)
+                consumed_in += value if isinstance(value, int) else 0
+            value = field_of(entry, "output_tokens")
+            consumed_out += value if isinstance(value, int) else 0
+        result.iterations_input_tokens, result.iterations_output_tokens = consumed_in, consumed_out
     return result
 
 

@@ -111,11 +111,18 @@ class _TracedAwaitable:
 
 def attempt_counter(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Any:
-    """``BaseClient._build_request`` runs once per HTTP attempt, on httpx and httpx2 alike."""
+    """``BaseClient._build_request`` runs once per HTTP attempt, on httpx and httpx2 alike: each attempt is
+    counted, and its request carries our chat span's trace context (the SDK's own span, which would have
+    put it there, is suppressed inside our turn)."""
     call = current_call.get()
+    request = wrapped(*args, **kwargs)
     if call is not None:
-        call.count_attempt()
-    return wrapped(*args, **kwargs)
+        try:
+            call.count_attempt()
+            call.inject_trace_context(request.headers)
+        except Exception:
+            log_once("propagate", "otel_agent_trace: could not put the trace context on a request")
+    return request
 
 
 def native_span_guard(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -26,7 +26,7 @@ from .detectors.errors import classify_error
 from .extract import StreamAccumulator, apply_message, request_uses_cache, tool_names_offered
 from .metrics import AgentMetrics
 from .records import Finding, ToolCall, Turn
-from .sessions import LiveSession, SessionTracker, first_user_text
+from .sessions import LiveSession, SessionTracker, first_user_text, leave_tool_context
 from .spans import (
     attach_findings,
     tool_attributes,
@@ -89,6 +89,9 @@ class AgentTracer:
         self.settings = settings
         self.metrics = AgentMetrics(meter_provider)
         self.pending_dispatcher: Any = None  # a dispatcher patch still waiting for its function to exist
+        # With a dispatcher or @trace_tool in use, tool spans start when the tool runs; otherwise they are
+        # inferred, started when the response asking for them arrives (so work inside the tool nests).
+        self.tools_traced_by_user = bool(settings.tool_dispatcher)
         self.jsonl = None
         if settings.jsonl:
             from .exporters.jsonl import JsonlTraceWriter
@@ -126,18 +129,22 @@ class AgentTracer:
         if self.pending_dispatcher is not None and self.pending_dispatcher.try_install():
             self.pending_dispatcher = None
         self.sessions.sweep_idle()
-        session, results = self.sessions.resolve(kwargs, start_ns)
+        session, results, previous_count = self.sessions.resolve(kwargs, start_ns)
+        leave_tool_context(session)  # the agent is back from its tool: what was current before it is again
         if results:
             self.infer_tool_calls(session, results, start_ns)
         messages = kwargs.get("messages")
         with session.lock:
             session.turns += 1
             index = session.turns
-        if index == 1 and self.jsonl is not None:
+            announce = not session.announced
+            session.announced = True
+        if announce and self.jsonl is not None:
             self.jsonl.start(session.id, first_user_text(messages), session.agent_name,
                              session.parent.id if session.parent else None)
+        model = kwargs.get("model")
         turn = Turn(
-            session=session.id, index=index, model=kwargs.get("model"),
+            session=session.id, index=index, model=model,
             message_count=len(messages) if isinstance(messages, Sequence) else 0,
             tools_offered=tool_names_offered(kwargs.get("tools")) if self.keep_content else (),
             cache_control=request_uses_cache(kwargs), tool_results=results, start_ns=start_ns,
@@ -148,7 +155,12 @@ class AgentTracer:
         _server_attributes(client, attributes)
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
-        return TurnCall(self, session, turn, attributes, stream)
+        # Started now, not at the end: its context goes out on the wire (traceparent) and is current while
+        # the SDK sends, so proxies, gateways and HTTP-client spans find their parent.
+        span = self.tracer.start_span(turn_span_name(model if isinstance(model, str) else None),
+                                      context=trace.set_span_in_context(session.span), kind=SpanKind.CLIENT,
+                                      attributes=attributes, start_time=start_ns)
+        return TurnCall(self, session, turn, span, stream, previous_count)
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
         encoder = self.content
@@ -159,32 +171,36 @@ class AgentTracer:
             attributes[sc.TOOL_DEFINITIONS] = encoder.tool_definitions(kwargs.get("tools"))
 
     def complete_turn(self, call: TurnCall) -> None:
-        """Record a finished turn: rollups, detectors, then its span, created whole and ended at once.
+        """Record a finished turn: rollups, detectors, response attributes, findings, then end its span.
 
-        The span is built only now, with its original start time: nothing needs it while the request is
-        in flight (the SDK's own span is suppressed inside our turn), and one creation with every
-        attribute costs far less than a span opened early and filled in later.
+        A call that failed (HTTP or network error, a refusal by the SDK before sending, a stream cut by an
+        error) is a failed attempt, not a turn: its span shows the error, and the call that re-sends the
+        conversation takes its turn number in the same session (see ``SessionTracker.resolve``).
         """
-        turn, session = call.turn, call.session
+        turn, session, span = call.turn, call.session, call.span
         turn.end_ns = time.time_ns()
-        saved = self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
+        failed = call.error is not None
+        saved = 0.0 if failed else self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
         findings: list[Finding] = []
         with session.lock:
-            session.last_turn = turn
-            session.last_stop_reason = turn.stop_reason
             session.last_error = turn.error_type
-            session.rollup.add_turn(turn, saved)
-            if session.analyzer is not None:
-                findings = session.analyzer.observe_turn(turn)
-                session.note_findings(findings)
-        attributes = call.attributes
-        attributes.update(turn_response_attributes(turn, saved))
+            if failed:
+                session.forget_attempt(turn, call.previous_count)
+            else:
+                session.last_turn = turn
+                session.last_stop_reason = turn.stop_reason
+                session.rollup.add_turn(turn, saved)
+                if session.analyzer is not None:
+                    findings = session.analyzer.observe_turn(turn)
+                    session.note_findings(findings)
+        attributes = turn_response_attributes(turn, saved)
+        if failed:
+            attributes[sc.TURN_FAILED_ATTEMPT] = True
         if self.settings.capture_content and turn.content is not None:
             attributes[sc.OUTPUT_MESSAGES] = self.content.output_messages(turn.content, turn.stop_reason)
         if turn.first_chunk_ns:
             attributes[sc.LANGFUSE_COMPLETION_START] = _iso(turn.first_chunk_ns)
-        span = self.tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(session.span),
-                                      kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)
+        span.set_attributes(attributes)
         if call.error is not None:
             record_error(span, call.error, turn.end_ns)
         if findings:
@@ -193,8 +209,11 @@ class AgentTracer:
         if turn.error_type:
             span.set_status(Status(StatusCode.ERROR, turn.error_type))
         span.end(end_time=turn.end_ns)
-        self.sessions.expect_tool_uses(session, turn, span)
         self.metrics.turn(turn)
+        if failed:
+            return
+        self.sessions.expect_tool_uses(session, turn, span, start_spans=not self.tools_traced_by_user,
+                                       make_current=call.in_caller_context)
         if self.jsonl is not None:
             self.jsonl.turn(turn, findings)
         if turn.stop_reason in ("end_turn", "stop_sequence") and not session.explicit:
@@ -211,7 +230,7 @@ class AgentTracer:
                 continue
             turn_index = pending.turn_index
             if pending.dispatched:
-                continue
+                continue  # its span is the dispatcher's or decorator's, ended when the tool returned
             call = ToolCall(
                 session=session.id, tool_use_id=result.tool_use_id, name=pending.use.name,
                 turn_index=pending.turn_index, input=pending.use.input, result=result.content,
@@ -220,7 +239,7 @@ class AgentTracer:
                 start_ns=pending.turn_end_ns or now_ns, end_ns=now_ns,
                 source="inferred",
             )
-            self.record_tool_span(session, call, pending.span_context)
+            self.record_tool_span(session, call, pending.span_context, span=pending.span)
             calls.append(call)
         if turn_index and self.jsonl is not None:
             self.jsonl.tool_results(session.id, turn_index, results, calls)
@@ -273,28 +292,38 @@ class AgentTracer:
 class TurnCall:
     """One in-flight model call. ``finish`` runs exactly once, whichever exit path gets there first."""
 
-    __slots__ = ("_accumulator", "_done", "attributes", "error", "hub", "session", "stream", "turn")
+    __slots__ = ("_accumulator", "_done", "context", "error", "hub", "in_caller_context", "previous_count",
+                 "session", "span", "stream", "turn")
 
-    def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, attributes: dict[str, Any],
-                 stream: bool) -> None:
+    def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, span: Span, stream: bool,
+                 previous_count: int) -> None:
         self.hub = hub
         self.session = session
         self.turn = turn
-        self.attributes = attributes  # request side, known at start; the response side is added at the end
+        self.span = span
+        self.context = trace.set_span_in_context(span)
         self.stream = stream
+        self.previous_count = previous_count  # the session's history length before this request
         self.error: BaseException | None = None
+        # False when the call is finished by garbage collection: whatever runs then is not the agent's code.
+        self.in_caller_context = True
         self._done = False
         self._accumulator: StreamAccumulator | None = None
 
-    def activate(self) -> contextvars.Token:
-        return current_call.set(self)
+    def activate(self) -> tuple[contextvars.Token, object]:
+        return current_call.set(self), otel_context.attach(self.context)
 
     @staticmethod
-    def deactivate(token: contextvars.Token) -> None:
-        current_call.reset(token)
+    def deactivate(tokens: tuple[contextvars.Token, object]) -> None:
+        otel_context.detach(tokens[1])
+        current_call.reset(tokens[0])
 
     def count_attempt(self) -> None:
         self.turn.http_attempts += 1
+
+    def inject_trace_context(self, headers: Any) -> None:
+        """This call's span as the parent on the wire, through the propagators the application configured."""
+        propagate.inject(headers, context=self.context)
 
     # -- outcomes ----------------------------------------------------------------------------------
     def fail(self, error: BaseException) -> None:
@@ -343,6 +372,11 @@ class TurnCall:
             self.fail(error)
         else:
             self.finish()
+
+    def abandon(self) -> None:
+        """Finish a response nobody read to the end, from the garbage collector."""
+        self.in_caller_context = False
+        self.finish_stream()
 
     def finish(self) -> None:
         if self._done:

@@ -22,6 +22,10 @@ class Usage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # Sums over ``usage.iterations`` (server-side tool loops, compaction, advisor), whose entries can hold
+    # tokens the top-level counts leave out; 0 when the response has no iterations.
+    iterations_input_tokens: int = 0
+    iterations_output_tokens: int = 0
 
     @property
     def context_tokens(self) -> int:
@@ -89,6 +93,11 @@ class Turn:
     @property
     def tool_names(self) -> list[str]:
         return [use.name for use in self.tool_uses]
+
+    @property
+    def has_response(self) -> bool:
+        """Whether any response reached us: a call refused or failed before one carries no response fields."""
+        return self.response_id is not None or self.stop_reason is not None
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from .spans import (
     Rollup,
     attach_findings,
     failure_description,
+    inferred_tool_start_attributes,
     session_span_name,
     session_start_attributes,
     tool_attributes,
@@ -96,6 +97,7 @@ def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, t
             findings = analyzer.observe_tool(event) if analyzer else []
             _tool_span(tracer, session, event, turn_spans.get(event.turn_index, session_span), findings)
             rollup.tool_calls += 1
+    unanswered = _unanswered_tool_spans(tracer, session, turn_spans, end)
     final = analyzer.finish(last, session.end_reason) if analyzer else []
     if final:
         attach_findings(session_span, final, timestamp=end)
@@ -107,7 +109,24 @@ def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, t
     if failed:
         session_span.set_status(Status(StatusCode.ERROR, failed))
     session_span.end(end_time=end)
-    return session_span, 1 + len(turn_spans) + rollup.tool_calls, len(all_findings)
+    return session_span, 1 + len(turn_spans) + rollup.tool_calls + unanswered, len(all_findings)
+
+
+def _unanswered_tool_spans(tracer: trace.Tracer, session: Session, turn_spans: dict[int, Span], end: int) -> int:
+    """Tools a response asked for whose result never came (the run ended first): live, their spans start
+    with the response and end with the session, so replay does the same."""
+    answered = {call.tool_use_id for call in session.tool_calls}
+    count = 0
+    for turn in session.turns:
+        for use in turn.tool_uses:
+            if use.id in answered or turn.index not in turn_spans:
+                continue
+            tracer.start_span(tool_span_name(use.name), context=trace.set_span_in_context(turn_spans[turn.index]),
+                              kind=SpanKind.INTERNAL,
+                              attributes=inferred_tool_start_attributes(use, turn.index, session.id),
+                              start_time=turn.end_ns).end(end_time=max(end, turn.end_ns))
+            count += 1
+    return count
 
 
 def _turn_span(tracer: trace.Tracer, session: Session, turn: Turn, parent: Span, findings: Sequence[Finding],

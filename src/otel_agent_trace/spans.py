@@ -14,13 +14,14 @@ from opentelemetry.trace import Span, format_span_id
 
 from . import semconv as sc
 from .content import redact
-from .records import Finding, ToolCall, Turn
+from .records import Finding, ToolCall, ToolUse, Turn
 
 _SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 _LANGFUSE_LEVEL = {"info": "DEFAULT", "warning": "WARNING", "error": "ERROR"}
 
 
 def turn_span_name(model: str | None) -> str:
+    """``{operation} {gen_ai.request.model}``: the model asked for, not the snapshot that answered."""
     return f"{sc.OP_CHAT} {model}" if model else sc.OP_CHAT
 
 
@@ -52,8 +53,15 @@ def turn_request_attributes(turn: Turn, conversation_id: str, provider: str, *, 
 
 
 def turn_response_attributes(turn: Turn, saved_usd: float) -> dict[str, Any]:
+    """What the response said. A call that failed before any response gets only its error and attempts:
+    no model, tokens or finish reason that nothing reported."""
+    if not turn.has_response:
+        attributes: dict[str, Any] = {sc.HTTP_ATTEMPTS: turn.http_attempts}
+        if turn.error_type:
+            attributes[sc.ERROR_TYPE] = turn.error_type
+        return attributes
     usage = turn.usage
-    attributes: dict[str, Any] = {
+    attributes = {
         # The semantic conventions (and the SDK's own spans) count cached tokens as input tokens.
         sc.USAGE_INPUT_TOKENS: usage.context_tokens,
         sc.USAGE_OUTPUT_TOKENS: usage.output_tokens,
@@ -65,6 +73,9 @@ def turn_response_attributes(turn: Turn, saved_usd: float) -> dict[str, Any]:
         sc.CACHE_SAVED_USD: round(saved_usd, 6),
         sc.HTTP_ATTEMPTS: turn.http_attempts,
     }
+    if usage.iterations_input_tokens > usage.context_tokens or usage.iterations_output_tokens > usage.output_tokens:
+        attributes[sc.USAGE_CONSUMED_INPUT_TOKENS] = max(usage.iterations_input_tokens, usage.context_tokens)
+        attributes[sc.USAGE_CONSUMED_OUTPUT_TOKENS] = max(usage.iterations_output_tokens, usage.output_tokens)
     if turn.response_id:
         attributes[sc.RESPONSE_ID] = turn.response_id
     if turn.model:
@@ -97,6 +108,21 @@ def tool_attributes(call: ToolCall, conversation_id: str) -> dict[str, Any]:
     if call.error_type:
         attributes[sc.ERROR_TYPE] = call.error_type
     return attributes
+
+
+def inferred_tool_start_attributes(use: ToolUse, turn_index: int, conversation_id: str) -> dict[str, Any]:
+    """An inferred tool span as it starts, when the response asks for the tool; the result side is set
+    from ``tool_attributes`` when the next request carries it."""
+    return {
+        sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+        sc.TOOL_NAME: use.name,
+        sc.TOOL_CALL_ID: use.id,
+        sc.TOOL_TYPE: "function",
+        sc.TOOL_SOURCE: "inferred",
+        sc.TURN_INDEX: turn_index,
+        sc.CONVERSATION_ID: conversation_id,
+        sc.LANGFUSE_SESSION_ID: conversation_id,
+    }
 
 
 def session_start_attributes(conversation_id: str, agent_name: str, parent_id: str | None) -> dict[str, Any]:

@@ -151,9 +151,14 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
             name=pending.use.name if pending else name, turn_index=pending.turn_index if pending else 0,
             input=tool_input, start_ns=now, source=source,
         )
-        parent = pending.span_context if pending is not None else otel_context.get_current()
-        span = hub.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
-                                     start_time=now)
+        # From now on this hub's tool spans start when tools run, not when responses ask for them.
+        hub.tools_traced_by_user = True
+        if pending is not None and pending.span is not None:
+            span = pending.span  # started when the response asked for this tool: it is ours to finish now
+        else:
+            parent = pending.span_context if pending is not None else otel_context.get_current()
+            span = hub.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
+                                         start_time=now)
         return ToolRun(hub, session, call, span)
     except Exception:
         log_once("tool_start", "otel_agent_trace: could not start a tool span")

@@ -142,6 +142,32 @@ def _explicit_options(env: Mapping[str, str], protocol: str) -> dict[str, Any]:
     return options
 
 
+def warn_on_protocol_mismatch(environ: Mapping[str, str] | None = None) -> bool:
+    """Log once when the OTLP protocol is gRPC but the endpoint is plainly an OTLP/HTTP one.
+
+    The OpenTelemetry distro behind ``opentelemetry-instrument`` defaults the protocol to gRPC, so a
+    zero-code run pointed at port 4318, Langfuse or Phoenix's ``/v1/traces`` otherwise exports nothing
+    and says nothing about why. Returns whether it warned."""
+    env = os.environ if environ is None else environ
+    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "")
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or ""
+    if protocol.strip().lower() != "grpc" or not endpoint:
+        return False
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(endpoint.strip())
+        port = url.port
+    except ValueError:
+        return False
+    if port != 4318 and url.path.rstrip("/") in ("", "/") and port != 6006:
+        return False
+    log.warning("otel_agent_trace: OTEL_EXPORTER_OTLP_PROTOCOL is grpc but %s looks like an OTLP/HTTP endpoint, "
+                "so no spans will arrive there; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf "
+                "(opentelemetry-instrument defaults the protocol to grpc)", endpoint)
+    return True
+
+
 def ensure_tracer_provider(tracer_provider: Any = None, environ: Mapping[str, str] | None = None) -> Any:
     """The provider to use: the one passed, else the global SDK provider, else a new one we install."""
     if tracer_provider is not None:

@@ -98,3 +98,58 @@ def test_import_rebuilds_the_live_span_tree(live_run):
     replay_findings = sorted((f["agent_trace.finding.kind"], f["agent_trace.finding.turn"])
                              for f in findings_of(replayed))
     assert replay_findings == live_findings
+
+
+# What only a live call knows: the client's endpoint and request options, the HTTP attempts, stream timing.
+LIVE_ONLY = {"server.address", "server.port", "gen_ai.request.max_tokens", "gen_ai.request.stream",
+             "agent_trace.http.attempts", "gen_ai.response.time_to_first_chunk",
+             "langfuse.observation.completion_start_time"}
+
+
+def _flat(spans):
+    """Each span as (depth, name, attributes without the live-only ones, event names), in tree order."""
+    children: dict = {}
+    ids = {s.context.span_id for s in spans}
+    for span in sorted(spans, key=lambda s: (s.start_time or 0, s.name)):
+        parent = span.parent.span_id if span.parent is not None and span.parent.span_id in ids else None
+        children.setdefault(parent, []).append(span)
+    out = []
+
+    def walk(parent, depth):
+        for span in children.get(parent, []):
+            attributes = {k: v for k, v in span.attributes.items() if k not in LIVE_ONLY}
+            if attributes.get("agent_trace.tool.source") in ("dispatcher", "inferred"):
+                attributes["agent_trace.tool.source"] = "imported"
+            out.append((depth, span.name, attributes, [e.name for e in span.events], span.status.status_code))
+            walk(span.context.span_id, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+@pytest.mark.parametrize("dispatcher", [False, True], ids=["inferred-tools", "dispatched-tools"])
+def test_live_and_imported_spans_are_identical(tmp_path, provider, exporter, dispatcher):
+    """Span for span — names, parents, attributes, events, status — an imported JSONL file gives what the
+    live run gave, tool calls from a dispatcher included; only what a file cannot know is left out."""
+    path = tmp_path / "trace.jsonl"
+    options = {"tool_dispatcher": "otel_agent_trace.demo_agent:dispatch_tool"} if dispatcher else {}
+    instrumentor = AnthropicAgentInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, settings=Settings.from_env({}, jsonl=str(path), **options))
+    try:
+        with FakeMessagesAPI(demo.scripted_model) as api:
+            client = anthropic.Anthropic(api_key="k", base_url=api.base_url)
+            demo.workspace.set(demo.make_workspace())
+            with pytest.raises(RuntimeError), agent_session("flaky-run"):
+                demo.run_agent(client, demo.FAILING_TASK, max_turns=11,
+                               dispatch=lambda name, tool_input: demo.dispatch_tool(name, tool_input))
+    finally:
+        instrumentor.uninstrument()
+    live = exporter.get_finished_spans()
+    replayed = InMemorySpanExporter()
+    replay_provider = TracerProvider()
+    replay_provider.add_span_processor(SimpleSpanProcessor(replayed))
+    import_files([str(path)], replay_provider.get_tracer("test"), settings=Settings.from_env({}))
+    sources = {s.attributes.get("agent_trace.tool.source") for s in live if s.name.startswith("execute_tool")}
+    assert sources == ({"dispatcher"} if dispatcher else {"inferred"})
+    for replayed_span, live_span in zip(_flat(replayed.get_finished_spans()), _flat(live), strict=True):
+        assert replayed_span == live_span

@@ -10,30 +10,24 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span
 
-from . import content as content_capture
 from . import semconv as sc
 from .config import Settings
 from .detectors.errors import classify_error
 from .extract import StreamAccumulator, apply_message, request_uses_cache, tool_names_offered
 from .metrics import AgentMetrics
-from .records import Finding, ToolCall, Turn
+from .records import ToolCall, Turn
 from .sessions import LiveSession, SessionTracker, first_user_text, leave_tool_context
+from .sink import RecordSink
 from .spans import (
-    attach_findings,
-    tool_attributes,
-    tool_span_name,
     turn_request_attributes,
-    turn_response_attributes,
-    turn_span_name,
 )
 
 log = logging.getLogger("otel_agent_trace")
@@ -97,21 +91,12 @@ class AgentTracer:
             from .exporters.jsonl import JsonlTraceWriter
 
             self.jsonl = JsonlTraceWriter(settings.jsonl)
-        self.content = content_capture.ContentEncoder(settings.max_content_chars)
         # Records keep content when someone will read it: span capture or the local JSONL file.
         self.keep_content = settings.capture_content or self.jsonl is not None
-        analyzer_factory = None
-        if settings.detectors:
-            from .detectors import SessionAnalyzer, thresholds_from_env
-
-            thresholds = thresholds_from_env(**settings.thresholds)
-            analyzer_factory = lambda session_id: SessionAnalyzer(session_id, thresholds)  # noqa: E731
-        self.sessions = SessionTracker(
-            tracer, agent_name=settings.agent_name, idle_timeout=settings.session_idle_timeout,
-            max_open=settings.max_open_sessions, analyzer_factory=analyzer_factory,
-            on_session_end=self._session_ended,
-            on_findings=self.metrics.findings,
-        )
+        self.sink = RecordSink(tracer, settings, metrics=self.metrics, jsonl=self.jsonl)
+        self.sessions = SessionTracker(self.sink, agent_name=settings.agent_name,
+                                       idle_timeout=settings.session_idle_timeout,
+                                       max_open=settings.max_open_sessions)
 
     # -- turns -------------------------------------------------------------------------------------
     def start_turn(self, resource: Any, kwargs: dict[str, Any], *, stream: bool) -> TurnCall | None:
@@ -157,13 +142,11 @@ class AgentTracer:
             self._request_content(kwargs, attributes)
         # Started now, not at the end: its context goes out on the wire (traceparent) and is current while
         # the SDK sends, so proxies, gateways and HTTP-client spans find their parent.
-        span = self.tracer.start_span(turn_span_name(model if isinstance(model, str) else None),
-                                      context=trace.set_span_in_context(session.span), kind=SpanKind.CLIENT,
-                                      attributes=attributes, start_time=start_ns)
+        span = self.sink.turn_span(session, model if isinstance(model, str) else None, attributes, start_ns)
         return TurnCall(self, session, turn, span, stream, previous_count)
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
-        encoder = self.content
+        encoder = self.sink.content
         attributes[sc.INPUT_MESSAGES] = encoder.input_messages(kwargs.get("messages"))
         if kwargs.get("system") is not None:
             attributes[sc.SYSTEM_INSTRUCTIONS] = encoder.system_instructions(kwargs.get("system"))
@@ -171,51 +154,26 @@ class AgentTracer:
             attributes[sc.TOOL_DEFINITIONS] = encoder.tool_definitions(kwargs.get("tools"))
 
     def complete_turn(self, call: TurnCall) -> None:
-        """Record a finished turn: rollups, detectors, response attributes, findings, then end its span.
+        """Hand a finished call to the sink, then do what only the live path knows: session bookkeeping,
+        the tool uses to wait for, and ending a session at ``end_turn``.
 
         A call that failed (HTTP or network error, a refusal by the SDK before sending, a stream cut by an
-        error) is a failed attempt, not a turn: its span shows the error, and the call that re-sends the
-        conversation takes its turn number in the same session (see ``SessionTracker.resolve``).
+        error) is a failed attempt, not a turn: the call that re-sends the conversation takes its turn
+        number in the same session (see ``SessionTracker.resolve``).
         """
-        turn, session, span = call.turn, call.session, call.span
+        turn, session = call.turn, call.session
         turn.end_ns = time.time_ns()
-        failed = call.error is not None
-        saved = 0.0 if failed else self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
-        findings: list[Finding] = []
+        counted = self.sink.turn(session, turn, call.span, call.error)
         with session.lock:
             session.last_error = turn.error_type
-            if failed:
-                session.forget_attempt(turn, call.previous_count)
-            else:
-                session.last_turn = turn
+            if counted:
                 session.last_stop_reason = turn.stop_reason
-                session.rollup.add_turn(turn, saved)
-                if session.analyzer is not None:
-                    findings = session.analyzer.observe_turn(turn)
-                    session.note_findings(findings)
-        attributes = turn_response_attributes(turn, saved)
-        if failed:
-            attributes[sc.TURN_FAILED_ATTEMPT] = True
-        if self.settings.capture_content and turn.content is not None:
-            attributes[sc.OUTPUT_MESSAGES] = self.content.output_messages(turn.content, turn.stop_reason)
-        if turn.first_chunk_ns:
-            attributes[sc.LANGFUSE_COMPLETION_START] = _iso(turn.first_chunk_ns)
-        span.set_attributes(attributes)
-        if call.error is not None:
-            record_error(span, call.error, turn.end_ns)
-        if findings:
-            attach_findings(span, findings)
-            self.metrics.findings(findings)
-        if turn.error_type:
-            span.set_status(Status(StatusCode.ERROR, turn.error_type))
-        span.end(end_time=turn.end_ns)
-        self.metrics.turn(turn)
-        if failed:
+            else:
+                session.forget_attempt(turn, call.previous_count)
+        if not counted:
             return
-        self.sessions.expect_tool_uses(session, turn, span, start_spans=not self.tools_traced_by_user,
+        self.sessions.expect_tool_uses(session, turn, call.span, start_spans=not self.tools_traced_by_user,
                                        make_current=call.in_caller_context)
-        if self.jsonl is not None:
-            self.jsonl.turn(turn, findings)
         if turn.stop_reason in ("end_turn", "stop_sequence") and not session.explicit:
             self.sessions.end(session, "end_turn", end_ns=turn.end_ns)
 
@@ -230,7 +188,11 @@ class AgentTracer:
                 continue
             turn_index = pending.turn_index
             if pending.dispatched:
-                continue  # its span is the dispatcher's or decorator's, ended when the tool returned
+                # Its span is the dispatcher's or decorator's, ended when the tool returned; its record
+                # still goes to the JSONL line beside the inferred ones.
+                if pending.call is not None:
+                    calls.append(pending.call)
+                continue
             call = ToolCall(
                 session=session.id, tool_use_id=result.tool_use_id, name=pending.use.name,
                 turn_index=pending.turn_index, input=pending.use.input, result=result.content,
@@ -247,38 +209,7 @@ class AgentTracer:
     def record_tool_span(self, session: LiveSession, call: ToolCall, parent: otel_context.Context,
                          span: Span | None = None) -> None:
         """Detectors, attributes and end for one finished tool call (span created here if not given)."""
-        attributes = tool_attributes(call, session.id)
-        if self.settings.capture_content:
-            limit = self.settings.max_content_chars
-            attributes[sc.TOOL_CALL_ARGUMENTS] = content_capture.to_attribute(call.input, limit)
-            attributes[sc.TOOL_CALL_RESULT] = content_capture.cap(content_capture.redact(call.result), limit)
-        if span is None:
-            span = self.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
-                                          attributes=attributes, start_time=call.start_ns)
-        else:
-            span.set_attributes(attributes)
-        findings: list[Finding] = []
-        with session.lock:
-            session.rollup.tool_calls += 1
-            if session.analyzer is not None:
-                findings = session.analyzer.observe_tool(call)
-                session.note_findings(findings)
-        if findings:
-            attach_findings(span, findings)
-            self.metrics.findings(findings)
-        if call.is_error:
-            span.set_status(Status(StatusCode.ERROR, call.error_type or "tool reported an error"))
-        span.end(end_time=call.end_ns)
-        self.metrics.tool(call)
-
-    # -- sessions ----------------------------------------------------------------------------------
-    def _session_ended(self, session: LiveSession) -> None:
-        if self.jsonl is not None:
-            from .records import Session
-
-            self.jsonl.end(Session(id=session.id, agent_name=session.agent_name, end_reason=session.end_reason,
-                                   parent_id=session.parent.id if session.parent else None,
-                                   findings=list(session.final_findings)))
+        self.sink.tool(session, call, span or self.sink.tool_span(call.name, parent, call.start_ns))
 
     def shutdown(self, reason: str | None = None) -> None:
         try:
@@ -388,28 +319,6 @@ class TurnCall:
             log_once("finish", "otel_agent_trace: could not finish a turn span")
 
 
-def safe_str(value: Any, fallback: str) -> str:
-    """``str(value)``, or ``fallback`` when the object's ``__str__`` raises (user objects can)."""
-    try:
-        return str(value)
-    except Exception:
-        return fallback
-
-
-def record_error(span: Span, error: BaseException, timestamp: int | None = None) -> None:
-    """An ``exception`` event like ``Span.record_exception``, with the message and stack trace redacted:
-    exceptions from tools and clients quote inputs, and those may hold keys."""
-    from .content import redact
-
-    stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    span.add_event("exception", {
-        "exception.type": type(error).__qualname__,
-        "exception.message": redact(safe_str(error, "(unprintable exception)")),
-        "exception.stacktrace": redact(stack),
-        "exception.escaped": False,
-    }, timestamp=timestamp)
-
-
 def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
     url = getattr(client, "base_url", None)
     host = getattr(url, "host", None)
@@ -417,11 +326,6 @@ def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
         attributes[sc.SERVER_ADDRESS] = host
         port = getattr(url, "port", None)
         attributes[sc.SERVER_PORT] = port or (443 if getattr(url, "scheme", "https") == "https" else 80)
-
-
-def _iso(ns: int) -> str:
-    seconds, remainder = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1000:06d}Z"
 
 
 __all__ = ["AgentTracer", "TurnCall", "active_hub", "current_call", "log_once", "set_active_hub"]

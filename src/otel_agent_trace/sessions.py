@@ -28,24 +28,17 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span
 
 from .extract import conversation_fingerprint, field_of, request_tool_results, text_of
-from .records import Finding, ToolResult, ToolUse, Turn
-from .spans import (
-    Rollup,
-    attach_findings,
-    failure_description,
-    inferred_tool_start_attributes,
-    session_span_name,
-    session_start_attributes,
-    tool_span_name,
-)
+from .records import ToolCall, ToolResult, ToolUse, Turn
+from .sink import RecordSink, SessionLedger
+from .spans import inferred_tool_start_attributes
 
 _explicit_session: contextvars.ContextVar[LiveSession | None] = contextvars.ContextVar(
     "otel_agent_trace_explicit_session", default=None
@@ -73,7 +66,7 @@ _MATCH_CANDIDATES = 8  # open sessions of one task looked at per call, most rece
 class PendingToolUse:
     """A ``tool_use`` waiting for its result, with the turn span it must be parented to."""
 
-    __slots__ = ("dispatched", "span", "span_context", "turn_end_ns", "turn_index", "use")
+    __slots__ = ("call", "dispatched", "span", "span_context", "turn_end_ns", "turn_index", "use")
 
     def __init__(self, use: ToolUse, span_context: otel_context.Context, turn_index: int, turn_end_ns: int,
                  span: Span | None = None):
@@ -83,36 +76,27 @@ class PendingToolUse:
         self.turn_end_ns = turn_end_ns
         self.span = span  # the execute_tool span started when the response arrived, if inferred
         self.dispatched = False
+        self.call: ToolCall | None = None  # the dispatcher's or decorator's record, once the tool returned
 
 
-class LiveSession:
-    """One agent run in progress: its span, rollups, detector state and pending tool uses."""
+class LiveSession(SessionLedger):
+    """One agent run in progress: the sink's ledger plus what matching needs (history, pending tools)."""
 
     def __init__(self, conversation_id: str, agent_name: str, span: Span, *, explicit: bool,
                  parent: LiveSession | None, analyzer: Any | None) -> None:
-        self.id = conversation_id
-        self.agent_name = agent_name
-        self.span = span
+        super().__init__(conversation_id, agent_name, span, parent.id if parent else None, analyzer)
         self.explicit = explicit
         self.parent = parent
-        self.analyzer = analyzer
-        self.lock = threading.RLock()
         self.turns = 0
         self.fingerprint: int | None = None
         self.message_count = 0
         self.last_stop_reason: str | None = None
         self.last_error: str | None = None
-        self.last_turn: Turn | None = None
         self.last_activity = time.monotonic()
         self.pending: dict[str, PendingToolUse] = {}
-        self.rollup = Rollup()
         self.ended = False
         self.announced = False  # its start line is in the JSONL file
         self.end_reason: str | None = None
-        self.final_findings: Sequence[Finding] = ()  # what the detectors said when the session ended
-
-    def note_findings(self, findings: Sequence[Finding]) -> None:
-        self.rollup.add_findings(findings)
 
     def forget_attempt(self, turn: Turn, previous_count: int) -> None:
         """A failed call gives back its turn number and history length, so its retry continues here as the
@@ -127,17 +111,11 @@ class LiveSession:
 class SessionTracker:
     """Finds or creates the session of each call; ends sessions; bounded in the number it keeps open."""
 
-    def __init__(self, tracer: trace.Tracer, *, agent_name: str, idle_timeout: float, max_open: int,
-                 analyzer_factory: Callable[[str], Any] | None,
-                 on_session_end: Callable[[LiveSession], None] | None = None,
-                 on_findings: Callable[[Sequence[Finding]], None] | None = None) -> None:
-        self._tracer = tracer
+    def __init__(self, sink: RecordSink, *, agent_name: str, idle_timeout: float, max_open: int) -> None:
+        self._sink = sink
         self._agent_name = agent_name
         self._idle_timeout = idle_timeout
         self._max_open = max_open
-        self._analyzer_factory = analyzer_factory
-        self._on_end = on_session_end
-        self._on_findings = on_findings
         self._lock = threading.Lock()
         self._open: OrderedDict[str, LiveSession] = OrderedDict()
         self._by_tool_use: dict[str, LiveSession] = {}
@@ -152,13 +130,10 @@ class SessionTracker:
             parent_context = otel_context.get_current()
         else:
             parent_context = trace.set_span_in_context(current_tool_span.get() or parent.span)
-        span = self._tracer.start_span(
-            session_span_name(name), context=parent_context, kind=SpanKind.INTERNAL,
-            attributes=session_start_attributes(conversation_id, name, parent.id if parent else None),
-            start_time=start_ns,
-        )
-        analyzer = self._analyzer_factory(conversation_id) if self._analyzer_factory else None
-        session = LiveSession(conversation_id, name, span, explicit=explicit, parent=parent, analyzer=analyzer)
+        span = self._sink.session_span(conversation_id, name, parent.id if parent else None, parent_context,
+                                       start_ns)
+        session = LiveSession(conversation_id, name, span, explicit=explicit, parent=parent,
+                              analyzer=self._sink.analyzer(conversation_id))
         evicted: list[LiveSession] = []
         with self._lock:
             self._open[conversation_id] = session
@@ -190,30 +165,13 @@ class SessionTracker:
             leave_tool_context(session)
         with session.lock:
             unanswered = [p for p in session.pending.values() if p.span is not None and not p.dispatched]
+            unsent = [p for p in session.pending.values() if p.call is not None]
             session.pending.clear()
         for pending in unanswered:  # asked for, never answered: the run ended first
             pending.span.end(end_time=end_ns)  # type: ignore[union-attr]
-        try:
-            self._finish_span(session, end_ns)
-        finally:
-            if self._on_end is not None:
-                self._on_end(session)
-
-    def _finish_span(self, session: LiveSession, end_ns: int | None) -> None:
-        span = session.span
-        if session.analyzer is not None:
-            findings = session.analyzer.finish(session.last_turn, session.end_reason)
-            if findings:
-                session.note_findings(findings)
-                session.final_findings = findings
-                attach_findings(span, findings)
-                if self._on_findings is not None:
-                    self._on_findings(findings)
-        span.set_attributes(session.rollup.attributes(session.end_reason))
-        failed = failure_description(session.end_reason)
-        if failed:
-            span.set_status(Status(StatusCode.ERROR, session.last_error or failed))
-        span.end(end_time=end_ns)
+        if unsent:  # run by a dispatcher, but the run ended before their results went out with a request
+            self._sink.unsent_tool_calls([p.call for p in unsent if p.call is not None])
+        self._sink.end_session(session, session.end_reason, end_ns, error=session.last_error)
 
     @staticmethod
     def _default_end_reason(session: LiveSession) -> str:
@@ -324,10 +282,8 @@ class SessionTracker:
             for use in turn.tool_uses:
                 span = None
                 if start_spans:
-                    span = self._tracer.start_span(
-                        tool_span_name(use.name), context=parent_context, kind=SpanKind.INTERNAL,
-                        attributes=inferred_tool_start_attributes(use, turn.index, session.id),
-                        start_time=turn.end_ns)
+                    span = self._sink.tool_span(use.name, parent_context, turn.end_ns,
+                                                inferred_tool_start_attributes(use, turn.index, session.id))
                 session.pending[use.id] = PendingToolUse(use, parent_context, turn.index, turn.end_ns, span)
             while len(session.pending) > _MAX_PENDING_TOOL_USES:
                 stale_id = next(iter(session.pending))

@@ -23,9 +23,10 @@ from opentelemetry.trace import Span, SpanKind
 
 from .detectors.errors import classify_error
 from .extract import field_of, text_of
-from .recorder import AgentTracer, active_hub, log_once, record_error, safe_str
+from .recorder import AgentTracer, active_hub, log_once
 from .records import ToolCall, ToolSource
 from .sessions import LiveSession, PendingToolUse, current_session, current_tool_span
+from .sink import record_error, safe_str
 from .spans import tool_span_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,10 +95,11 @@ def _result_text(result: Any) -> str:
 class ToolRun:
     """One traced tool execution: span and record, finished exactly once."""
 
-    __slots__ = ("_token", "_tool_token", "call", "hub", "session", "span")
+    __slots__ = ("_token", "_tool_token", "call", "hub", "pending", "session", "span")
 
-    def __init__(self, hub: AgentTracer, session: LiveSession | None, call: ToolCall, span: Span) -> None:
-        self.hub, self.session, self.call, self.span = hub, session, call, span
+    def __init__(self, hub: AgentTracer, session: LiveSession | None, call: ToolCall, span: Span,
+                 pending: PendingToolUse | None) -> None:
+        self.hub, self.session, self.call, self.span, self.pending = hub, session, call, span, pending
         self._token = otel_context.attach(trace.set_span_in_context(span))
         self._tool_token = current_tool_span.set(span)
 
@@ -120,6 +122,8 @@ class ToolRun:
                 call.is_error = _result_is_error(result, call.result)
         except Exception:
             log_once("tool_result", "otel_agent_trace: could not read a tool result")
+        if self.pending is not None:
+            self.pending.call = call
         try:
             if self.session is None:
                 self.span.end(end_time=call.end_ns)
@@ -159,7 +163,7 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
             parent = pending.span_context if pending is not None else otel_context.get_current()
             span = hub.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
                                          start_time=now)
-        return ToolRun(hub, session, call, span)
+        return ToolRun(hub, session, call, span, pending)
     except Exception:
         log_once("tool_start", "otel_agent_trace: could not start a tool span")
         return None

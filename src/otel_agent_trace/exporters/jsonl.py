@@ -68,6 +68,10 @@ def turn_line(turn: Turn, findings: Iterable[Finding] = ()) -> dict[str, Any]:
         line["error_type"] = turn.error_type
     if turn.after_compaction:
         line["after_compaction"] = True
+    if turn.message_count:
+        line["request_messages"] = turn.message_count
+    if turn.cache_control:
+        line["cache_control"] = True
     line["findings"] = [finding_dict(f) for f in findings]
     return line
 

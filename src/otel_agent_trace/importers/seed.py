@@ -72,6 +72,8 @@ class _Builder:
             error_type=obj.get("error_type") if isinstance(obj.get("error_type"), str) else None,
             content=blocks,
             after_compaction=obj.get("after_compaction") is True,
+            message_count=as_int(obj.get("request_messages")),
+            cache_control=obj.get("cache_control") is True,
         )
         turn.tool_results = self.results_for.pop(index - 1, [])
         self.turns[index] = turn

@@ -135,6 +135,23 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+def end_reason(last_stop_reason: str | None, *, failed: bool = False, tools_left_unanswered: bool = False) -> str:
+    """How a run ended, from its last model call — the one rule for live sessions and every importer.
+
+    ``failed``: the last call failed and nothing came after it. ``tools_left_unanswered``: the last
+    response asked for tools whose results were produced but never sent back (a loop that stopped at its
+    turn limit after running them)."""
+    if failed:
+        return "error"
+    if last_stop_reason in ("end_turn", "stop_sequence"):
+        return "end_turn"
+    if last_stop_reason == "max_tokens":
+        return "max_tokens"
+    if last_stop_reason == "tool_use" and tools_left_unanswered:
+        return "turn_limit"
+    return "abandoned"
+
+
 @dataclass(slots=True)
 class Session:
     """One agent run: its turns and tool calls in order. Importers yield these; the live path builds them."""

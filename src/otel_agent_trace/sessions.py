@@ -36,7 +36,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from .extract import conversation_fingerprint, field_of, request_tool_results, text_of
-from .records import ToolCall, ToolResult, ToolUse, Turn
+from .records import ToolCall, ToolResult, ToolUse, Turn, end_reason
 from .sink import RecordSink, SessionLedger
 from .spans import inferred_tool_start_attributes
 
@@ -162,7 +162,7 @@ class SessionTracker:
                         del self._by_fingerprint[session.fingerprint]
         if _active_session.get() is session:
             _active_session.set(session.parent)
-            leave_tool_context(session)
+        leave_tool_context(session)
         with session.lock:
             unanswered = [p for p in session.pending.values() if p.span is not None and not p.dispatched]
             unsent = [p for p in session.pending.values() if p.call is not None]
@@ -175,11 +175,8 @@ class SessionTracker:
 
     @staticmethod
     def _default_end_reason(session: LiveSession) -> str:
-        if session.last_error is not None and session.last_stop_reason is None:
-            return "error"
-        if session.last_stop_reason in ("end_turn", "stop_sequence", "max_tokens"):
-            return "end_turn" if session.last_stop_reason == "stop_sequence" else session.last_stop_reason
-        return "abandoned"
+        return end_reason(session.last_stop_reason,
+                          failed=session.last_error is not None and session.last_stop_reason is None)
 
     def end_all(self, reason: str | None = None) -> None:
         with self._lock:
@@ -203,6 +200,7 @@ class SessionTracker:
     def resolve(self, kwargs: dict[str, Any], start_ns: int) -> tuple[LiveSession, list[ToolResult], int]:
         """The session this call belongs to (created if needed), the tool results it carries, and the
         session's history length before this call (given back if the call fails)."""
+        _leave_ended_tool_contexts()
         messages = kwargs.get("messages")
         results = request_tool_results(messages)
         fingerprint = conversation_fingerprint(messages)
@@ -347,6 +345,15 @@ def leave_tool_context(session: LiveSession) -> None:
     # state; if the agent made something else current meanwhile, that is left alone.
     if otel_context.get_current() is ours:
         otel_context.attach(before)
+
+
+def _leave_ended_tool_contexts() -> None:
+    """A run that ended with a tool still current here (its session ended on another thread, by idle
+    timeout or eviction) must not parent what this context does next."""
+    entry = _tool_context.get()
+    while entry is not None and entry[0].ended:
+        leave_tool_context(entry[0])
+        entry = _tool_context.get()
 
 
 def current_session() -> LiveSession | None:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..extract import text_of
-from ..records import Session, ToolCall, ToolResult, ToolUse, Turn
+from ..records import Session, ToolCall, ToolResult, ToolUse, Turn, end_reason
 from .base import LineError, Parsed, as_int, iso_to_ns, looks_like_error, parsed_lines
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -161,16 +161,9 @@ class _Builder:
 
 
 def _end_reason(turns: list[Turn], trailing: str | None) -> str:
-    if trailing == "error":
-        return "error"
-    if not turns or trailing == "interrupted":
-        return "abandoned"
-    stop = turns[-1].stop_reason
-    if stop in ("end_turn", "stop_sequence"):
-        return "end_turn"
-    if stop == "max_tokens":
-        return "max_tokens"
-    return "abandoned"
+    """``trailing``: what Claude Code wrote after the last model call (an API error, an interrupt)."""
+    last_stop = turns[-1].stop_reason if turns and trailing != "interrupted" else None
+    return end_reason(last_stop, failed=trailing == "error")
 
 
 class _Transcript:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..extract import text_of
-from ..records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage
+from ..records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage, end_reason
 from .base import LineError, Parsed, as_int, finding_from_dict, looks_like_error
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -137,17 +137,10 @@ class _Builder:
 
 def _infer_end_reason(turns: list[Turn], unclaimed_results: dict[int, list[ToolResult]]) -> str:
     if not turns:
-        return "abandoned"
+        return end_reason(None)
     last = turns[-1]
-    if last.error_type:
-        return "error"
-    if last.stop_reason in ("end_turn", "stop_sequence"):
-        return "end_turn"
-    if last.stop_reason == "max_tokens":
-        return "max_tokens"
-    if last.stop_reason == "tool_use" and last.index in unclaimed_results:
-        return "turn_limit"
-    return "abandoned"
+    return end_reason(last.stop_reason, failed=last.error_type is not None,
+                      tools_left_unanswered=last.index in unclaimed_results)
 
 
 def import_seed(path: Path, lines: Iterable[Parsed]) -> Iterator[Session | LineError]:

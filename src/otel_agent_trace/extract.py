@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .records import ToolResult, ToolUse, Turn, Usage
+from .records import Request, ToolResult, ToolUse, Turn, Usage
 
 _MISSING = object()
 
@@ -128,6 +128,23 @@ def request_uses_cache(kwargs: Mapping[str, Any]) -> bool:
             if _has_cache_control(field_of(message, "content")):
                 return True
     return False
+
+
+def parse_request(kwargs: Mapping[str, Any], *, stream: bool) -> Request:
+    """The one pass over a call's arguments that every consumer shares."""
+    messages = kwargs.get("messages")
+    model = kwargs.get("model")
+    max_tokens = kwargs.get("max_tokens")
+    return Request(
+        messages=messages,
+        model=model if isinstance(model, str) else None,
+        max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
+        stream=stream,
+        message_count=len(messages) if isinstance(messages, Sequence) else 0,
+        fingerprint=conversation_fingerprint(messages),
+        tool_results=request_tool_results(messages),
+        cache_control=request_uses_cache(kwargs),
+    )
 
 
 def usage_from(usage: Any, into: Usage | None = None) -> Usage:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -21,7 +20,7 @@ from opentelemetry.trace import Span
 from . import semconv as sc
 from .config import Settings
 from .detectors.errors import classify_error
-from .extract import StreamAccumulator, apply_message, request_uses_cache, tool_names_offered
+from .extract import StreamAccumulator, apply_message, parse_request, tool_names_offered
 from .metrics import AgentMetrics
 from .records import ToolCall, Turn
 from .sessions import LiveSession, SessionTracker, first_user_text, leave_tool_context
@@ -114,35 +113,33 @@ class AgentTracer:
         if self.pending_dispatcher is not None and self.pending_dispatcher.try_install():
             self.pending_dispatcher = None
         self.sessions.sweep_idle()
-        session, results, previous_count = self.sessions.resolve(kwargs, start_ns)
+        request = parse_request(kwargs, stream=stream)
+        session, previous_count = self.sessions.resolve(request, start_ns)
         leave_tool_context(session)  # the agent is back from its tool: what was current before it is again
-        if results:
-            self.infer_tool_calls(session, results, start_ns)
-        messages = kwargs.get("messages")
+        if request.tool_results:
+            self.infer_tool_calls(session, request.tool_results, start_ns)
         with session.lock:
             session.turns += 1
             index = session.turns
             announce = not session.announced
             session.announced = True
         if announce and self.jsonl is not None:
-            self.jsonl.start(session.id, first_user_text(messages), session.agent_name,
+            self.jsonl.start(session.id, first_user_text(request.messages), session.agent_name,
                              session.parent.id if session.parent else None)
-        model = kwargs.get("model")
         turn = Turn(
-            session=session.id, index=index, model=model,
-            message_count=len(messages) if isinstance(messages, Sequence) else 0,
+            session=session.id, index=index, model=request.model, message_count=request.message_count,
             tools_offered=tool_names_offered(kwargs.get("tools")) if self.keep_content else (),
-            cache_control=request_uses_cache(kwargs), tool_results=results, start_ns=start_ns,
+            cache_control=request.cache_control, tool_results=request.tool_results, start_ns=start_ns,
         )
         client = getattr(resource, "_client", None)
         attributes = turn_request_attributes(turn, session.id, provider_of(client),
-                                             max_tokens=kwargs.get("max_tokens"), stream=stream)
+                                             max_tokens=request.max_tokens, stream=stream)
         _server_attributes(client, attributes)
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
         # Started now, not at the end: its context goes out on the wire (traceparent) and is current while
         # the SDK sends, so proxies, gateways and HTTP-client spans find their parent.
-        span = self.sink.turn_span(session, model if isinstance(model, str) else None, attributes, start_ns)
+        span = self.sink.turn_span(session, request.model, attributes, start_ns)
         return TurnCall(self, session, turn, span, stream, previous_count)
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:

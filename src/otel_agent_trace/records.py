@@ -61,6 +61,21 @@ class ToolResult:
 
 
 @dataclass(slots=True)
+class Request:
+    """One Messages API request, read once when the call starts: session matching, the turn record, span
+    attributes and the JSONL start line all take what they need from here."""
+
+    messages: Any  # the caller's own list, kept for opt-in content capture; never modified
+    model: str | None = None
+    max_tokens: int | None = None
+    stream: bool = False
+    message_count: int = 0
+    fingerprint: int | None = None  # identity of the conversation: its first message
+    tool_results: list[ToolResult] = field(default_factory=list)  # answers to the previous turn's tools
+    cache_control: bool = False
+
+
+@dataclass(slots=True)
 class Turn:
     """One model call: what was asked, what came back, and what it cost."""
 

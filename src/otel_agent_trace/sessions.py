@@ -35,8 +35,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from .extract import conversation_fingerprint, field_of, request_tool_results, text_of
-from .records import ToolCall, ToolResult, ToolUse, Turn, end_reason
+from .extract import field_of, text_of
+from .records import Request, ToolCall, ToolResult, ToolUse, Turn, end_reason
 from .sink import RecordSink, SessionLedger
 from .spans import inferred_tool_start_attributes
 
@@ -197,15 +197,12 @@ class SessionTracker:
             self.end(oldest, None)
 
     # -- resolution --------------------------------------------------------------------------------
-    def resolve(self, kwargs: dict[str, Any], start_ns: int) -> tuple[LiveSession, list[ToolResult], int]:
-        """The session this call belongs to (created if needed), the tool results it carries, and the
-        session's history length before this call (given back if the call fails)."""
+    def resolve(self, request: Request, start_ns: int) -> tuple[LiveSession, int]:
+        """The session this call belongs to (created if needed), and the session's history length before
+        this call (given back if the call fails)."""
         _leave_ended_tool_contexts()
-        messages = kwargs.get("messages")
-        results = request_tool_results(messages)
-        fingerprint = conversation_fingerprint(messages)
-        count = len(messages) if isinstance(messages, Sequence) else 0
-        session = self._match(results, fingerprint, count)
+        fingerprint, count = request.fingerprint, request.message_count
+        session = self._match(request.tool_results, fingerprint, count)
         if session is None:
             session = self._new_run(fingerprint, start_ns)
         with session.lock:
@@ -217,7 +214,7 @@ class SessionTracker:
             previous_count = session.message_count
             session.message_count = max(session.message_count, count)
         _active_session.set(session)
-        return session, results, previous_count
+        return session, previous_count
 
     def _new_run(self, fingerprint: int | None, start_ns: int) -> LiveSession:
         explicit = _explicit_session.get()

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import FakeMessagesAPI
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 
 
 @pytest.fixture

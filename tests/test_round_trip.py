@@ -9,15 +9,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_agent_trace import agent_session
-from otel_agent_trace import demo_agent as demo
 from otel_agent_trace.config import Settings
 from otel_agent_trace.detectors import analyze_session
-from otel_agent_trace.fake_api import FakeMessagesAPI
 from otel_agent_trace.importers import LineError, load
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.replay import import_files
 from otel_agent_trace.report import render_text
+from otel_agent_trace.testing import demo_agent as demo
 from otel_agent_trace.testing import findings_of, span_tree
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 
 
 @pytest.fixture

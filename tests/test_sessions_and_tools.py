@@ -10,10 +10,10 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_agent_trace import agent_session, trace_tool
-from otel_agent_trace import demo_agent as demo
-from otel_agent_trace.fake_api import FakeMessagesAPI, text_reply, tool_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation, span_tree
+from otel_agent_trace.testing import demo_agent as demo
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply, tool_reply
 
 CLEAN_TREE = [("invoke_agent agent", [
     ("chat claude-sonnet-4-6", [("execute_tool list_dir", [])]),
@@ -59,7 +59,7 @@ class TestSeedLoopThreeWays:
         """Dispatcher by dotted path, decorator, or nothing: the same tree, with tool ids and sources."""
         dispatch = demo.dispatch_tool
         if source == "dispatcher":
-            settings.tool_dispatcher = "otel_agent_trace.demo_agent:dispatch_tool"
+            settings.tool_dispatcher = "otel_agent_trace.testing.demo_agent:dispatch_tool"
         instrumentor = _instrument(provider, settings)
         try:
             if source == "dispatcher":

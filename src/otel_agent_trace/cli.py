@@ -107,16 +107,9 @@ def _analyze(session: Session) -> list[Finding]:
 
 def finding_row(file: str, finding: Finding, session_id: str) -> dict[str, Any]:
     """One finding as ``findings --json`` prints it (DESIGN §7)."""
-    return {
-        "file": file,
-        "session": finding.session or session_id,
-        "kind": finding.kind,
-        "severity": finding.severity,
-        "turn": finding.turn,
-        "turns": list(finding.turns or [finding.turn]),
-        "message": finding.message,
-        "evidence": finding.evidence,
-    }
+    from .findings import finding_to_dict
+
+    return {"file": file, "session": finding.session or session_id, **finding_to_dict(finding)}
 
 
 def _use_color(stream: TextIO, disabled: bool = False) -> bool:

@@ -14,9 +14,9 @@ from opentelemetry.trace import Span, format_span_id
 
 from . import semconv as sc
 from .content import redact
+from .findings import SEVERITY_ORDER, finding_from_dict, finding_to_dict
 from .records import Finding, ToolCall, Turn
 
-_SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 _LANGFUSE_LEVEL = {"info": "DEFAULT", "warning": "WARNING", "error": "ERROR"}
 
 
@@ -111,21 +111,26 @@ def session_start_attributes(conversation_id: str, agent_name: str, parent_id: s
     return attributes
 
 
+# The finding's dict form (findings.py) under event attribute names; evidence stays off spans (nested).
+_EVENT_KEYS = {"kind": sc.FINDING_KIND, "severity": sc.FINDING_SEVERITY, "turn": sc.FINDING_TURN,
+               "turns": sc.FINDING_TURNS, "message": sc.FINDING_MESSAGE, "tool_use_ids": sc.FINDING_TOOL_USE_IDS}
+
+
 def finding_event_attributes(finding: Finding, span_id: int | None) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        sc.FINDING_KIND: finding.kind,
-        sc.FINDING_SEVERITY: finding.severity,
-        sc.FINDING_TURN: finding.turn,
-        # Messages quote paths, commands and error lines from tool traffic: mask any secret in them.
-        sc.FINDING_MESSAGE: redact(finding.message),
-    }
-    if finding.turns:
-        attributes[sc.FINDING_TURNS] = tuple(finding.turns)
-    if finding.tool_use_ids:
-        attributes[sc.FINDING_TOOL_USE_IDS] = tuple(finding.tool_use_ids)
+    data = finding_to_dict(finding)
+    # Messages quote paths, commands and error lines from tool traffic: mask any secret in them.
+    data["message"] = redact(finding.message)
+    attributes = {name: tuple(data[key]) if isinstance(data[key], list) else data[key]
+                  for key, name in _EVENT_KEYS.items() if data[key] != []}
     if span_id:
         attributes[sc.FINDING_SPAN_ID] = format_span_id(span_id)
     return attributes
+
+
+def finding_from_event_attributes(attributes: Any, session: str = "") -> Finding | None:
+    """The Finding an ``agent_trace.finding`` span event describes (evidence is not on spans)."""
+    return finding_from_dict({key: attributes[name] for key, name in _EVENT_KEYS.items() if name in attributes},
+                             session)
 
 
 @dataclass(slots=True)
@@ -190,7 +195,7 @@ def attach_findings(span: Span, findings: Iterable[Finding], *, timestamp: int |
     span_id = span.get_span_context().span_id
     for finding in findings:
         span.add_event(sc.FINDING_EVENT, finding_event_attributes(finding, span_id), timestamp=timestamp)
-        if worst is None or _SEVERITY_ORDER[finding.severity] > _SEVERITY_ORDER[worst.severity]:
+        if worst is None or SEVERITY_ORDER[finding.severity] > SEVERITY_ORDER[worst.severity]:
             worst = finding
     if worst is not None:
         span.set_attribute(sc.LANGFUSE_LEVEL, _LANGFUSE_LEVEL[worst.severity])

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..extract import text_of
+from ..findings import finding_from_dict
 from ..records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage
-from .base import LineError, Parsed, as_int, finding_from_dict, looks_like_error
+from .base import LineError, Parsed, as_int, looks_like_error
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 

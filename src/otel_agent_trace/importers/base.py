@@ -9,8 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..detectors.errors import classify_error
-
 
 @dataclass(frozen=True, slots=True)
 class LineError:
@@ -79,12 +77,3 @@ def iso_to_ns(value: Any) -> int:
     # Integer arithmetic: float seconds would lose the last digits of a nanosecond timestamp.
     delta = moment - _EPOCH
     return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000
-
-
-def looks_like_error(text: str) -> bool:
-    """Whether a tool result without an explicit flag reads like a failure.
-
-    Seed-format files carry no ``is_error`` (the article's loop logs ``str(output)``), so the detectors'
-    error classes decide; one definition of "an error" keeps imports, detectors and reports in agreement.
-    """
-    return classify_error(text, None) is not None

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span, format_span_id
 
 from . import semconv as sc
 from .content import redact
 from .findings import SEVERITY_ORDER, finding_from_dict, finding_to_dict
-from .records import Finding, ToolCall, Turn
+from .records import Finding, Session, ToolCall, Turn
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 _LANGFUSE_LEVEL = {"info": "DEFAULT", "warning": "WARNING", "error": "ERROR"}
 
@@ -155,6 +158,15 @@ class Rollup:
         self.cache_read += usage.cache_read_input_tokens
         self.cache_write += usage.cache_creation_input_tokens
         self.saved_usd += saved_usd
+
+    @classmethod
+    def of(cls, session: Session, settings: Settings) -> Rollup:
+        """A finished session's totals, as its ``invoke_agent`` span carries them."""
+        rollup = cls(tool_calls=len(session.tool_calls))
+        for turn in session.turns:
+            rollup.add_turn(turn, settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens))
+        rollup.add_findings(session.findings)
+        return rollup
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         for finding in findings:

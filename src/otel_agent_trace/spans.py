@@ -168,6 +168,15 @@ class Rollup:
         rollup.add_findings(session.findings)
         return rollup
 
+    @classmethod
+    def from_attributes(cls, attributes: Any) -> Rollup:
+        """The totals an ``invoke_agent`` span carries, read back (the inverse of ``attributes``)."""
+        get = attributes.get
+        return cls(turns=get(sc.TURNS, 0), input_tokens=get(sc.TOKENS_INPUT, 0), output_tokens=get(sc.TOKENS_OUTPUT, 0),
+                   cache_read=get(sc.TOKENS_CACHE_READ, 0), cache_write=get(sc.TOKENS_CACHE_WRITE, 0),
+                   saved_usd=get(sc.CACHE_SAVED_USD, 0.0), tool_calls=get(sc.TOOL_CALLS, 0),
+                   findings_count=get(sc.FINDINGS_COUNT, 0), findings_kinds=dict.fromkeys(get(sc.FINDINGS_KINDS, ())))
+
     def add_findings(self, findings: Iterable[Finding]) -> None:
         for finding in findings:
             self.findings_count += 1

@@ -7,8 +7,9 @@ import textwrap
 import pytest
 
 from otel_agent_trace.records import Finding
-from otel_agent_trace.testing import Findings, text_reply, tool_reply
+from otel_agent_trace.testing import text_reply, tool_reply
 from otel_agent_trace.testing.demo_agent import run_agent  # your agent's loop goes here
+from otel_agent_trace.testing.run import Findings
 
 pytest_plugins = ["pytester"]
 
@@ -153,3 +154,16 @@ def test_unknown_marker_setting_is_a_usage_error(pytester: pytest.Pytester) -> N
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*unknown setting 'capture_contents'*"])
     assert result.ret != 0
+
+
+def test_readme_example_is_the_one_that_runs_here() -> None:
+    """The README's agent regression test is this module's first test, line for line, and under 15 lines."""
+    from pathlib import Path
+
+    source = Path(__file__).read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Testing your agent", 1)[1].split("```python\n", 1)[1].split("```", 1)[0].strip()
+    imports, test = block.split("\n\n\n")
+    assert len(block.splitlines()) < 15
+    assert all(line in source.splitlines() for line in imports.splitlines())
+    assert test in source

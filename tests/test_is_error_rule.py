@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anthropic
 import pytest
 
+from otel_agent_trace.config import Settings
 from otel_agent_trace.detectors.errors import tool_result_is_error
 from otel_agent_trace.importers import load_sessions
-from otel_agent_trace.testing import by_operation
-from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply, tool_reply
+from otel_agent_trace.testing import text_reply, tool_reply
 
 # (result text, explicit is_error flag or None, what the call is) — one of each way the rule can go.
 RESULTS = {
@@ -28,29 +27,30 @@ def test_the_rule(name: str) -> None:
     assert tool_result_is_error(text, flag) is expected
 
 
-def test_live_and_imported_calls_agree(provider, settings, exporter, instrumented, tmp_path: Path) -> None:
+@pytest.fixture
+def agent_trace_settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({}, jsonl=str(tmp_path / "run.jsonl"))
+
+
+def test_live_and_imported_calls_agree(agent_trace, fake_anthropic) -> None:
     """Inferred live tool spans and the same run read back from its JSONL flag the same calls."""
-    settings.jsonl = str(tmp_path / "run.jsonl")
-    instrumented.uninstrument()  # re-instrument with the JSONL path set
-    instrumented.instrument(tracer_provider=provider, settings=settings)
     uses = [{"name": name, "input": {"path": name}, "id": f"toolu_{name}"} for name in RESULTS]
-    with FakeMessagesAPI([tool_reply(*uses), text_reply("done")]) as api:
-        client = anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0)
-        messages: list[dict] = [{"role": "user", "content": "look around"}]
-        response = client.messages.create(model="claude-sonnet-4-6", max_tokens=256, messages=messages)
-        messages.append({"role": "assistant", "content": [b.model_dump() for b in response.content]})
-        blocks = []
-        for block in response.content:
-            if block.type == "tool_use":
-                text, flag, _ = RESULTS[block.name]
-                blocks.append({"type": "tool_result", "tool_use_id": block.id, "content": text}
-                              | ({} if flag is None else {"is_error": flag}))
-        messages.append({"role": "user", "content": blocks})
-        client.messages.create(model="claude-sonnet-4-6", max_tokens=256, messages=messages)
-    instrumented.uninstrument()
+    fake_anthropic.enqueue(tool_reply(*uses), text_reply("done"))
+    client = fake_anthropic.client()
+    messages: list[dict] = [{"role": "user", "content": "look around"}]
+    response = client.messages.create(model="claude-sonnet-4-6", max_tokens=256, messages=messages)
+    messages.append({"role": "assistant", "content": [b.model_dump() for b in response.content]})
+    blocks = []
+    for block in response.content:
+        if block.type == "tool_use":
+            text, flag, _ = RESULTS[block.name]
+            blocks.append({"type": "tool_result", "tool_use_id": block.id, "content": text}
+                          | ({} if flag is None else {"is_error": flag}))
+    messages.append({"role": "user", "content": blocks})
+    client.messages.create(model="claude-sonnet-4-6", max_tokens=256, messages=messages)
     live = {s.attributes["gen_ai.tool.name"]: s.attributes["agent_trace.tool.is_error"]
-            for s in by_operation(exporter.get_finished_spans(), "execute_tool")}
-    (session,) = load_sessions(settings.jsonl)
+            for s in agent_trace.spans_of("execute_tool")}
+    (session,) = load_sessions(agent_trace.settings.jsonl)
     imported = {call.name: call.is_error for call in session.tool_calls}
     expected = {name: want for name, (_, _, want) in RESULTS.items()}
     assert live == expected

@@ -57,3 +57,13 @@ def test_a_missing_file_is_an_error_entry(tmp_path: Path) -> None:
     """A path that does not exist gives no sessions and one whole-file error."""
     trace = otel_agent_trace.load(tmp_path / "nope.jsonl")
     assert trace.sessions == [] and [(e.line_no, e.message) for e in trace.errors] == [(0, "no such file")]
+
+
+def test_saved_runs_take_the_same_assertions_as_live_ones() -> None:
+    """``sessions_of_file`` gives a file's sessions the plugin's SessionResult: turns, clean, findings."""
+    from otel_agent_trace.testing import sessions_of_file
+
+    (run,) = sessions_of_file(STUCK)
+    assert (run.id, run.turns, run.end_reason) == ("turn_limit", 14, "turn_limit")
+    assert not run.clean and "tool_loop" in run.findings.kinds
+    assert run.tokens == run.input_tokens + run.output_tokens > 0

@@ -50,7 +50,8 @@ class Findings(list[Finding]):
 
 
 def describe(finding: Finding, limit: int | None = None) -> str:
-    """``T7 warning tool_loop: Read of a.py failed 3 times`` — one finding on one line."""
+    """``T7 warning tool_loop: Read of a.py failed 3 times`` — one finding on one line, the message cut to
+    ``limit`` characters (left out when ``limit`` is 0)."""
     message = " ".join(finding.message.split())
     if limit is not None and len(message) > limit:
         message = message[: limit - 1] + "…"

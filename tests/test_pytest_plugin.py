@@ -167,3 +167,23 @@ def test_readme_example_is_the_one_that_runs_here() -> None:
     assert len(block.splitlines()) < 15
     assert all(line in source.splitlines() for line in imports.splitlines())
     assert test in source
+
+
+def test_agent_instrumented_at_import_is_taken_over(pytester: pytest.Pytester) -> None:
+    """An agent module that calls ``instrument()`` on import still has its calls in ``agent_trace``."""
+    pytester.makeconftest('''
+        from opentelemetry.sdk.trace import TracerProvider
+        import otel_agent_trace
+
+        otel_agent_trace.instrument(tracer_provider=TracerProvider())
+    ''')
+    pytester.makepyfile(test_user='''
+        from otel_agent_trace.testing import text_reply
+        from otel_agent_trace.testing.demo_agent import run_agent
+
+        def test_x(agent_trace, fake_anthropic):
+            fake_anthropic.enqueue(text_reply("hi"))
+            run_agent(fake_anthropic.client(), "Say hi")
+            assert agent_trace.session.turns == 1
+    ''')
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_agent_trace.config import Settings, capture_content_from_env
-from otel_agent_trace.fake_api import text_reply, tool_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.testing.fake_api import text_reply, tool_reply
 from tests.calls import CALL_STYLES, REQUEST, call, clients
 
 HAS_NATIVE_SPANS = "open_telemetry" in anthropic.Anthropic.__init__.__code__.co_varnames

@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
 from otel_agent_trace import semconv as sc
-from otel_agent_trace.fake_api import FakeMessagesAPI, Fault, text_reply, tool_reply
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Fault, text_reply, tool_reply
 from tests.calls import CALL_STYLES, call
 
 TASK = [{"role": "user", "content": "Fix the failing test."}]

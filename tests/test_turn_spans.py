@@ -9,7 +9,7 @@ import anthropic
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode, format_span_id
 
-from otel_agent_trace.fake_api import Fault, text_reply, tool_reply
+from otel_agent_trace.testing.fake_api import Fault, text_reply, tool_reply
 from tests.calls import CALL_STYLES, REQUEST, call, clients
 
 USAGE = {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 900,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_agent_trace.otlp_receiver import OTLPReceiver
+from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "agent.py")

@@ -19,7 +19,7 @@ from opentelemetry.trace import Span
 
 from . import semconv as sc
 from .config import Settings
-from .detectors.errors import classify_error
+from .detectors.errors import tool_result_is_error
 from .extract import StreamAccumulator, apply_message, parse_request, tool_names_offered
 from .metrics import AgentMetrics
 from .records import ToolCall, Turn
@@ -193,8 +193,7 @@ class AgentTracer:
             call = ToolCall(
                 session=session.id, tool_use_id=result.tool_use_id, name=pending.use.name,
                 turn_index=pending.turn_index, input=pending.use.input, result=result.content,
-                # Hand-written loops rarely set is_error, so the result text decides (as on import).
-                is_error=classify_error(result.content, result.is_error) is not None,
+                is_error=tool_result_is_error(result.content, result.is_error),
                 start_ns=pending.turn_end_ns or now_ns, end_ns=now_ns,
                 source="inferred",
             )

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.trace import Span, SpanKind
 
-from .detectors.errors import classify_error
+from .detectors.errors import tool_result_is_error
 from .extract import field_of, text_of
 from .recorder import AgentTracer, active_hub, log_once
 from .records import ToolCall, ToolSource
@@ -79,9 +79,7 @@ def _result_is_error(result: Any, text: str) -> bool:
     """An explicit ``is_error`` on the returned value wins; otherwise the text decides, as it does for
     inferred and imported tool calls, so every source flags the same results."""
     flag = None if isinstance(result, (str, bytes, list, tuple)) else field_of(result, "is_error")
-    if flag is not None:
-        return bool(flag)
-    return classify_error(text, None) is not None
+    return tool_result_is_error(text, None if flag is None else bool(flag))
 
 
 def _result_text(result: Any) -> str:

@@ -9,9 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..detectors.errors import classify_error
-from ..records import Finding
-
 
 @dataclass(frozen=True, slots=True)
 class LineError:
@@ -80,31 +77,3 @@ def iso_to_ns(value: Any) -> int:
     # Integer arithmetic: float seconds would lose the last digits of a nanosecond timestamp.
     delta = moment - _EPOCH
     return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000
-
-
-def finding_from_dict(data: Any, session: str) -> Finding | None:
-    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
-        return None
-    severity = data.get("severity")
-    turns = [t for t in data.get("turns") or () if isinstance(t, int)]
-    turn = data.get("turn") if isinstance(data.get("turn"), int) else (turns[-1] if turns else 0)
-    return Finding(
-        kind=data["kind"],
-        severity=severity if severity in ("info", "warning", "error") else "warning",
-        turn=turn,
-        message=str(data.get("message", "")),
-        session=session,
-        turns=turns or [turn],
-        tool_use_ids=[str(i) for i in data.get("tool_use_ids") or ()],
-        evidence=data.get("evidence") if isinstance(data.get("evidence"), dict) else {},
-    )
-
-
-
-def looks_like_error(text: str) -> bool:
-    """Whether a tool result without an explicit flag reads like a failure.
-
-    Seed-format files carry no ``is_error`` (the article's loop logs ``str(output)``), so the detectors'
-    error classes decide; one definition of "an error" keeps imports, detectors and reports in agreement.
-    """
-    return classify_error(text, None) is not None

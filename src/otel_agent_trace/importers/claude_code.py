@@ -35,9 +35,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..detectors.errors import tool_result_is_error
 from ..extract import text_of
 from ..records import Session, ToolCall, ToolResult, ToolUse, Turn, end_reason
-from .base import LineError, Parsed, as_int, iso_to_ns, looks_like_error, parsed_lines
+from .base import LineError, Parsed, as_int, iso_to_ns, parsed_lines
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _INTERRUPTED = "[Request interrupted by user"
@@ -142,7 +143,7 @@ class _Builder:
             turn_index=turn_index or len(self.session.turns),
             input=use.input if use is not None else None,
             result=text,
-            is_error=result.is_error if result.is_error is not None else looks_like_error(text),
+            is_error=tool_result_is_error(text, result.is_error),
             start_ns=asked_ns,
             end_ns=now_ns,
             source="imported",

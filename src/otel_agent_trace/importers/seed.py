@@ -24,9 +24,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..detectors.errors import tool_result_is_error
 from ..extract import text_of
+from ..findings import finding_from_dict
 from ..records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage, end_reason
-from .base import LineError, Parsed, as_int, finding_from_dict, looks_like_error
+from .base import LineError, Parsed, as_int
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
@@ -104,7 +106,7 @@ class _Builder:
                 turn_index=asked_at,
                 input=use.input if use is not None else None,
                 result=result.content,
-                is_error=result.is_error if result.is_error is not None else looks_like_error(result.content),
+                is_error=tool_result_is_error(result.content, result.is_error),
                 start_ns=as_int(block.get("start_ns")),
                 end_ns=as_int(block.get("end_ns")),
                 source="imported",

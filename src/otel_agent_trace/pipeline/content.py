@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .extract import block_as_dict, field_of, text_of
+from otel_agent_trace.instrumentation.extract import block_as_dict, field_of, text_of
 
 _SECRET_PATTERNS = re.compile(
     r"(sk-ant-[A-Za-z0-9_\-]{8,}"  # Anthropic keys

@@ -86,15 +86,21 @@ class Block:
     file: str
     line: int
     text: str
+    language: str = "bash"
+
+    @property
+    def script(self) -> str:
+        """What bash runs: a ``console`` block's ``$ `` lines without the prompt (the rest is output)."""
+        if self.language != "console":
+            return self.text
+        return "\n".join(line.strip()[2:] for line in self.text.splitlines() if line.strip().startswith("$ "))
 
     @property
     def commands(self) -> str:
         """The block's text as bash reads it: continuations joined, comments and prompts removed."""
         lines = []
-        for raw in self.text.replace("\\\n", " ").splitlines():
+        for raw in self.script.replace("\\\n", " ").splitlines():
             line = raw.strip()
-            if line.startswith("$ "):  # console blocks show a prompt
-                line = line[2:]
             if not line or line.startswith("#"):
                 continue
             lines.append(re.sub(r"\s+#.*$", "", line))
@@ -115,7 +121,7 @@ def shell_blocks() -> list[Block]:
             for match in _FENCE.finditer(text):
                 if match.group(1).lower() in SHELL_LANGUAGES:
                     line = text.count("\n", 0, match.start()) + 1
-                    blocks.append(Block(str(path.relative_to(ROOT)), line, match.group(2)))
+                    blocks.append(Block(str(path.relative_to(ROOT)), line, match.group(2), match.group(1).lower()))
     return blocks
 
 
@@ -146,7 +152,7 @@ def check_extras_installed(extras: str) -> None:
 
 def prepare(block: Block, receiver: OTLPReceiver, workdir: Path) -> tuple[str, bool]:
     """The block's text as it will run, and whether it points a traced command at the receiver."""
-    text = block.text.replace("\\\n", " ")
+    text = block.script.replace("\\\n", " ")
     text, urls = _URL.subn(f"http://127.0.0.1:{receiver.port}", text)
     lines = []
     for line in text.splitlines():
@@ -203,3 +209,27 @@ def test_docs_have_shell_blocks() -> None:
     """Block discovery finds the README's and docs' shell blocks (a broken fence pattern finds none)."""
     files = {block.file for block in shell_blocks()}
     assert "README.md" in files and any(f.startswith("docs/") for f in files)
+
+
+def test_substitution_changes_only_urls_and_docker(tmp_path: Path) -> None:
+    """Only URL authorities (to the receiver) and docker commands (to a no-op) change in a block's text."""
+    block = Block("x.md", 1, "docker run --rm -d \\\n  -p 4318:4318 img:1\n"
+                             "export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://localhost:6006/v1/traces\n"
+                             "cd deploy && docker compose up -d\n"
+                             "LANGFUSE_BASE_URL=https://cloud.langfuse.com otel-agent-trace demo  # or agent.py\n")
+    with OTLPReceiver() as receiver:
+        script, sends = prepare(block, receiver, tmp_path)
+        port = receiver.port
+    assert script.splitlines() == [
+        ":",
+        f"export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:{port}/v1/traces",
+        "cd deploy && :",
+        f"LANGFUSE_BASE_URL=http://127.0.0.1:{port} otel-agent-trace demo  # or agent.py",
+    ]
+    assert sends
+
+
+def test_console_blocks_run_only_prompted_lines() -> None:
+    """In a ``console`` block only ``$ `` lines are commands; the rest is output and is not run."""
+    block = Block("x.md", 1, "$ otel-agent-trace demo\ninvoke_agent clean-run  [3 turns]\n", "console")
+    assert block.script == "otel-agent-trace demo"

@@ -57,6 +57,7 @@ SLOW = os.environ.get("OTEL_AGENT_TRACE_DOCS_SLOW") == "1"
 BLOCK_TIMEOUT_S = 600  # a guard against a hung block, not a performance assertion
 
 # Blocks that are not run, matched on their commands (comments removed). Keep this short and honest.
+# Patterns are searched in the block's whole command text.
 SKIPPED: list[tuple[str, str]] = [
     (r"\bbash scripts/check\.sh\b", "the CI entry point: it runs the whole suite, this test included"),
     (r"\bphoenix serve\b", "installs Phoenix and runs its server until stopped; tests/e2e runs a real Phoenix"),
@@ -67,7 +68,7 @@ SLOW_ONLY: list[tuple[str, str]] = [
 ]
 # Blocks known to fail today, each with why; strict, so a fix turns the mark into a failure to remove.
 KNOWN_FAILURES: list[tuple[str, str]] = [
-    (r"^(?!.*OTEL_EXPORTER_OTLP_PROTOCOL)(?=.*\bopentelemetry-instrument\b)",
+    (r"(?s)^(?!.*OTEL_EXPORTER_OTLP_PROTOCOL)(?=.*\bopentelemetry-instrument\b)",
      "opentelemetry-distro sets OTEL_EXPORTER_OTLP_PROTOCOL=grpc by default: the block sends gRPC to an "
      "OTLP/HTTP endpoint and nothing arrives (lead: state http/protobuf in the block or default it)"),
     (r"\[--", "a usage synopsis ([--option] FILE…), not a command that runs as written"),
@@ -108,7 +109,7 @@ class Block:
 
     def first_match(self, table: list[tuple[str, str]]) -> str | None:
         for pattern, reason in table:
-            if any(re.search(pattern, line) for line in self.commands.splitlines()):
+            if re.search(pattern, self.commands):
                 return reason
         return None
 
@@ -233,3 +234,11 @@ def test_console_blocks_run_only_prompted_lines() -> None:
     """In a ``console`` block only ``$ `` lines are commands; the rest is output and is not run."""
     block = Block("x.md", 1, "$ otel-agent-trace demo\ninvoke_agent clean-run  [3 turns]\n", "console")
     assert block.script == "otel-agent-trace demo"
+
+
+def test_zero_code_block_stating_the_protocol_is_not_expected_to_fail() -> None:
+    """A zero-code block that sets OTEL_EXPORTER_OTLP_PROTOCOL on any line is no longer a known failure."""
+    broken = Block("x.md", 1, "export OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318\n"
+                              "opentelemetry-instrument python agent.py\n")
+    fixed = Block("x.md", 1, "export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf\n" + broken.text)
+    assert broken.first_match(KNOWN_FAILURES) and fixed.first_match(KNOWN_FAILURES) is None

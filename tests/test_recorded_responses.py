@@ -44,7 +44,7 @@ USAGE_ATTRIBUTES = (sc.USAGE_INPUT_TOKENS, sc.USAGE_OUTPUT_TOKENS, sc.USAGE_CACH
                     sc.USAGE_CACHE_CREATION)
 RESPONSE_ATTRIBUTES = (sc.RESPONSE_ID, sc.RESPONSE_MODEL, sc.RESPONSE_FINISH_REASONS, sc.STOP_REASON,
                        sc.TOOL_USE_NAMES, *USAGE_ATTRIBUTES)
-ERROR_SPAN_REASON = "needs lead's error-span change"
+ERROR_SPAN_REASON = "needs lead's error-span change (no response-derived attributes on error spans)"
 SPAN_NAME_REASON = "needs lead's error-span change (span named after the request model, not the response's)"
 
 
@@ -192,14 +192,16 @@ class Replayer:
     def client(self, platform: str, *, use_async: bool) -> Any:
         key = (platform, use_async)
         if key not in self._clients:
-            base_url = self.api.base_url
+            # An explicit timeout: with the default one the SDK refuses, before any request, a non-streaming
+            # call whose max_tokens could take over ten minutes, and some recordings ask for that much.
+            options: dict[str, Any] = {"base_url": self.api.base_url, "max_retries": 0, "timeout": 60.0}
             if platform == "bedrock":
                 cls = anthropic.AsyncAnthropicBedrock if use_async else anthropic.AnthropicBedrock
                 self._clients[key] = cls(aws_access_key="AKIAFAKE", aws_secret_key="fake", aws_region="us-east-1",
-                                         base_url=base_url, max_retries=0)
+                                         **options)
             else:
                 cls = anthropic.AsyncAnthropic if use_async else anthropic.Anthropic
-                self._clients[key] = cls(api_key="sk-ant-test-key-000000", base_url=base_url, max_retries=0)
+                self._clients[key] = cls(api_key="sk-ant-test-key-000000", **options)
         return self._clients[key]
 
     def close(self) -> None:
@@ -271,8 +273,18 @@ def replayer() -> Iterator[Replayer]:
 
 # --- the cases ------------------------------------------------------------------------------------------
 
+class PendingLeadChange(AssertionError):
+    """A check of behaviour the lead is changing concurrently (error spans, span names); the strict xfail
+    marks accept only this, so every other check still fails the case for real."""
+
+
+def check_pending(condition: bool, message: str) -> None:
+    if not condition:
+        raise PendingLeadChange(message)
+
+
 def needs_lead_change(record: dict[str, Any]) -> str | None:
-    """Why this record's check fails before the lead's error-span change lands, or None."""
+    """Why this record's pending checks fail before the lead's error-span change lands, or None."""
     if is_error(record):
         return ERROR_SPAN_REASON
     if recorded_message(record)["model"] != request_of(record)["model"]:
@@ -284,7 +296,7 @@ def cases() -> list[Any]:
     params = []
     for record in RECORDS:
         reason = needs_lead_change(record)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        marks = [pytest.mark.xfail(strict=True, raises=PendingLeadChange, reason=reason)] if reason else []
         params.extend(pytest.param(record, style, id=f"{record['id']}-{style}", marks=marks)
                       for style in CALL_STYLES)
     return params
@@ -308,20 +320,24 @@ def test_recorded_response_gives_one_matching_chat_span(record: dict[str, Any], 
     assert len(chats) == 1, [s.name for s in chats]
     span = chats[0]
     attributes = dict(span.attributes or {})
-    assert span.name == f"{sc.OP_CHAT} {request['model']}"
     assert attributes[sc.REQUEST_MODEL] == request["model"]
     if is_error(record):
         assert outcome.status_code == record["status"]
         assert span.status.status_code is StatusCode.ERROR
         assert attributes[sc.ERROR_TYPE] == type(outcome).__qualname__
-        assert not [name for name in RESPONSE_ATTRIBUTES if name in attributes]
-        return
-    expected = expected_attributes(recorded_message(record))
-    if not isinstance(outcome, list):  # the caller got the recorded message back, not something else
-        assert (outcome.id, outcome.stop_reason) == (expected[sc.RESPONSE_ID], expected[sc.STOP_REASON])
-    assert span.status.status_code is not StatusCode.ERROR
-    assert {name: attributes.get(name) for name in RESPONSE_ATTRIBUTES} == {
-        name: expected.get(name) for name in RESPONSE_ATTRIBUTES}
+        assert sc.RESPONSE_ID not in attributes and sc.RESPONSE_FINISH_REASONS not in attributes
+    else:
+        expected = expected_attributes(recorded_message(record))
+        if not isinstance(outcome, list):  # the caller got the recorded message back, not something else
+            assert (outcome.id, outcome.stop_reason) == (expected[sc.RESPONSE_ID], expected[sc.STOP_REASON])
+        assert span.status.status_code is not StatusCode.ERROR
+        assert {name: attributes.get(name) for name in RESPONSE_ATTRIBUTES} == {
+            name: expected.get(name) for name in RESPONSE_ATTRIBUTES}
+    # The semantic conventions name the span after the requested model; a failed call has no response.
+    check_pending(span.name == f"{sc.OP_CHAT} {request['model']}", f"span named {span.name!r}")
+    if is_error(record):
+        leaked = [name for name in RESPONSE_ATTRIBUTES if name in attributes]
+        check_pending(not leaked, f"error span carries response attributes {leaked}")
 
 
 def test_corpus_is_several_hundred_real_responses() -> None:

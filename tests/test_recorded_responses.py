@@ -40,8 +40,14 @@ from tests.calls import CALL_STYLES
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 DEFAULT_MODEL = "claude-sonnet-4-5"
 STREAM_STYLES = ("create_stream", "async_create_stream", "helper", "async_helper")
+# The lead's error-span change (spans named after the request model, no response attributes on a failed
+# call, consumed tokens from ``usage.iterations``) is merged concurrently. Until it is here its checks are
+# strict xfails and the consumed-token attributes, which it names, are not checked; drop this after merging.
+LEAD_CHANGE_LANDED = hasattr(sc, "USAGE_CONSUMED_INPUT_TOKENS")
+CONSUMED_ATTRIBUTES: tuple[str, ...] = (
+    (sc.USAGE_CONSUMED_INPUT_TOKENS, sc.USAGE_CONSUMED_OUTPUT_TOKENS) if LEAD_CHANGE_LANDED else ())
 USAGE_ATTRIBUTES = (sc.USAGE_INPUT_TOKENS, sc.USAGE_OUTPUT_TOKENS, sc.USAGE_CACHE_READ, sc.USAGE_CACHE_WRITE,
-                    sc.USAGE_CACHE_CREATION)
+                    sc.USAGE_CACHE_CREATION, *CONSUMED_ATTRIBUTES)
 RESPONSE_ATTRIBUTES = (sc.RESPONSE_ID, sc.RESPONSE_MODEL, sc.RESPONSE_FINISH_REASONS, sc.STOP_REASON,
                        sc.TOOL_USE_NAMES, *USAGE_ATTRIBUTES)
 ERROR_SPAN_REASON = "needs lead's error-span change (no response-derived attributes on error spans)"
@@ -148,6 +154,15 @@ def expected_attributes(message: dict[str, Any]) -> dict[str, Any]:
         sc.USAGE_CACHE_WRITE: cache_write,
         sc.USAGE_CACHE_CREATION: cache_write,
     }
+    iterations = usage.get("iterations") or []
+    consumed_in = sum((i.get("input_tokens") or 0) + (i.get("cache_read_input_tokens") or 0)
+                      + (i.get("cache_creation_input_tokens") or 0) for i in iterations)
+    consumed_out = sum(i.get("output_tokens") or 0 for i in iterations)
+    top_in, top_out = expected[sc.USAGE_INPUT_TOKENS], expected[sc.USAGE_OUTPUT_TOKENS]
+    if CONSUMED_ATTRIBUTES and (consumed_in > top_in or consumed_out > top_out):
+        # Everything the call consumed: the iterations' sums where they exceed the top-level counts.
+        expected[CONSUMED_ATTRIBUTES[0]] = max(consumed_in, top_in)
+        expected[CONSUMED_ATTRIBUTES[1]] = max(consumed_out, top_out)
     names = tuple(block["name"] for block in message.get("content") or () if block.get("type") == "tool_use")
     if names:
         expected[sc.TOOL_USE_NAMES] = names
@@ -285,6 +300,8 @@ def check_pending(condition: bool, message: str) -> None:
 
 def needs_lead_change(record: dict[str, Any]) -> str | None:
     """Why this record's pending checks fail before the lead's error-span change lands, or None."""
+    if LEAD_CHANGE_LANDED:
+        return None
     if is_error(record):
         return ERROR_SPAN_REASON
     if recorded_message(record)["model"] != request_of(record)["model"]:

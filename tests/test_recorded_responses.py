@@ -11,8 +11,12 @@ replayed by the project's fake Messages API and the real ``anthropic`` client ca
 - a JSON recording on a streaming path is streamed by the fake from the recorded message;
 - a stream recording on a non-streaming path is answered with the message the stream accumulates to.
 
-The recorded request body is sent as recorded (minus ``stream``, which the call style decides), so the
-instrumentation also sees real tools, system prompts, ``cache_control`` and thinking settings.
+The recorded request body is sent as recorded (minus ``stream``, which the call style decides; parameters
+the installed SDK does not name go in ``extra_body``), so the instrumentation also sees real tools, system
+prompts, ``cache_control`` and thinking settings. Each case checks: one chat span; its name and request
+model; response id, model, finish reasons and stop reason; input tokens (input + cache read + cache
+write), output, cache read and write tokens; the tool_use names; and for an error, the SDK's own
+exception with the recorded status, an ERROR span with ``error.type`` and no response-derived attributes.
 """
 
 from __future__ import annotations

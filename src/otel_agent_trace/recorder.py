@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import content as content_capture
+from . import foreign
 from . import semconv as sc
 from .config import Settings
 from .detectors.errors import classify_error
@@ -148,7 +149,9 @@ class AgentTracer:
         _server_attributes(client, attributes)
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
-        return TurnCall(self, session, turn, attributes, stream)
+        call = TurnCall(self, session, turn, attributes, stream)
+        call.foreign = foreign.current_foreign(sc.OP_CHAT)
+        return call
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
         encoder = self.content
@@ -183,8 +186,9 @@ class AgentTracer:
             attributes[sc.OUTPUT_MESSAGES] = self.content.output_messages(turn.content, turn.stop_reason)
         if turn.first_chunk_ns:
             attributes[sc.LANGFUSE_COMPLETION_START] = _iso(turn.first_chunk_ns)
-        span = self.tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(session.span),
-                                      kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)
+        span = foreign.start_chat_span(self.tracer, call.foreign, turn_span_name(turn.model),
+                                       context=trace.set_span_in_context(session.span), attributes=attributes,
+                                       start_time=turn.start_ns, failed=call.error is not None)
         if call.error is not None:
             record_error(span, call.error, turn.end_ns)
         if findings:
@@ -220,7 +224,8 @@ class AgentTracer:
                 start_ns=pending.turn_end_ns or now_ns, end_ns=now_ns,
                 source="inferred",
             )
-            self.record_tool_span(session, call, pending.span_context)
+            self.record_tool_span(session, call, pending.span_context,
+                                  span=foreign.tool_stand_in(pending.span_context, session.span))
             calls.append(call)
         if turn_index and self.jsonl is not None:
             self.jsonl.tool_results(session.id, turn_index, results, calls)
@@ -273,7 +278,7 @@ class AgentTracer:
 class TurnCall:
     """One in-flight model call. ``finish`` runs exactly once, whichever exit path gets there first."""
 
-    __slots__ = ("_accumulator", "_done", "attributes", "error", "hub", "session", "stream", "turn")
+    __slots__ = ("_accumulator", "_done", "attributes", "error", "foreign", "hub", "session", "stream", "turn")
 
     def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, attributes: dict[str, Any],
                  stream: bool) -> None:
@@ -283,6 +288,7 @@ class TurnCall:
         self.attributes = attributes  # request side, known at start; the response side is added at the end
         self.stream = stream
         self.error: BaseException | None = None
+        self.foreign: Span | None = None  # another library's chat span for this call, borrowed (see foreign.py)
         self._done = False
         self._accumulator: StreamAccumulator | None = None
 

@@ -28,6 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from . import foreign
 from .extract import conversation_fingerprint, field_of, request_tool_results, text_of
 from .records import Finding, ToolResult, ToolUse, Turn
 from .spans import Rollup, attach_findings, failure_description, session_span_name, session_start_attributes
@@ -117,6 +118,9 @@ class SessionTracker:
             parent_context = otel_context.get_current()
         else:
             parent_context = trace.set_span_in_context(current_tool_span.get() or parent.span)
+        if parent is None or current_tool_span.get() is None:
+            # Inside another library's chat or tool span: hang where the agent's run hangs (foreign.py).
+            parent_context = foreign.run_context() or parent_context
         span = self._tracer.start_span(
             session_span_name(name), context=parent_context, kind=SpanKind.INTERNAL,
             attributes=session_start_attributes(conversation_id, name, parent.id if parent else None),

@@ -1,0 +1,184 @@
+"""Other GenAI instrumentation around the same call: one span per thing, whoever else instruments.
+
+Frameworks (pydantic-ai, the SDK's beta tool runner, LangChain through LangSmith's OTel mode) and other
+instrumentors of the SDK (the official GenAI instrumentor, OpenLLMetry, OpenInference) open their own
+``chat`` / ``execute_tool`` span and keep it current while the SDK call or the tool runs. Backends sum
+usage over every chat span, so a second span of ours would count every token twice. The rule:
+
+- **A foreign chat span is current at call time** — we *borrow* it instead of starting our own: our turn's
+  attributes are added where it has none (its own values win), our findings become events on it, and its
+  owner ends it. Tool spans of that turn are children of it, and our session hangs where it hangs (the
+  agent's run), never under it.
+- **That span comes from a framework** (any scope that is not an instrumentor of the anthropic SDK) — the
+  framework traces its tools too, so inferred tool calls of the turn are recorded (detectors, rollups,
+  JSONL) without a span of ours; their findings go on the session span.
+- **A foreign tool span is current when a traced dispatcher runs** — it is borrowed the same way.
+
+Spans are recognised by what they say, not by who made them: ``gen_ai.operation.name`` (semantic
+conventions: pydantic-ai, the official instrumentor, the SDK, LangSmith), ``llm.request.type`` and
+``traceloop.span.kind`` (OpenLLMetry), ``openinference.span.kind`` (OpenInference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
+from opentelemetry.util.types import Attributes, AttributeValue
+
+from . import semconv as sc
+
+_CHAT_OPERATIONS = frozenset({sc.OP_CHAT, "text_completion", "generate_content"})
+
+# Instrumentors of the anthropic SDK itself trace the call only; everything else around a chat span is
+# an agent framework that also traces its tools.
+_SDK_INSTRUMENTOR_SCOPES = ("opentelemetry.instrumentation.anthropic", "opentelemetry.instrumentation.genai",
+                            "openinference.instrumentation.anthropic", "com.anthropic.sdk")
+
+
+def _attributes(span: Any) -> Mapping[str, Any]:
+    attributes = getattr(span, "attributes", None)
+    return attributes if isinstance(attributes, Mapping) else {}
+
+
+def _scope(span: Any) -> str:
+    return str(getattr(getattr(span, "instrumentation_scope", None), "name", "") or "")
+
+
+def is_foreign(span: Any, operation: str) -> bool:
+    """Whether ``span`` is another library's open GenAI span for ``operation`` (chat or execute_tool)."""
+    if span is None or not span.is_recording() or _scope(span) == sc.INSTRUMENTATION_SCOPE:
+        return False
+    attributes = _attributes(span)
+    declared = attributes.get(sc.OPERATION_NAME)
+    openinference = attributes.get("openinference.span.kind")
+    if operation == sc.OP_CHAT:
+        return (declared in _CHAT_OPERATIONS or attributes.get("llm.request.type") in ("chat", "completion")
+                or openinference == "LLM")
+    if operation == sc.OP_EXECUTE_TOOL:
+        return declared == sc.OP_EXECUTE_TOOL or openinference == "TOOL" \
+            or attributes.get("traceloop.span.kind") == "tool"
+    return False
+
+
+def current_foreign(operation: str) -> Span | None:
+    """The current span when it is another library's span for ``operation``; never raises."""
+    try:
+        span = trace.get_current_span()
+        return span if is_foreign(span, operation) else None
+    except Exception:
+        return None
+
+
+def traces_its_tools(span: Any) -> bool:
+    """Whether the library behind a foreign chat span makes its own tool spans (a framework does)."""
+    return not _scope(span).startswith(_SDK_INSTRUMENTOR_SCOPES)
+
+
+def run_context() -> otel_context.Context | None:
+    """Where a new session belongs when another library's span is current, or None to keep ours.
+
+    Inside a foreign chat span: where that span hangs (the agent's run; a root if it has no parent).
+    Inside a foreign tool span: under it, so a sub-agent run from a framework's tool nests in the tool.
+    """
+    try:
+        span = trace.get_current_span()
+        if is_foreign(span, sc.OP_CHAT):
+            parent = getattr(span, "parent", None)
+            if parent is None:
+                return otel_context.Context()
+            return trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
+        if is_foreign(span, sc.OP_EXECUTE_TOOL):
+            return otel_context.get_current()
+    except Exception:
+        return None
+    return None
+
+
+class BorrowedSpan(Span):
+    """Another library's open span, lent to the recorder in place of a span of ours.
+
+    Attributes are added only where the span has none (its owner's values win, and the owner may still
+    set its usage after us), our finding events are added, exceptions and status are left to the owner
+    (it records them itself), and ``end`` is the owner's.
+    """
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def get_span_context(self) -> trace.SpanContext:
+        return self.span.get_span_context()
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        existing = _attributes(self.span)
+        fresh = {key: value for key, value in attributes.items() if key not in existing}
+        if fresh:
+            self.span.set_attributes(fresh)
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        self.set_attributes({key: value})
+
+    def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
+        if name != "exception":
+            self.span.add_event(name, attributes, timestamp)
+
+    def add_link(self, context: trace.SpanContext, attributes: Attributes = None) -> None:
+        pass
+
+    def update_name(self, name: str) -> None:
+        pass
+
+    def is_recording(self) -> bool:
+        return self.span.is_recording()
+
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        pass
+
+    def record_exception(self, exception: BaseException, attributes: Attributes = None,
+                         timestamp: int | None = None, escaped: bool = False) -> None:
+        pass
+
+    def end(self, end_time: int | None = None) -> None:
+        pass
+
+
+class UntracedToolSpan(BorrowedSpan):
+    """Stands in for the span of a tool call a framework traced itself: nothing of ours is emitted, and
+    findings on the call go on the session span (still open) instead of being lost."""
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        pass
+
+    def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
+        if name == sc.FINDING_EVENT:
+            self.span.add_event(name, attributes, timestamp)
+
+
+def start_chat_span(tracer: trace.Tracer, borrowed: Span | None, name: str, *, context: otel_context.Context,
+                    attributes: dict[str, Any], start_time: int, failed: bool = False) -> Span:
+    """Our turn's span: the foreign chat span current when the call started, or a new CLIENT span.
+
+    A failed attempt never writes on the foreign span: its owner may retry inside the same span (pydantic-ai
+    re-sends a request the SDK refused), and the successful attempt's values must be the ones it keeps."""
+    if borrowed is not None and not failed and borrowed.is_recording():
+        span = BorrowedSpan(borrowed)
+        span.set_attributes(attributes)
+        return span
+    return tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes,
+                             start_time=start_time)
+
+
+def tool_stand_in(turn_context: otel_context.Context, session_span: Span) -> Span | None:
+    """For an inferred tool call: a stand-in when the turn's span is a framework's (which traced the tool
+    itself), else None to make a span of ours."""
+    turn_span = trace.get_current_span(turn_context)
+    if isinstance(turn_span, BorrowedSpan) and traces_its_tools(turn_span.span):
+        return UntracedToolSpan(session_span)
+    return None
+
+
+__all__ = ["BorrowedSpan", "UntracedToolSpan", "current_foreign", "is_foreign", "run_context",
+           "start_chat_span", "tool_stand_in", "traces_its_tools"]

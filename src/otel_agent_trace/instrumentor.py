@@ -19,6 +19,7 @@ from .config import Settings
 from .package import _instruments
 from .patching import async_create, attempt_counter, create, native_span_guard, stream_helper
 from .recorder import AgentTracer, active_hub, set_active_hub
+from .tools import TOOL_RUNNER_TARGETS
 
 log = logging.getLogger("otel_agent_trace")
 
@@ -38,6 +39,7 @@ _TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     (_BETA_MESSAGES, "AsyncMessages.stream", stream_helper),
     (_BASE_CLIENT, "BaseClient._build_request", attempt_counter),
     (_BASE_CLIENT, "start_api_call_span", native_span_guard),
+    *TOOL_RUNNER_TARGETS,
 )
 
 __all__ = ["AnthropicAgentInstrumentor", "active_hub"]

@@ -21,11 +21,13 @@ conventions: pydantic-ai, the official instrumentor, the SDK, LangSmith), ``llm.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 from opentelemetry.util.types import Attributes, AttributeValue
 
@@ -88,14 +90,55 @@ def run_context() -> otel_context.Context | None:
         span = trace.get_current_span()
         if is_foreign(span, sc.OP_CHAT):
             parent = getattr(span, "parent", None)
-            if parent is None:
-                return otel_context.Context()
-            return trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
+            # An empty Context is falsy: callers compare with None.
+            root = otel_context.Context()
+            return root if parent is None else trace.set_span_in_context(NonRecordingSpan(parent), root)
         if is_foreign(span, sc.OP_EXECUTE_TOOL):
             return otel_context.get_current()
     except Exception:
         return None
     return None
+
+
+# OpenLLMetry honours its own key meant for exactly this (other instrumentation keeps working); OpenInference
+# and the official instrumentor honour only the general one.
+_QUIET_KEYS = ("suppress_language_model_instrumentation", _SUPPRESS_INSTRUMENTATION_KEY)
+# wrapt 2's function wrappers are not ObjectProxy subclasses.
+_WRAPT_TYPES = tuple(t for t in (getattr(wrapt, name, None) for name in ("ObjectProxy", "FunctionWrapper",
+                                                                         "BoundFunctionWrapper")) if t)
+
+
+def quieted(wrapped: Callable[..., Any], *, is_async: bool = False) -> Callable[..., Any]:
+    """``wrapped`` as our wrapper should call it: when another instrumentor patched the SDK method before
+    us (its wrapt wrapper sits inside ours), it runs with instrumentation suppressed, so that instrumentor
+    skips the call our turn already traces. Otherwise ``wrapped`` itself, untouched."""
+    if not isinstance(wrapped, _WRAPT_TYPES):
+        return wrapped
+
+    def quiet() -> object:
+        ctx = otel_context.get_current()
+        for key in _QUIET_KEYS:
+            ctx = otel_context.set_value(key, True, ctx)
+        return otel_context.attach(ctx)
+
+    if is_async:
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            token = quiet()
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                otel_context.detach(token)
+
+        return call_async
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        token = quiet()
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+
+    return call
 
 
 class BorrowedSpan(Span):
@@ -180,5 +223,5 @@ def tool_stand_in(turn_context: otel_context.Context, session_span: Span) -> Spa
     return None
 
 
-__all__ = ["BorrowedSpan", "UntracedToolSpan", "current_foreign", "is_foreign", "run_context",
+__all__ = ["BorrowedSpan", "UntracedToolSpan", "current_foreign", "is_foreign", "quieted", "run_context",
            "start_chat_span", "tool_stand_in", "traces_its_tools"]

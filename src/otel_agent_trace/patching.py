@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
+from . import foreign
 from .recorder import AgentTracer, TurnCall, active_hub, current_call, log_once
 
 
@@ -42,7 +43,7 @@ def create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kw
     """``Messages.create`` (plain, beta, Bedrock, Vertex; also behind with_raw/streaming_response)."""
     hub = active_hub()
     call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
-    return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
+    return wrapped(*args, **kwargs) if call is None else _run(call, foreign.quieted(wrapped), args, kwargs)
 
 
 async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -51,7 +52,7 @@ async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[A
     call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
     if call is None:
         return await wrapped(*args, **kwargs)
-    return await _run_async(call, wrapped, args, kwargs)
+    return await _run_async(call, foreign.quieted(wrapped, is_async=True), args, kwargs)
 
 
 def stream_helper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

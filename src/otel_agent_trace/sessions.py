@@ -120,7 +120,8 @@ class SessionTracker:
             parent_context = trace.set_span_in_context(current_tool_span.get() or parent.span)
         if parent is None or current_tool_span.get() is None:
             # Inside another library's chat or tool span: hang where the agent's run hangs (foreign.py).
-            parent_context = foreign.run_context() or parent_context
+            run_context = foreign.run_context()
+            parent_context = parent_context if run_context is None else run_context
         span = self._tracer.start_span(
             session_span_name(name), context=parent_context, kind=SpanKind.INTERNAL,
             attributes=session_start_attributes(conversation_id, name, parent.id if parent else None),

@@ -33,6 +33,7 @@ from opentelemetry.util.types import Attributes, AttributeValue
 
 from . import semconv as sc
 
+_USAGE_PREFIX = "gen_ai.usage."
 _CHAT_OPERATIONS = frozenset({sc.OP_CHAT, "text_completion", "generate_content"})
 
 # Instrumentors of the anthropic SDK itself trace the call only; everything else around a chat span is
@@ -73,6 +74,14 @@ def current_foreign(operation: str) -> Span | None:
         return span if is_foreign(span, operation) else None
     except Exception:
         return None
+
+
+def note_inner_chat_span(call: Any) -> None:
+    """Called from inside our turn's HTTP request (where the SDK would start its own span): a foreign chat
+    span current there was started inside our wrapper by an instrumentor that ignores suppression (the
+    official GenAI one patched before us). Remembered, so the turn leaves usage to it."""
+    if call is not None and call.foreign is None:
+        call.foreign = current_foreign(sc.OP_CHAT)
 
 
 def traces_its_tools(span: Any) -> bool:
@@ -206,10 +215,14 @@ def start_chat_span(tracer: trace.Tracer, borrowed: Span | None, name: str, *, c
 
     A failed attempt never writes on the foreign span: its owner may retry inside the same span (pydantic-ai
     re-sends a request the SDK refused), and the successful attempt's values must be the ones it keeps."""
-    if borrowed is not None and not failed and borrowed.is_recording():
-        span = BorrowedSpan(borrowed)
-        span.set_attributes(attributes)
-        return span
+    if borrowed is not None and not failed:
+        if borrowed.is_recording():
+            span = BorrowedSpan(borrowed)
+            span.set_attributes(attributes)
+            return span
+        # An instrumentor inside our wrapper made its span and already ended it with the usage on it:
+        # ours keeps everything else (the turn, its tools, findings) and leaves usage to that one.
+        attributes = {key: value for key, value in attributes.items() if not key.startswith(_USAGE_PREFIX)}
     return tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes,
                              start_time=start_time)
 
@@ -223,5 +236,6 @@ def tool_stand_in(turn_context: otel_context.Context, session_span: Span) -> Spa
     return None
 
 
-__all__ = ["BorrowedSpan", "UntracedToolSpan", "current_foreign", "is_foreign", "quieted", "run_context",
+__all__ = ["BorrowedSpan", "UntracedToolSpan", "current_foreign", "is_foreign", "note_inner_chat_span", "quieted",
+           "run_context",
            "start_chat_span", "tool_stand_in", "traces_its_tools"]

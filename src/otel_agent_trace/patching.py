@@ -123,6 +123,8 @@ def native_span_guard(wrapped: Callable[..., Any], instance: Any, args: tuple[An
                       kwargs: dict[str, Any]) -> Any:
     """anthropic ≥ 1.14 starts its own ``chat`` span per call; inside our turn it would be a second chat
     span with the same usage (double-counted tokens). Returning None is the SDK's own "no span" path."""
-    if current_call.get() is not None:
+    call = current_call.get()
+    if call is not None:
+        foreign.note_inner_chat_span(call)
         return None
     return wrapped(*args, **kwargs)

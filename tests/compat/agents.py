@@ -251,3 +251,10 @@ def langgraph_react_agent(run: Run) -> str:
 
 
 Runner = Callable[[Run], str]
+
+# Other instrumentors of the SDK, by the module their AnthropicInstrumentor lives in.
+PEERS = {
+    "openllmetry": "opentelemetry.instrumentation.anthropic",
+    "openinference": "openinference.instrumentation.anthropic",
+    "official_genai": "opentelemetry.instrumentation.genai.anthropic",
+}

@@ -78,6 +78,11 @@ def check_sessions(trace: Trace, runs: int, sub_agents: int) -> None:
     for session in found:
         parent = parent_of(trace, session)
         assert parent is None or operation(parent) != sc.OP_CHAT, f"session under chat span {parent.name}"
+    runs_of_framework = {s.context.span_id for s in trace.spans if not ours(s) and operation(s) == sc.OP_INVOKE_AGENT}
+    if runs_of_framework:  # the framework traces its agent run (pydantic-ai, the SDK's tool runner)
+        for session in top:
+            assert session.parent is not None and session.parent.span_id in runs_of_framework, \
+                "session not under the framework's agent run"
     for child in children:
         parent = parent_of(trace, child)
         assert parent is not None and operation(parent) == sc.OP_EXECUTE_TOOL, "sub-agent not under its tool"

@@ -41,6 +41,8 @@ class Case:
     runs: int = 1  # agent runs, each one session
     sub_agents: int = 0
     faults: tuple[Fault, ...] = ()  # answered before the agent's own script
+    peer: str | None = None  # another instrumentor of the SDK (agents.PEERS), on for the whole case
+    peer_first: bool = True  # instrumented before ours (so its wrapper sits inside ours) or after
     xfail: dict[str, str] = field(default_factory=dict)  # expectation -> reason
 
     def __str__(self) -> str:
@@ -65,6 +67,18 @@ CASES = [
     Case("hand_loop_retrying_overloaded", agents.hand_loop_retrying, faults=(Fault.overloaded(),),
          xfail={"traceparent": NEEDS_A, "sessions": NEEDS_B, "turns": NEEDS_B, "usage": NEEDS_D,
                 "findings": NEEDS_B}),
+    # Other instrumentors of the SDK, either side of ours. OpenLLMetry instrumented *after* us is left out:
+    # its span is never current, so it can't be seen (README: instrument it first, or disable it).
+    Case("openllmetry_before_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.anthropic",),
+         peer="openllmetry", xfail={"traceparent": NEEDS_A}),
+    Case("openinference_before_ours", agents.hand_loop_sync, ("openinference.instrumentation.anthropic",),
+         peer="openinference", xfail={"traceparent": NEEDS_A}),
+    Case("openinference_after_ours", agents.hand_loop_sync, ("openinference.instrumentation.anthropic",),
+         peer="openinference", peer_first=False, xfail={"traceparent": NEEDS_A}),
+    Case("official_genai_before_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.genai.anthropic",),
+         peer="official_genai", xfail={"traceparent": NEEDS_A}),
+    Case("official_genai_after_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.genai.anthropic",),
+         peer="official_genai", peer_first=False, xfail={"traceparent": NEEDS_A}),
     Case("two_agents_in_threads", agents.two_agents_in_threads, runs=2, xfail={"traceparent": NEEDS_A}),
     Case("sub_agent_from_tool", agents.sub_agent_from_tool, sub_agents=1,
          xfail={"traceparent": NEEDS_A, "sessions": NEEDS_C}),
@@ -78,17 +92,25 @@ def run_case(case: Case, *, instrumented: bool) -> Trace:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrumentor = AnthropicAgentInstrumentor()
-    if instrumented:
-        instrumentor.instrument(tracer_provider=provider, settings=Settings.from_env({}))
+    ours = AnthropicAgentInstrumentor()
+    peer = require(agents.PEERS[case.peer]).AnthropicInstrumentor() if case.peer else None
+    order = [x for x in ((peer, ours) if case.peer_first else (ours, peer)) if x is not None and
+             (x is not ours or instrumented)]
+    for instrumentor in order:
+        if instrumentor is ours:
+            ours.instrument(tracer_provider=provider, settings=Settings.from_env({}))
+        else:
+            instrumentor.instrument(tracer_provider=provider)
     try:
         with FakeMessagesAPI(agents.answer) as api:
             api.enqueue(*case.faults)
             output = case.run(agents.Run(api.base_url, provider))
             requests = list(api.requests)
     finally:
-        if instrumented:
-            instrumentor.uninstrument()  # ends whatever session is still open, as process exit would
+        # Last patched, first unpatched: each unwrap restores what its own wrap replaced. Ours ends
+        # whatever session is still open, as process exit would.
+        for instrumentor in reversed(order):
+            instrumentor.uninstrument()
     provider.shutdown()
     return Trace(output, exporter.get_finished_spans(), requests)
 

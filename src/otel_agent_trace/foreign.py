@@ -21,6 +21,8 @@ conventions: pydantic-ai, the official instrumentor, the SDK, LangSmith), ``llm.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,6 +76,57 @@ def current_foreign(operation: str) -> Span | None:
         return span if is_foreign(span, operation) else None
     except Exception:
         return None
+
+
+_LANGSMITH = "langsmith"
+
+
+class ReportedElsewhere(NonRecordingSpan):
+    """Marks a call another library reports on a span we can't reach (made after the call, elsewhere)."""
+
+    def __init__(self, reporter: str) -> None:
+        super().__init__(trace.INVALID_SPAN_CONTEXT)
+        self.reporter = reporter
+
+
+def _flag(name: str) -> bool:
+    return any(os.environ.get(f"{ns}_{name}", "").lower() == "true" for ns in ("LANGSMITH", "LANGCHAIN"))
+
+
+def langsmith_reports(client: Any) -> bool:
+    """Whether LangSmith's OTel mode will export this call as a chat span with usage.
+
+    It builds that span from the LangChain run record after the fact, in its own trace, and it is never
+    current during the call, so it can't be borrowed: the call is recognised by the client LangChain
+    made (its User-Agent) and LangSmith's settings — the tracer in context, else the environment.
+    """
+    if _LANGSMITH not in sys.modules:
+        return False
+    headers = getattr(client, "_custom_headers", None)
+    agent = next((str(v) for k, v in headers.items() if k.lower() == "user-agent"), "") \
+        if isinstance(headers, Mapping) else ""
+    if not agent.lower().startswith("langchain"):
+        return False
+    context = sys.modules.get("langchain_core.tracers.context")
+    tracer = getattr(context, "tracing_v2_callback_var", None)
+    tracer = tracer.get() if tracer is not None else None
+    if tracer is not None:
+        return getattr(getattr(tracer, "client", None), "_tracing_mode", None) in ("otel", "hybrid")
+    mode = (os.environ.get("LANGSMITH_TRACING_MODE") or os.environ.get("LANGCHAIN_TRACING_MODE") or "").lower()
+    otel = mode in ("otel", "hybrid") if mode else _flag("OTEL_ENABLED")
+    return otel and (_flag("TRACING") or _flag("TRACING_V2"))
+
+
+def chat_span_for(client: Any) -> Span | None:
+    """At call time: another library's span for this call, current (borrowed later) or out of reach."""
+    span = current_foreign(sc.OP_CHAT)
+    if span is None:
+        try:
+            if langsmith_reports(client):
+                return ReportedElsewhere(_LANGSMITH)
+        except Exception:
+            return None
+    return span
 
 
 def note_inner_chat_span(call: Any) -> None:
@@ -220,9 +273,11 @@ def start_chat_span(tracer: trace.Tracer, borrowed: Span | None, name: str, *, c
             span = BorrowedSpan(borrowed)
             span.set_attributes(attributes)
             return span
-        # An instrumentor inside our wrapper made its span and already ended it with the usage on it:
-        # ours keeps everything else (the turn, its tools, findings) and leaves usage to that one.
+        # An instrumentor inside our wrapper made its span and already ended it with the usage on it, or
+        # LangSmith will make one later: ours keeps everything else (the turn, its tools, findings) and
+        # leaves usage to that one, saying which.
         attributes = {key: value for key, value in attributes.items() if not key.startswith(_USAGE_PREFIX)}
+        attributes[sc.USAGE_REPORTED_BY] = getattr(borrowed, "reporter", None) or _scope(borrowed) or "unknown"
     return tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes,
                              start_time=start_time)
 
@@ -233,9 +288,11 @@ def tool_stand_in(turn_context: otel_context.Context, session_span: Span) -> Spa
     turn_span = trace.get_current_span(turn_context)
     if isinstance(turn_span, BorrowedSpan) and traces_its_tools(turn_span.span):
         return UntracedToolSpan(session_span)
+    if _attributes(turn_span).get(sc.USAGE_REPORTED_BY) == _LANGSMITH:  # LangChain's tools are traced too
+        return UntracedToolSpan(session_span)
     return None
 
 
-__all__ = ["BorrowedSpan", "UntracedToolSpan", "current_foreign", "is_foreign", "note_inner_chat_span", "quieted",
-           "run_context",
+__all__ = ["BorrowedSpan", "ReportedElsewhere", "UntracedToolSpan", "chat_span_for", "current_foreign", "is_foreign",
+           "langsmith_reports", "note_inner_chat_span", "quieted", "run_context",
            "start_chat_span", "tool_stand_in", "traces_its_tools"]

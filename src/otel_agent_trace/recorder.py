@@ -150,7 +150,7 @@ class AgentTracer:
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
         call = TurnCall(self, session, turn, attributes, stream)
-        call.foreign = foreign.current_foreign(sc.OP_CHAT)
+        call.foreign = foreign.chat_span_for(client)
         return call
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:

@@ -60,6 +60,8 @@ HTTP_ATTEMPTS = "agent_trace.http.attempts"
 REQUEST_MESSAGES = "agent_trace.request.messages"
 REQUEST_CACHE_CONTROL = "agent_trace.request.cache_control"
 CONTEXT_TOKENS = "agent_trace.context_tokens"
+# Set on a turn span that leaves gen_ai.usage.* to another library's span for the same call (foreign.py).
+USAGE_REPORTED_BY = "agent_trace.usage.reported_by"
 TURNS = "agent_trace.turns"
 TOKENS_INPUT = "agent_trace.tokens.input"
 TOKENS_OUTPUT = "agent_trace.tokens.output"

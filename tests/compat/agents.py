@@ -174,6 +174,22 @@ def sdk_tool_runner(run: Run) -> str:
     return _text(runner.until_done())
 
 
+def sdk_tool_runner_async(run: Run) -> str:
+    from anthropic import beta_async_tool
+
+    @beta_async_tool
+    async def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return run.weather(city)
+
+    async def main() -> str:
+        runner = run.async_client().beta.messages.tool_runner(
+            model=MODEL, max_tokens=1024, tools=[get_weather], messages=[{"role": "user", "content": PROMPT}])
+        return _text(await runner.until_done())
+
+    return asyncio.run(main())
+
+
 # -- pydantic-ai ----------------------------------------------------------------------------------------
 def _pydantic_agent(run: Run, instrument: bool) -> str:
     from pydantic_ai import Agent
@@ -236,6 +252,21 @@ def langchain_tools(run: Run) -> str:
             return str(reply.text)
         for call in reply.tool_calls:
             messages.append(ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"]))
+
+
+def langchain_tools_langsmith_otel(run: Run) -> str:
+    """The LangChain agent traced by LangSmith in OTel mode (its spans to the test's provider, none to LangSmith)."""
+    from langchain_core.tracers.context import tracing_v2_enabled
+    from langchain_core.tracers.langchain import wait_for_all_tracers
+    from langsmith import Client
+
+    client = Client(api_key="lsv2-test-key", tracing_mode="otel", otel_tracer_provider=run.provider)
+    try:
+        with tracing_v2_enabled(client=client):
+            return langchain_tools(run)
+    finally:
+        wait_for_all_tracers()
+        client.flush()
 
 
 def langgraph_react_agent(run: Run) -> str:

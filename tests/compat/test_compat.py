@@ -51,6 +51,7 @@ class Case:
 
 CASES = [
     Case("sdk_tool_runner", agents.sdk_tool_runner, xfail={"traceparent": NEEDS_A}),
+    Case("sdk_tool_runner_async", agents.sdk_tool_runner_async, xfail={"traceparent": NEEDS_A}),
     Case("pydantic_ai_default", agents.pydantic_ai_default, ("pydantic_ai",),
          xfail={"traceparent": NEEDS_A, "sessions": NEEDS_B, "turns": NEEDS_B, "usage": NEEDS_BD,
                 "findings": NEEDS_B}),
@@ -58,6 +59,8 @@ CASES = [
          xfail={"traceparent": NEEDS_A, "sessions": NEEDS_B, "turns": NEEDS_B, "usage": NEEDS_BD,
                 "findings": NEEDS_B}),
     Case("langchain_chat_anthropic_tools", agents.langchain_tools, ("langchain_anthropic",),
+         xfail={"traceparent": NEEDS_A}),
+    Case("langchain_langsmith_otel_mode", agents.langchain_tools_langsmith_otel, ("langchain_anthropic", "langsmith"),
          xfail={"traceparent": NEEDS_A}),
     Case("langgraph_create_react_agent", agents.langgraph_react_agent, ("langchain_anthropic", "langgraph"),
          xfail={"traceparent": NEEDS_A}),

@@ -1,22 +1,26 @@
 """Other GenAI instrumentation around the same call: one span per thing, whoever else instruments.
 
-Frameworks (pydantic-ai, the SDK's beta tool runner, LangChain through LangSmith's OTel mode) and other
-instrumentors of the SDK (the official GenAI instrumentor, OpenLLMetry, OpenInference) open their own
-``chat`` / ``execute_tool`` span and keep it current while the SDK call or the tool runs. Backends sum
-usage over every chat span, so a second span of ours would count every token twice. The rule:
+Frameworks (pydantic-ai, LangChain with LangSmith's OTel mode) and other instrumentors of the SDK (the
+official GenAI instrumentor, OpenLLMetry, OpenInference) make their own ``chat`` / ``execute_tool`` spans.
+Backends sum usage over every chat span and count every tool span, so a second span of ours would double
+them. The rules (README, "Compatibility"):
 
-- **A foreign chat span is current at call time** — we *borrow* it instead of starting our own: our turn's
-  attributes are added where it has none (its own values win), our findings become events on it, and its
-  owner ends it. Tool spans of that turn are children of it, and our session hangs where it hangs (the
-  agent's run), never under it.
-- **That span comes from a framework** (any scope that is not an instrumentor of the anthropic SDK) — the
-  framework traces its tools too, so inferred tool calls of the turn are recorded (detectors, rollups,
-  JSONL) without a span of ours; their findings go on the session span.
-- **A foreign tool span is current when a traced dispatcher runs** — it is borrowed the same way.
+- **A foreign chat span is current at call time** (a framework's, or an instrumentor patched after us):
+  we *borrow* it instead of starting our own. Our turn's attributes are added where it has none (its own
+  values win), our findings become events on it, its owner ends it. Tool spans of that turn are children
+  of it, and our session hangs where it hangs (the agent's run), never under it.
+- **That span comes from a framework** (any scope that is not an instrumentor of the SDK): the framework
+  traces its tools too, so inferred tool calls of the turn are recorded (detectors, rollups, JSONL)
+  without a span of ours; their findings go on the session span.
+- **An instrumentor patched the SDK before us** (its wrapper runs inside ours): it is called with
+  instrumentation suppressed. One that ignores suppression is noticed where the SDK would start its own
+  span; it keeps the usage, and our turn span says so (``agent_trace.usage.reported_by``). LangSmith's
+  OTel mode, whose spans are made after the call, is recognised from its settings and treated the same.
+- **A foreign tool span is current when a traced dispatcher runs**: it is borrowed the same way (tools.py).
 
-Spans are recognised by what they say, not by who made them: ``gen_ai.operation.name`` (semantic
-conventions: pydantic-ai, the official instrumentor, the SDK, LangSmith), ``llm.request.type`` and
-``traceloop.span.kind`` (OpenLLMetry), ``openinference.span.kind`` (OpenInference).
+Spans are recognised by what they say: ``gen_ai.operation.name`` (pydantic-ai, the official instrumentor,
+OpenLLMetry, the SDK, LangSmith), ``llm.request.type`` and ``traceloop.span.kind`` (older OpenLLMetry),
+``openinference.span.kind`` (OpenInference).
 """
 
 from __future__ import annotations

@@ -102,3 +102,16 @@ def test_failed_attempt_leaves_the_borrowed_span_to_the_retry(api, provider, exp
                  if c.instrumentation_scope.name == FRAMEWORK]
     assert theirs.attributes["agent_trace.stop_reason"] == "end_turn"
     assert "error.type" not in theirs.attributes
+
+
+def test_chat_span_started_but_not_current_is_borrowed_once(api, provider, exporter, instrumented):
+    """A foreign chat span started around the call without being made current (OpenLLMetry's way) is
+    borrowed by that call, and never by a later call it did not start around."""
+    client = anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0)
+    span = provider.get_tracer(SDK_INSTRUMENTOR).start_span("anthropic.chat", attributes={
+        "gen_ai.operation.name": "chat"})
+    client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "one"}])
+    client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "two"}])
+    span.end()  # its owner ends it after the call; the second call's span is ours
+    chats = by_operation(exporter.get_finished_spans(), "chat")
+    assert sorted(c.instrumentation_scope.name for c in chats) == ["otel_agent_trace", SDK_INSTRUMENTOR]

@@ -16,6 +16,8 @@ them. The rules (README, "Compatibility"):
   instrumentation suppressed. One that ignores suppression is noticed where the SDK would start its own
   span; it keeps the usage, and our turn span says so (``agent_trace.usage.reported_by``). LangSmith's
   OTel mode, whose spans are made after the call, is recognised from its settings and treated the same.
+- **A foreign chat span started around the call without being made current** (OpenLLMetry after us): a
+  span processor on the SDK tracer provider notes it as it starts, and the call borrows it.
 - **A foreign tool span is current when a traced dispatcher runs**: it is borrowed the same way (tools.py).
 
 Spans are recognised by what they say: ``gen_ai.operation.name`` (pydantic-ai, the official instrumentor,
@@ -25,8 +27,10 @@ OpenLLMetry, the SDK, LangSmith), ``llm.request.type`` and ``traceloop.span.kind
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,6 +38,7 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 from opentelemetry.util.types import Attributes, AttributeValue
 
@@ -82,6 +87,58 @@ def current_foreign(operation: str) -> Span | None:
         return None
 
 
+# The last foreign chat span started in this context that no call has taken yet (see StartWatcher).
+_started: contextvars.ContextVar[Span | None] = contextvars.ContextVar("otel_agent_trace_foreign_started",
+                                                                      default=None)
+
+
+class StartWatcher(SpanProcessor):
+    """Notes another library's chat span as it starts, for the call about to run in the same context.
+
+    OpenLLMetry instrumented after us starts its chat span around our wrapper without making it current,
+    so nothing else could see it. Each noted span is taken by one call at most: a span that never ends
+    (OpenLLMetry loses the span of an abandoned stream) can't be taken again by a later call.
+    """
+
+    def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
+        try:
+            if is_foreign(span, sc.OP_CHAT):
+                _started.set(span)
+        except Exception:
+            pass
+
+    def on_end(self, span: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+_watched: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def watch(provider: Any) -> None:
+    """Install one StartWatcher on an SDK tracer provider (providers have no way to remove one: it stays,
+    and only notes spans, which cost nothing while we are not instrumenting)."""
+    try:
+        if hasattr(provider, "add_span_processor") and provider not in _watched:
+            provider.add_span_processor(StartWatcher())
+            _watched.add(provider)
+    except Exception:
+        pass
+
+
+def _take_started() -> Span | None:
+    span = _started.get()
+    if span is None:
+        return None
+    _started.set(None)
+    return span if span.is_recording() else None
+
+
 _LANGSMITH = "langsmith"
 
 
@@ -123,7 +180,7 @@ def langsmith_reports(client: Any) -> bool:
 
 def chat_span_for(client: Any) -> Span | None:
     """At call time: another library's span for this call, current (borrowed later) or out of reach."""
-    span = current_foreign(sc.OP_CHAT)
+    span = current_foreign(sc.OP_CHAT) or _take_started()
     if span is None:
         try:
             if langsmith_reports(client):
@@ -299,4 +356,4 @@ def tool_stand_in(turn_context: otel_context.Context, session_span: Span) -> Spa
 
 __all__ = ["BorrowedSpan", "ReportedElsewhere", "UntracedToolSpan", "chat_span_for", "current_foreign", "is_foreign",
            "langsmith_reports", "note_inner_chat_span", "quieted", "run_context",
-           "start_chat_span", "tool_stand_in", "traces_its_tools"]
+           "start_chat_span", "tool_stand_in", "traces_its_tools", "watch"]

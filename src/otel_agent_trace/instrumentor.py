@@ -74,6 +74,9 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         tracer = trace.get_tracer(sc.INSTRUMENTATION_SCOPE, _version(),
                                   tracer_provider=kwargs.get("tracer_provider"))
+        from . import foreign
+
+        foreign.watch(kwargs.get("tracer_provider") or trace.get_tracer_provider())
         hub = AgentTracer(tracer, settings, kwargs.get("meter_provider"))
         self._patched: list[tuple[Any, str]] = []
         for module_name, path, wrapper in _TARGETS:

@@ -70,10 +70,11 @@ CASES = [
     Case("hand_loop_retrying_overloaded", agents.hand_loop_retrying, faults=(Fault.overloaded(),),
          xfail={"traceparent": NEEDS_A, "sessions": NEEDS_B, "turns": NEEDS_B, "usage": NEEDS_D,
                 "findings": NEEDS_B}),
-    # Other instrumentors of the SDK, either side of ours. OpenLLMetry instrumented *after* us is left out:
-    # its span is never current, so it can't be seen (README: instrument it first, or disable it).
+    # Other instrumentors of the SDK, either side of ours.
     Case("openllmetry_before_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.anthropic",),
          peer="openllmetry", xfail={"traceparent": NEEDS_A}),
+    Case("openllmetry_after_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.anthropic",),
+         peer="openllmetry", peer_first=False, xfail={"traceparent": NEEDS_A}),
     Case("openinference_before_ours", agents.hand_loop_sync, ("openinference.instrumentation.anthropic",),
          peer="openinference", xfail={"traceparent": NEEDS_A}),
     Case("openinference_after_ours", agents.hand_loop_sync, ("openinference.instrumentation.anthropic",),

@@ -2,6 +2,7 @@
 # Install everything into project-local venvs and run the whole suite:
 #   - anthropic 2.x (httpx2 transport) in .venv, including the Phoenix end-to-end tests;
 #   - anthropic 0.x (httpx transport) in .venv-sdk0;
+#   - the compatibility suite (tests/compat: real agent frameworks and other instrumentors) in .venv-compat;
 #   - ruff over the code.
 # pytest's exit code is kept, so "no tests collected" (exit 5) fails the run like any other failure.
 set -euo pipefail
@@ -25,6 +26,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 bash scripts/install_phoenix.sh
 
-suite .venv "anthropic>=2" -q -p no:cacheprovider
+suite .venv "anthropic>=2" -q -p no:cacheprovider --ignore=tests/compat
+# The compatibility suite in a venv of its own: the other SDK instrumentors it installs register entry
+# points that opentelemetry-instrument would load in the main suite's zero-code runs. In CI a missing
+# framework fails the suite instead of skipping it.
+[ -x .venv-compat/bin/python ] || "$PY" -m venv .venv-compat
+.venv-compat/bin/python -m pip install -q --disable-pip-version-check -e ".[test,compat]"
+.venv-compat/bin/python -m pytest -q -p no:cacheprovider tests/compat
 .venv/bin/ruff check src tests examples benchmarks scripts
-suite .venv-sdk0 "anthropic<1" -q -p no:cacheprovider --ignore=tests/e2e
+suite .venv-sdk0 "anthropic<1" -q -p no:cacheprovider --ignore=tests/e2e --ignore=tests/compat

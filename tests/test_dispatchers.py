@@ -23,6 +23,9 @@ MODULE = textwrap.dedent('''
 
     async def dispatch_async(name, tool_input):
         return "async " + name
+
+    def dispatch_opaque(*args):
+        return "done"
 ''')
 
 
@@ -141,3 +144,29 @@ def test_tools_run_on_a_thread_pool_find_their_turn(api, provider, settings, exp
     assert sorted(t.attributes["gen_ai.tool.name"] for t in tools) == ["a", "b", "c"]
     assert {t.attributes["agent_trace.tool.source"] for t in tools} == {"dispatcher"}
     assert {t.parent.span_id for t in tools} == {chat.context.span_id}
+
+
+def test_unknown_call_shape_gives_no_span_and_one_warning(api, provider, settings, exporter, user_module, caplog):
+    """A dispatcher called in a shape we can't read gives no span and a single warning naming the shape."""
+    settings.tool_dispatcher = f"{user_module}:dispatch_opaque"
+    instrumentor = AnthropicAgentInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, settings=settings)
+    try:
+        module = importlib.import_module(user_module)
+        with caplog.at_level("WARNING", logger="otel_agent_trace"):
+            # Neither (name, input) nor (block): a number first, then a dict without name and input.
+            _run(api, lambda block: module.dispatch_opaque(42, {"x": 1}), ["a", "b"])
+    finally:
+        instrumentor.uninstrument()
+    tools = by_operation(exporter.get_finished_spans(), "execute_tool")
+    assert {t.attributes["agent_trace.tool.source"] for t in tools} == {"inferred"}
+    warnings = [r.getMessage() for r in caplog.records if "tool dispatcher was called as" in r.getMessage()]
+    assert len(warnings) == 1 and "(int, dict)" in warnings[0]
+
+
+def test_block_after_other_arguments_is_found():
+    """A dispatcher taking ``(context, block)`` — the SDK tool runner's shape — gets the block's id and turn."""
+    from otel_agent_trace.instrumentation.tools import describe_call
+
+    block = {"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {"path": "a"}}
+    assert describe_call((object(), block), {}, None) == ("read_file", {"path": "a"}, "toolu_1")

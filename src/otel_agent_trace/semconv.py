@@ -19,6 +19,7 @@ RESPONSE_ID = "gen_ai.response.id"
 RESPONSE_MODEL = "gen_ai.response.model"
 RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+USAGE_PREFIX = "gen_ai.usage."
 USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
@@ -66,6 +67,8 @@ USAGE_CONSUMED_OUTPUT_TOKENS = "agent_trace.usage.consumed.output_tokens"
 # A model call that failed before any response (HTTP error, network error, a refusal by the SDK itself):
 # its error span keeps the turn index the retry will take, and does not count as a turn.
 TURN_FAILED_ATTEMPT = "agent_trace.turn.failed_attempt"
+# Set on a turn span that leaves gen_ai.usage.* to another library's span for the same call (foreign.py).
+USAGE_REPORTED_BY = "agent_trace.usage.reported_by"
 TURNS = "agent_trace.turns"
 TOKENS_INPUT = "agent_trace.tokens.input"
 TOKENS_OUTPUT = "agent_trace.tokens.output"

@@ -25,6 +25,7 @@ from otel_agent_trace.instrumentation.patching import (
     stream_helper,
 )
 from otel_agent_trace.instrumentation.recorder import AgentTracer, active_hub, set_active_hub
+from otel_agent_trace.instrumentation.tools import TOOL_RUNNER_TARGETS
 
 log = logging.getLogger("otel_agent_trace")
 
@@ -44,6 +45,7 @@ _TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     (_BETA_MESSAGES, "AsyncMessages.stream", stream_helper),
     (_BASE_CLIENT, "BaseClient._build_request", attempt_counter),
     (_BASE_CLIENT, "start_api_call_span", native_span_guard),
+    *TOOL_RUNNER_TARGETS,
 )
 
 __all__ = ["AnthropicAgentInstrumentor", "active_hub"]
@@ -78,6 +80,9 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         tracer = trace.get_tracer(sc.INSTRUMENTATION_SCOPE, _version(),
                                   tracer_provider=kwargs.get("tracer_provider"))
+        from otel_agent_trace.instrumentation import foreign
+
+        foreign.watch(kwargs.get("tracer_provider") or trace.get_tracer_provider())
         hub = AgentTracer(tracer, settings, kwargs.get("meter_provider"))
         self._patched: list[tuple[Any, str]] = []
         for module_name, path, wrapper in _TARGETS:

@@ -8,6 +8,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from otel_agent_trace.instrumentation import foreign
 from otel_agent_trace.instrumentation.recorder import AgentTracer, TurnCall, active_hub, current_call, log_once
 
 
@@ -46,7 +47,7 @@ def create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kw
         return wrapped(*args, **kwargs)
     hub = active_hub()
     call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
-    return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
+    return wrapped(*args, **kwargs) if call is None else _run(call, foreign.quieted(wrapped), args, kwargs)
 
 
 async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
@@ -57,7 +58,7 @@ async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[A
     call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
     if call is None:
         return await wrapped(*args, **kwargs)
-    return await _run_async(call, wrapped, args, kwargs)
+    return await _run_async(call, foreign.quieted(wrapped, is_async=True), args, kwargs)
 
 
 def stream_helper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -137,6 +138,8 @@ def native_span_guard(wrapped: Callable[..., Any], instance: Any, args: tuple[An
                       kwargs: dict[str, Any]) -> Any:
     """anthropic ≥ 1.14 starts its own ``chat`` span per call; inside our turn it would be a second chat
     span with the same usage (double-counted tokens). Returning None is the SDK's own "no span" path."""
-    if current_call.get() is not None:
+    call = current_call.get()
+    if call is not None:
+        foreign.note_inner_chat_span(call)
         return None
     return wrapped(*args, **kwargs)

@@ -20,6 +20,7 @@ from opentelemetry.trace import Span
 from otel_agent_trace import semconv as sc
 from otel_agent_trace.config import Settings
 from otel_agent_trace.detectors.errors import tool_result_is_error
+from otel_agent_trace.instrumentation import foreign
 from otel_agent_trace.instrumentation.extract import StreamAccumulator, apply_message, parse_request, tool_names_offered
 from otel_agent_trace.instrumentation.sessions import LiveSession, SessionTracker, first_user_text, leave_tool_context
 from otel_agent_trace.model.records import ToolCall, Turn
@@ -138,9 +139,18 @@ class AgentTracer:
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
         # Started now, not at the end: its context goes out on the wire (traceparent) and is current while
-        # the SDK sends, so proxies, gateways and HTTP-client spans find their parent.
-        span = self.sink.turn_span(session, request.model, attributes, start_ns)
-        return TurnCall(self, session, turn, span, stream, previous_count)
+        # the SDK sends, so proxies, gateways and HTTP-client spans find their parent. When another library's
+        # chat span for this call is current (a framework's, or an instrumentor's), that span is borrowed
+        # instead, so a backend sees one chat span per call (foreign.py).
+        foreign_span = foreign.chat_span_for(client)
+        if foreign_span is not None and foreign_span.is_recording():
+            span: Span = foreign.BorrowedSpan(foreign_span)
+            span.set_attributes(attributes)
+        else:
+            span = self.sink.turn_span(session, request.model, attributes, start_ns)
+        call = TurnCall(self, session, turn, span, stream, previous_count)
+        call.foreign, call.request_attributes = foreign_span, attributes
+        return call
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
         encoder = self.sink.content
@@ -158,9 +168,13 @@ class AgentTracer:
         error) is a failed attempt, not a turn: the call that re-sends the conversation takes its turn
         number in the same session (see ``SessionTracker.resolve``).
         """
-        turn, session = call.turn, call.session
+        turn, session, span = call.turn, call.session, call.span
         turn.end_ns = time.time_ns()
-        counted = self.sink.turn(session, turn, call.span, call.error)
+        if call.error is not None and isinstance(span, foreign.BorrowedSpan):
+            # A failed attempt never writes on another library's span: its owner may retry inside it.
+            span = self.sink.turn_span(session, turn.model, call.request_attributes, turn.start_ns)
+        counted = self.sink.turn(session, turn, span, call.error,
+                                 usage_reported_by=foreign.usage_reporter(call.foreign, span))
         with session.lock:
             session.last_error = turn.error_type
             if counted:
@@ -169,8 +183,9 @@ class AgentTracer:
                 session.forget_attempt(turn, call.previous_count)
         if not counted:
             return
-        self.sessions.expect_tool_uses(session, turn, call.span, start_spans=not self.tools_traced_by_user,
-                                       make_current=call.in_caller_context)
+        self.sessions.expect_tool_uses(session, turn, span, start_spans=not self.tools_traced_by_user,
+                                       make_current=call.in_caller_context,
+                                       stand_in=foreign.tool_stand_in(trace.set_span_in_context(span), session.span))
         if turn.stop_reason in ("end_turn", "stop_sequence") and not session.explicit:
             self.sessions.end(session, "end_turn", end_ns=turn.end_ns)
 
@@ -219,8 +234,8 @@ class AgentTracer:
 class TurnCall:
     """One in-flight model call. ``finish`` runs exactly once, whichever exit path gets there first."""
 
-    __slots__ = ("_accumulator", "_done", "context", "error", "hub", "in_caller_context", "previous_count",
-                 "session", "span", "stream", "turn")
+    __slots__ = ("_accumulator", "_done", "context", "error", "foreign", "hub", "in_caller_context", "previous_count",
+                 "request_attributes", "session", "span", "stream", "turn")
 
     def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, span: Span, stream: bool,
                  previous_count: int) -> None:
@@ -234,6 +249,8 @@ class TurnCall:
         self.error: BaseException | None = None
         # False when the call is finished by garbage collection: whatever runs then is not the agent's code.
         self.in_caller_context = True
+        self.foreign: Span | None = None  # another library's chat span for this call (see foreign.py)
+        self.request_attributes: dict[str, Any] = {}
         self._done = False
         self._accumulator: StreamAccumulator | None = None
 

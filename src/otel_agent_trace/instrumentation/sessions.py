@@ -35,6 +35,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from otel_agent_trace.instrumentation import foreign
 from otel_agent_trace.instrumentation.extract import field_of, text_of
 from otel_agent_trace.model.records import Request, ToolCall, ToolResult, ToolUse, Turn, end_reason
 from otel_agent_trace.pipeline.sink import RecordSink, SessionLedger
@@ -130,6 +131,10 @@ class SessionTracker:
             parent_context = otel_context.get_current()
         else:
             parent_context = trace.set_span_in_context(current_tool_span.get() or parent.span)
+        if parent is None or current_tool_span.get() is None:
+            # Inside another library's chat or tool span: hang where the agent's run hangs (foreign.py).
+            run_context = foreign.run_context()
+            parent_context = parent_context if run_context is None else run_context
         span = self._sink.session_span(conversation_id, name, parent.id if parent else None, parent_context,
                                        start_ns)
         session = LiveSession(conversation_id, name, span, explicit=explicit, parent=parent,
@@ -263,20 +268,21 @@ class SessionTracker:
         return None
 
     def expect_tool_uses(self, session: LiveSession, turn: Turn, turn_span: Span, *, start_spans: bool,
-                         make_current: bool) -> None:
+                         make_current: bool, stand_in: Span | None = None) -> None:
         """Remember the turn's tool_uses so results (dispatched or inferred) find their parent turn span.
 
         With ``start_spans`` each gets its ``execute_tool`` span now, when the response asks for it; with
         ``make_current`` and a single tool, that span is current in the agent's context until the request
-        carrying its result, so work done inside the tool nests under it."""
+        carrying its result, so work done inside the tool nests under it. ``stand_in`` replaces those spans
+        when a framework traces its own tools (foreign.py): the calls are still recorded, without a span."""
         if not turn.tool_uses:
             return
         parent_context = trace.set_span_in_context(turn_span)
         stale: list[PendingToolUse] = []
         with session.lock:
             for use in turn.tool_uses:
-                span = None
-                if start_spans:
+                span = stand_in
+                if start_spans and stand_in is None:
                     span = self._sink.tool_span(use.name, parent_context, turn.end_ns,
                                                 inferred_tool_start_attributes(use, turn.index, session.id))
                 session.pending[use.id] = PendingToolUse(use, parent_context, turn.index, turn.end_ns, span)
@@ -291,7 +297,7 @@ class SessionTracker:
         with self._lock:
             for use in turn.tool_uses:
                 self._by_tool_use[use.id] = session
-        if make_current and start_spans and len(turn.tool_uses) == 1:
+        if make_current and start_spans and stand_in is None and len(turn.tool_uses) == 1:
             only = session.pending.get(turn.tool_uses[0].id)
             if only is not None and only.span is not None:
                 enter_tool_context(session, only.span)

@@ -7,10 +7,13 @@ traced are inferred later from the next request's ``tool_result`` blocks (see ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import logging
 import sys
 import time
+import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +24,9 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.trace import Span, SpanKind
 
+from otel_agent_trace import semconv as sc
 from otel_agent_trace.detectors.errors import tool_result_is_error
+from otel_agent_trace.instrumentation import foreign
 from otel_agent_trace.instrumentation.extract import field_of, text_of
 from otel_agent_trace.instrumentation.recorder import AgentTracer, active_hub, log_once
 from otel_agent_trace.instrumentation.sessions import LiveSession, PendingToolUse, current_session, current_tool_span
@@ -31,19 +36,28 @@ from otel_agent_trace.pipeline.spans import tool_span_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+log = logging.getLogger("otel_agent_trace")
+
 
 _NAME_KEYS = ("name", "tool_name", "tool")
 _INPUT_KEYS = ("input", "tool_input", "arguments", "args", "params")
 _ID_KEYS = ("tool_use_id", "id", "tool_call_id")
 
 
+def _block_in(args: tuple[Any, ...]) -> Any:
+    """The first positional argument shaped like a ``tool_use`` block (has a name and an input): the
+    ``(block)`` shape, and ``(context, block)`` / ``(tool, block)`` like the SDK tool runner's own."""
+    return next((arg for arg in args if not isinstance(arg, (str, bytes))
+                 and field_of(arg, "name") is not None and field_of(arg, "input") is not None), None)
+
+
 def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any], default_name: str | None
-                  ) -> tuple[str, Any, str | None]:
-    """(tool name, input, tool_use id) from the common dispatcher shapes: ``(block)``, ``(name, input)``,
-    keyword forms, or — for a decorated per-tool function — its own name and arguments."""
-    if args and not isinstance(args[0], str) and field_of(args[0], "name") is not None \
-            and field_of(args[0], "input") is not None:
-        block = args[0]
+                  ) -> tuple[str | None, Any, str | None]:
+    """(tool name, input, tool_use id) from the common dispatcher shapes: ``(block)`` (also after other
+    arguments), ``(name, input)``, keyword forms, or — for a decorated per-tool function — its own name
+    and arguments. The name is None when a dispatcher's call matches none of them."""
+    block = _block_in(args)
+    if block is not None:
         return str(field_of(block, "name")), field_of(block, "input"), field_of(block, "id")
     name = next((kwargs[k] for k in _NAME_KEYS if isinstance(kwargs.get(k), str)), None)
     tool_input = next((kwargs[k] for k in _INPUT_KEYS if k in kwargs), None)
@@ -57,7 +71,24 @@ def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any], default_name
     if default_name is not None:
         name = default_name
         tool_input = dict(kwargs) if kwargs else (args[0] if len(args) == 1 else list(args))
-    return str(name or "tool"), tool_input, tool_use_id
+    return (None if name is None else str(name)), tool_input, tool_use_id
+
+
+_unknown_shapes: set[str] = set()
+
+
+def call_shape(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    """How a call looked, by argument types and keyword names (never values: they may hold content)."""
+    return "(" + ", ".join([type(arg).__name__ for arg in args] + [f"{key}=" for key in kwargs]) + ")"
+
+
+def _warn_unknown_shape(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    shape = call_shape(args, kwargs)
+    if shape not in _unknown_shapes:
+        _unknown_shapes.add(shape)
+        log.warning("otel_agent_trace: the tool dispatcher was called as %s, which is none of the shapes it "
+                    "understands ((name, input), (block), or name=/input= keywords): no tool span for it; "
+                    "tool spans for these calls are inferred from the next request instead", shape)
 
 
 def _match_pending(session: LiveSession, name: str, tool_input: Any, tool_use_id: str | None
@@ -141,12 +172,18 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
         return None
     try:
         name, tool_input, tool_use_id = describe_call(args, kwargs, default_name)
+        if name is None:
+            # A span named "tool" with no call id and turn 0 would only add noise: say so once instead.
+            _warn_unknown_shape(args, kwargs)
+            return None
         session = current_session() or hub.sessions.owner_of_pending(tool_use_id, name, tool_input)
         pending = _match_pending(session, name, tool_input, tool_use_id) if session is not None else None
         if pending is None and default_name is not None and session is not None:
             # A decorated dispatcher (``(name, input)`` or ``(block)``) rather than a per-tool function.
-            name, tool_input, tool_use_id = describe_call(args, kwargs, None)
-            pending = _match_pending(session, name, tool_input, tool_use_id)
+            as_dispatcher = describe_call(args, kwargs, None)
+            if as_dispatcher[0] is not None:
+                name, tool_input, tool_use_id = as_dispatcher
+                pending = _match_pending(session, name, tool_input, tool_use_id)
         now = time.time_ns()
         call = ToolCall(
             session=session.id if session else "", tool_use_id=(pending.use.id if pending else tool_use_id) or "",
@@ -155,7 +192,13 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
         )
         # From now on this hub's tool spans start when tools run, not when responses ask for them.
         hub.tools_traced_by_user = True
-        if pending is not None and pending.span is not None:
+        # Another library's tool span already running this call (the SDK tool runner's, pydantic-ai's):
+        # ours would be a second span for one tool call, so it is borrowed instead.
+        borrowed = foreign.current_foreign(sc.OP_EXECUTE_TOOL)
+        span: Span
+        if borrowed is not None:
+            span = foreign.BorrowedSpan(borrowed)
+        elif pending is not None and pending.span is not None:
             span = pending.span  # started when the response asked for this tool: it is ours to finish now
         else:
             parent = pending.span_context if pending is not None else otel_context.get_current()
@@ -167,36 +210,80 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
         return None
 
 
+def _call(run: ToolRun | None, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if run is None:
+        return wrapped(*args, **kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as error:
+        run.finish(error=error)
+        raise
+    run.finish(result)
+    return result
+
+
+async def _call_async(run: ToolRun | None, wrapped: Callable[..., Any], args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+    if run is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as error:
+        run.finish(error=error)
+        raise
+    run.finish(result)
+    return result
+
+
 def tool_wrapper(hub: AgentTracer, *, default_name: str | None, source: ToolSource,
                  is_async: bool) -> Callable[..., Any]:
     """A wrapt wrapper tracing each call of a dispatcher or tool function (sync or async)."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = start_tool(hub, args, kwargs, default_name=default_name, source=source)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            run.finish(error=error)
-            raise
-        run.finish(result)
-        return result
+        return _call(start_tool(hub, args, kwargs, default_name=default_name, source=source), wrapped, args, kwargs)
 
     async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                             kwargs: dict[str, Any]) -> Any:
         run = start_tool(hub, args, kwargs, default_name=default_name, source=source)
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            run.finish(error=error)
-            raise
-        run.finish(result)
-        return result
+        return await _call_async(run, wrapped, args, kwargs)
 
     return async_wrapper if is_async else wrapper
+
+
+# The SDK's beta tool runner runs each tool through one of these methods, ``(tool, tool_use)`` or
+# ``(tool_use)``; patched like a dispatcher, so runner-driven agents get tool spans out of the box with
+# the runner's own tool_use ids. Methods missing from an SDK version are skipped by the instrumentor.
+def _runner_tool(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    hub = active_hub()
+    run = start_tool(hub, args, kwargs, default_name=None, source="dispatcher") if hub is not None else None
+    return _call(run, wrapped, args, kwargs)
+
+
+async def _async_runner_tool(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                             kwargs: dict[str, Any]) -> Any:
+    hub = active_hub()
+    run = start_tool(hub, args, kwargs, default_name=None, source="dispatcher") if hub is not None else None
+    return await _call_async(run, wrapped, args, kwargs)
+
+
+def _runner_tool_span(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+    """The runner's own ``execute_tool`` span would be a second span for the call, and it hangs under the
+    runner rather than under the turn that asked for the tool: while we trace, the runner gets its own
+    spanless path (a bare record it fills in with the result)."""
+    if active_hub() is None or not is_instrumentation_enabled():
+        return wrapped(*args, **kwargs)
+    return contextlib.nullcontext(types.SimpleNamespace(result=None, content=None))
+
+
+_RUNNER = "anthropic.lib.tools._beta_runner"
+TOOL_RUNNER_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    (_RUNNER, "BaseToolRunner._tool_use_span", _runner_tool_span),
+    (_RUNNER, "BaseSyncToolRunner._run_tool", _runner_tool),
+    (_RUNNER, "BaseSyncToolRunner._run_toolset_member", _runner_tool),
+    (_RUNNER, "BaseAsyncToolRunner._run_tool", _async_runner_tool),
+    (_RUNNER, "BaseAsyncToolRunner._run_toolset_member", _async_runner_tool),
+)
 
 
 def trace_tool(name_or_function: Any = None) -> Any:

@@ -108,9 +108,12 @@ class RecordSink:
         return self.tracer.start_span(turn_span_name(model), context=trace.set_span_in_context(ledger.span),
                                       kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns)
 
-    def turn(self, ledger: SessionLedger, turn: Turn, span: Span, error: BaseException | None = None) -> bool:
+    def turn(self, ledger: SessionLedger, turn: Turn, span: Span, error: BaseException | None = None, *,
+             usage_reported_by: str | None = None) -> bool:
         """Finish a turn's span. Returns whether it counted as a turn: a call that failed (``error``, or a
-        recorded ``error_type``) is a failed attempt — an error span with no rollup, detectors or JSONL line."""
+        recorded ``error_type``) is a failed attempt — an error span with no rollup, detectors or JSONL line.
+        ``usage_reported_by``: another library's span carries this call's ``gen_ai.usage.*``, so ours
+        leaves it out (backends sum usage over every chat span) and names that library instead."""
         failed = error is not None or (turn.error_type is not None and not turn.has_response)
         saved = 0.0 if failed else self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
         findings: list[Finding] = []
@@ -124,6 +127,9 @@ class RecordSink:
         attributes = turn_response_attributes(turn, saved)
         if failed:
             attributes[sc.TURN_FAILED_ATTEMPT] = True
+        if usage_reported_by is not None:
+            attributes = {k: v for k, v in attributes.items() if not k.startswith(sc.USAGE_PREFIX)}
+            attributes[sc.USAGE_REPORTED_BY] = usage_reported_by
         if self.settings.capture_content and turn.content is not None:
             attributes[sc.OUTPUT_MESSAGES] = self.content.output_messages(turn.content, turn.stop_reason)
         if turn.first_chunk_ns:

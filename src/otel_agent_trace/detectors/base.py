@@ -23,8 +23,10 @@ class Thresholds:
 
     drift_min_turns: int = 4
     loop_min_repeats: int = 3
-    jump_min_tokens: int = 8_000
-    jump_min_ratio: float = 0.40
+    # The article's "sharp jump": +5k tokens and +25 % over the previous call is already a quarter more
+    # context to pay for on every later turn; under that, growth is the normal pace of a session.
+    jump_min_tokens: int = 5_000
+    jump_min_ratio: float = 0.25
     avalanche_min_turns: int = 8
     cache_min_turn: int = 2
     max_tracked_targets: int = 4_096

@@ -1,19 +1,36 @@
 """context_drift: the model repeats work it already did — re-reads an unchanged file, re-applies an edit.
 
 The content is still in the context window; the model just no longer attends to it (lost in the
-middle). Re-reading after an edit is normal and never reported: the file changed.
+middle). Only what is really the same work counts:
+
+* a whole-file read of a file read whole before: a partial read (offset/limit, ``head -n``) asks for the
+  slice the model needs now, which is how edit-verify cycles look;
+* of the same file: a path with a placeholder in it (``[REDACTED_PATH]``, ``<file>``, a glob, an
+  unexpanded ``$VAR``) names no file in particular;
+* unchanged since: re-reading after an edit, a failed edit (re-reading is the cure for a string that no
+  longer matches), a command that rewrites files, or a sub-agent run is normal and never reported;
+* still in context: after a compaction, or a drop of the context that shows the history was replaced,
+  the earlier reads are gone.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..records import Finding, ToolCall, Turn
-from ._util import BoundedDict
+from ._util import BoundedDict, history_rewritten
 from .base import Detector, Thresholds
 from .roles import BASH, CHANGE_ROLES, READ, call_info
 
 _EDITS_PER_PATH = 16  # distinct successful edits remembered per file
+_SUBAGENT_TOOLS = frozenset({"task", "agent"})  # a sub-agent may change any file
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]|REDACTED|<[^/>]*>|[*?]|\$|\.\.\.|…")
+
+
+def _is_file_identity(path: str) -> bool:
+    """Does this path name one real file? Not when part of it is a placeholder or a pattern."""
+    return _PLACEHOLDER.search(path) is None
 
 
 @dataclass(slots=True)
@@ -33,26 +50,35 @@ class ContextDrift(Detector):
         super().__init__(thresholds)
         cap = self.thresholds.max_tracked_targets
         self.min_turns = self.thresholds.drift_min_turns
-        self._reads: BoundedDict[tuple[str, str | None], _Read] = BoundedDict(cap)
+        self._reads: BoundedDict[str, _Read] = BoundedDict(cap)  # whole-file reads by path
         self._changed: BoundedDict[str, int] = BoundedDict(cap)  # path → turn of its last change
         # path → edit key → (turn, tool_use id) of successful edits
         self._edits: BoundedDict[str, dict[int, tuple[int, str]]] = BoundedDict(cap)
         self._global_change = 0  # turn of the last command that may have rewritten any file
+        self._prev_context = 0
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
-        if turn.after_compaction:
-            # Compaction replaced the history with a summary: re-reading afterwards is expected.
+        context = turn.usage.context_tokens
+        if turn.after_compaction or history_rewritten(self._prev_context, context):
+            # The history was replaced (a summary, a cleared conversation): re-reading afterwards is expected.
             self._reads.clear()
             self._edits.clear()
+        if context:
+            self._prev_context = context
         return []
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
         role, t = info.role, call.turn_index
         if role.role == READ and role.path and info.error is None:
-            return self._read(call, role.path, role.read_range)
+            if role.read_range is None and _is_file_identity(role.path):
+                return self._read(call, role.path)
+            return []
         if role.role in CHANGE_ROLES and role.path:
             return self._edit(call, role.path, role.edit_key, role.revert_key, role.undo, info.error is None)
+        if call.name.lower() in _SUBAGENT_TOOLS:
+            self._global_change = t
+            return []
         if role.role == BASH and info.error is None:
             for path in role.changed_paths:
                 self._changed.put(path, t)
@@ -61,12 +87,11 @@ class ContextDrift(Detector):
                 self._edits.clear()
         return []
 
-    def _read(self, call: ToolCall, path: str, read_range: str | None) -> list[Finding]:
+    def _read(self, call: ToolCall, path: str) -> list[Finding]:
         t = call.turn_index
-        key = (path, read_range)
-        prev = self._reads.touch(key)
+        prev = self._reads.touch(path)
         if prev is None:
-            self._reads.put(key, _Read(t, t, call.tool_use_id))
+            self._reads.put(path, _Read(t, t, call.tool_use_id))
             return []
         last_change = max(self._changed.get(path) or 0, self._global_change)
         gap = t - prev.last_turn
@@ -75,14 +100,13 @@ class ContextDrift(Detector):
             first = prev.first_turn
             earlier = f"first read at turn {first}" + (
                 f", last at turn {prev.last_turn}" if prev.last_turn != first else "")
-            part = f" ({read_range})" if read_range else ""
             findings.append(Finding(
                 kind=self.kind, severity="warning", turn=t,
                 turns=sorted({first, prev.last_turn, t}), tool_use_ids=[prev.tool_use_id, call.tool_use_id],
-                message=(f"read {path}{part} again at turn {t}; {earlier} ({gap} turns earlier), unchanged"
+                message=(f"read {path} again at turn {t}; {earlier} ({gap} turns earlier), unchanged"
                          " since — the content is still in context but no longer used: consider a sub-agent"
                          " or a summary of the file"),
-                evidence={"reason": "reread", "path": path, "range": read_range, "first_read_turn": first,
+                evidence={"reason": "reread", "path": path, "first_read_turn": first,
                           "previous_read_turn": prev.last_turn, "gap_turns": gap, "reads": prev.count + 1},
             ))
         prev.last_turn, prev.tool_use_id, prev.count = t, call.tool_use_id, prev.count + 1
@@ -106,9 +130,9 @@ class ContextDrift(Detector):
                 evidence={"reason": "repeated_edit", "path": path, "first_edit_turn": first_turn,
                           "gap_turns": t - first_turn, "succeeded": ok},
             ))
+        self._changed.put(path, t)  # a failed edit too: re-reading the file is how the model recovers
         if not ok:
             return findings
-        self._changed.put(path, t)
         if undo:
             self._edits.pop(path)
             return findings

@@ -23,6 +23,7 @@ _SEARCH_PROGRAMS = {"ls", "find", "grep", "rg", "ag", "ack", "fd", "fdfind", "tr
 _GIT_SEARCH = {"status", "log", "diff", "show", "grep", "ls-files", "blame", "branch"}
 _GIT_GLOBAL = {"checkout", "reset", "stash", "restore", "pull", "merge", "rebase", "apply", "am",
                "cherry-pick", "revert", "switch"}
+_FORMAT_WORDS = {"format", "fmt", "lint:fix", "format:write"}
 _FORMATTERS = {"black", "isort", "prettier", "gofmt", "rustfmt", "autopep8", "yapf", "clang-format"}
 _MODIFIERS = {"rm", "mv", "cp", "touch", "tee", "truncate", "patch", "chmod", "ln", "mkdir", "rmdir",
               "unlink"}
@@ -207,7 +208,8 @@ def _classify(command: str) -> ToolRole:
     changed = tuple(p for p in (norm_path(r) for r in redirected) if p) if redirected else ()
     if prog in _MODIFIERS:
         changed += tuple(p for p in (norm_path(a) for a in args) if p)
+    # `mix format`, `cargo fmt`, `npm run format`, `dotnet format`: a formatter behind a launcher.
     global_change = (prog in _FORMATTERS or "--fix" in options or "--write" in options or "-w" in options
-                     or (prog == "ruff" and "format" in head))
+                     or any(word in _FORMAT_WORDS for word in head[1:3]))
     return ToolRole(BASH, target=target, program=program, changed_paths=changed, global_change=global_change,
                     shell=True, command=target, invoked=invoked)

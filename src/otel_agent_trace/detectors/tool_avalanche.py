@@ -1,7 +1,8 @@
 """tool_avalanche: turn after turn of small reads and searches, and no commitment.
 
 Many small exploratory calls with similar context increments usually mean a vague task: the model
-keeps looking instead of acting. Judged from each turn's own tool_uses (known when the response
+keeps looking instead of acting. The increments must be small and similar: a turn whose growth is itself
+a token jump (one big read) breaks the pattern, and the run starts again from that turn. Judged from each turn's own tool_uses (known when the response
 arrives), so it works live and on imported files without results.
 """
 
@@ -27,6 +28,7 @@ class ToolAvalanche(Detector):
         super().__init__(thresholds)
         self.min_turns = max(2, self.thresholds.avalanche_min_turns)
         self.jump_tokens = self.thresholds.jump_min_tokens
+        self.jump_ratio = self.thresholds.jump_min_ratio
         self._prev_context = 0
         self._reset()
 
@@ -42,7 +44,8 @@ class ToolAvalanche(Detector):
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         context = turn.usage.context_tokens
-        step = context - self._prev_context if context and self._prev_context else 0
+        prev = self._prev_context
+        step = context - prev if context and prev else 0
         if context:
             self._prev_context = context
         roles = [classify_tool(use.name, use.input) for use in turn.tool_uses] if turn.tool_uses else None
@@ -50,10 +53,11 @@ class ToolAvalanche(Detector):
             if self._length:
                 self._reset()
             return []
+        if step >= max(self.jump_tokens, self.jump_ratio * prev) and self._length:
+            self._reset()  # a token jump, not a small similar increment: the pattern starts again here
         if self._length == 0:
             self._start = turn.index
         self._length += 1
-        # A single big step is a token_jump, not part of an avalanche of small ones.
         if 0 < step < self.jump_tokens:
             self._growth += step
             self._steps += 1

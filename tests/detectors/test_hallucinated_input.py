@@ -243,3 +243,24 @@ class TestLazyGrounding:
                 seen |= indexed(text, listing)
             for name in probes:  # each occurs fewer times than the cap in these texts
                 assert detector._saw(name) == (name in seen), (name, text)
+
+
+class TestNotTheModelsInput:
+    def test_an_alias_that_rejects_a_valid_flag_is_not_hallucinated(self, detect: Detect) -> None:
+        """`tree -L 3` answered by lsd (the user's alias) rejects a flag tree has: not the model's error."""
+        result = "lsd: unknown option '-L'\nUsage: lsd [OPTIONS] [FILE]..."
+        found = detect(K, turn(bash("tree src -L 3", result, error=True)), turn())
+        assert found == []
+
+    def test_the_invoked_program_rejecting_a_flag_is_still_reported(self, detect: Detect) -> None:
+        """When the program the model named is the one complaining, the flag is the model's."""
+        result = "grep: unrecognized option '--recursive-x'"
+        found = detect(K, turn(bash("grep --recursive-x foo src", result, error=True)), turn())
+        assert [f.turn for f in found] == [1]
+
+    def test_a_windows_invalid_parameter_is_a_bad_flag(self, detect: Detect) -> None:
+        """`powercfg /change …` failing with "Invalid Parameters" is a flag the program does not take."""
+        result = 'Exit code 1\nInvalid Parameters -- try "/?" for help'
+        found = detect(K, turn(bash("powercfg /change monitor-timeout-ac 10", result, error=True)), turn())
+        assert [f.evidence["target_type"] for f in found] == ["flag"]
+

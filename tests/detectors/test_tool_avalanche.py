@@ -59,3 +59,12 @@ class TestToolAvalanche:
     def test_min_turns_is_a_setting(self, detect: Detect) -> None:
         """avalanche_min_turns=4 reports at the fourth exploring turn."""
         assert [f.turn for f in detect(K, *_explore(5), turn(), avalanche_min_turns=4)] == [4]
+
+
+def test_a_token_jump_inside_a_run_restarts_it(detect: Detect) -> None:
+    """Five small steps, one +20k jump, six small steps: no eight similar increments in a row."""
+    first = _explore(5)
+    jump = turn(read("big.json"), context=30_000)
+    found = detect(K, *first, jump, *_explore(6, start_ctx=30_400), turn())
+    assert found == []
+

@@ -84,11 +84,35 @@ class TestToolLoop:
         assert "still looping" in found[1].message
 
     def test_a_long_gap_breaks_the_streak(self, detect: Detect) -> None:
-        """Failures far apart (more than two turns) are not consecutive-ish."""
+        """Failures far apart (more than four turns) are new attempts, not retries."""
         fail = bash("npm test", "Error: Exit code 1", error=True)
-        found = detect(K, turn(fail), turn(read("a")), turn(read("b")), turn(read("c")), turn(fail),
-                       turn(read("d")), turn(read("e")), turn(read("f")), turn(fail), turn())
+        gap = [turn(read(c)) for c in "abcd"]
+        found = detect(K, turn(fail), *gap, turn(fail), *gap, turn(fail), turn())
         assert found == []
+
+    def test_retries_spread_over_non_adjacent_turns_are_a_loop(self, detect: Detect) -> None:
+        """The same failure retried with two or three unrelated turns between is still a loop."""
+        fail = bash("npm test", "Error: Exit code 1", error=True)
+        found = detect(K, turn(fail), turn(read("a")), turn(read("b")), turn(fail), turn(read("c")),
+                       turn(read("d")), turn(read("e")), turn(fail), turn())
+        assert [f.turn for f in found] == [8]
+
+    def test_reading_other_files_does_not_end_path_guessing(self, detect: Detect) -> None:
+        """Guess, read a known file, guess, guess: the reads did not ground the guesses."""
+        miss = "Error: ENOENT: no such file or directory"
+        found = detect(K, turn(read("src/config.ts", miss, error=True)), turn(read("package.json")),
+                       turn(read("config/app.ts", miss, error=True)), turn(read("lib/settings.ts", miss, error=True)),
+                       turn())
+        assert [f.turn for f in found] == [4]
+
+    def test_a_failed_listing_of_a_guessed_directory_is_a_guess(self, detect: Detect) -> None:
+        """`ls guessed/dir` failing counts with not-found reads as path guessing."""
+        miss = "ls: cannot access 'src/cfg': No such file or directory"
+        found = detect(K, turn(bash("ls src/cfg", miss, error=True)),
+                       turn(read("src/config/app.ts", "ENOENT: no such file or directory", error=True)),
+                       turn(bash("ls config", "ls: cannot access 'config': No such file or directory", error=True)),
+                       turn())
+        assert [f.turn for f in found] == [3]
 
     def test_min_repeats_is_a_setting(self, detect: Detect) -> None:
         """loop_min_repeats=4 needs a fourth failure."""

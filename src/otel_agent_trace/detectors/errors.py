@@ -62,7 +62,9 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("bad_option", (
         "unknown option", "unrecognized argument", "unrecognized option", "unrecognised option",
         "invalid option", "illegal option", "no such option", "unknown flag", "unknown shorthand flag",
-        "unknown argument", "unexpected argument", "flag provided but not defined")),
+        "unknown argument", "unexpected argument", "flag provided but not defined",
+        # Windows programs: "Invalid Parameters -- try "/?" for help", "Invalid switch - /x".
+        "invalid parameter", "invalid switch")),
     _Rule("permission", (
         "permission denied", "eacces", "eperm", "permissionerror", "operation not permitted", "access denied",
         "access is denied")),
@@ -97,6 +99,7 @@ _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"e(?:acces|rm|xception|rror: |xit|nied|turn ?code)"),  # erm: permission, eperm
     re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
     re.compile(r"o(?:ption|ld_str)"),
+    re.compile(r"invalid (?:param|switch)"),
 )
 
 
@@ -228,6 +231,22 @@ def missing_command(text: str) -> str | None:
         return None
     name = next(g for g in match.groups() if g)
     return name.rsplit("/", 1)[-1] or None
+
+
+# "lsd: 3: No such file …", "eza: Unknown argument -R": the program an error line speaks for. Shells and
+# generic words are not programs that could stand in for another.
+_SPEAKER = re.compile(r"^([A-Za-z][\w.+-]{1,30}): ", re.MULTILINE)
+_NOT_SPEAKERS = frozenset({"bash", "sh", "zsh", "fish", "dash", "error", "warning", "fatal", "usage", "line",
+                           "note", "hint", "exit code", "info", "debug", "caused by", "stderr", "stdout"})
+
+
+def error_speaker(text: str) -> str | None:
+    """The program that printed the error, when its first lines name one (``lsd: …`` → lsd)."""
+    for match in _SPEAKER.finditer(text[:512]):
+        name = match.group(1).lower()
+        if name not in _NOT_SPEAKERS:
+            return match.group(1)
+    return None
 
 
 def bad_flag(text: str) -> str | None:

@@ -39,7 +39,16 @@ from dataclasses import dataclass, field
 from ..records import Finding, ToolCall
 from ._util import BoundedDict, short, turn_span
 from .base import Detector, Thresholds
-from .errors import HEAD_CHARS, PATH_PUNCT, PATH_TOKEN, bad_flag, error_line, missing_command, path_tokens
+from .errors import (
+    HEAD_CHARS,
+    PATH_PUNCT,
+    PATH_TOKEN,
+    bad_flag,
+    error_line,
+    error_speaker,
+    missing_command,
+    path_tokens,
+)
 from .roles import SEARCH, WRITE, ToolRole, call_info, norm_path
 
 _LISTING_CHARS = 16_384  # listings and search results are read further than ordinary results
@@ -90,6 +99,17 @@ def _listed_names(text: str, at: int) -> tuple[str, ...]:
         if entry and " " not in entry:
             names += _names(entry)
     return names
+
+
+def _substituted(result: str, command: str) -> bool:
+    """Did a program the command does not name print the error? Then the user's shell put it there (an
+    alias or wrapper: ``tree`` running ``lsd``) or a script ran it: the flags it rejects are not the
+    model's, and the model's input was valid for the command it wrote."""
+    speaker = error_speaker(result)
+    if speaker is None:
+        return False
+    words = {w.rsplit("/", 1)[-1].lower() for w in command.split()}
+    return speaker.lower() not in words
 
 
 @dataclass(slots=True)
@@ -223,7 +243,7 @@ class HallucinatedInput(Detector):
         if error == "not_found":
             if role.path and role.role != WRITE:
                 return role.path, "path"
-            if role.shell and role.command:
+            if role.shell and role.command and not _substituted(call.result, role.command):
                 # `python scripts/x.py` → the argument the error message complains about.
                 text = call.result[:HEAD_CHARS]
                 for token in path_tokens(role.command, 500, 16):
@@ -231,6 +251,8 @@ class HallucinatedInput(Detector):
                         return norm_path(token), "path"
             return None, "path"
         if not role.shell:
+            return None, ""
+        if _substituted(call.result, role.command or ""):
             return None, ""
         if error == "command_not_found":
             # `poetry run pytest` → "bash: poetry: command not found" names poetry, not pytest.

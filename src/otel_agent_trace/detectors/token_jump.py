@@ -4,9 +4,11 @@ The jump shows at turn N+1 (the request carrying the result), the cause is a too
 finding names its largest result, so the fix (grep instead of a whole-file read, truncate command
 output) is obvious. The article's jump is the tool output's doing, so the results of turn N together
 (several files read in parallel add up) must be large enough to explain the growth; growth the results
-do not explain (a pasted user message, a long Write the model itself sent) is not reported. The first big read of a file is usually the point: reported as info. Command output
-is not a read, even when the command is ``cat``: ``cat logs/worker.log`` dumps a log, and a log file is
-output too, however it is opened; those stay warnings.
+do not explain (a pasted user message, a long Write the model itself sent) is not reported.
+
+The first big read of a file is usually the point: reported as info. Command output is not a read,
+even when the command is ``cat``: ``cat logs/worker.log`` dumps a log, and a log file is output too,
+however it is opened; those stay warnings.
 """
 
 from __future__ import annotations

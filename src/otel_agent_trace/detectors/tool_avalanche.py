@@ -2,8 +2,9 @@
 
 Many small exploratory calls with similar context increments usually mean a vague task: the model
 keeps looking instead of acting. The increments must be small and similar: a turn whose growth is itself
-a token jump (one big read) breaks the pattern, and the run starts again from that turn. Judged from each turn's own tool_uses (known when the response
-arrives), so it works live and on imported files without results.
+a token jump (one big read) breaks the pattern, and the run starts again from that turn. Judged from
+each turn's own tool_uses (known when the response arrives), so it works live and on imported files
+without results.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Repeats are counted per turn, not per call: parallel calls in one turn are alternatives tried at once,
 while a loop is the model seeing an error and retrying the same thing. Anything that changes the
-situation ends a streak: a success on the same target, a search after guessed paths, a read of the
-file after failed edits, an edit before re-running a failing command.
+situation ends a streak: a success on the same target, a search or listing after guessed paths, a read
+of the file after failed edits, an edit before re-running a failing command. Retries may be spread out
+(a few unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are
+keyed by what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from .base import Detector, Thresholds
 from .errors import clip, error_line
 from .roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
 
-_MAX_GAP = 2  # turns between two failures of one streak ("consecutive-ish": one unrelated turn allowed)
+# Turns between two failures of one streak. Retries need not be adjacent: a model that reads or lists
+# something between two identical failures and then retries unchanged has not changed strategy. Three
+# unrelated turns are allowed; a longer pause is a new attempt.
+_MAX_GAP = 4
 _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted first
 _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path was guessed
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
@@ -51,8 +56,8 @@ def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-a
 
 
 def _key(role: ToolRole, name: str, error: str | None) -> tuple[str, str]:
-    if role.role == READ and error == "not_found":
-        return (READ, _GUESS)
+    if error == "not_found" and (role.role == READ or (role.role == SEARCH and role.path)):
+        return (READ, _GUESS)  # `ls guessed/dir` is a guessed path too
     if role.role in (READ, EDIT, WRITE):
         return (EDIT if role.role == WRITE else role.role, role.path or name)
     if role.role in (BASH, SEARCH):
@@ -112,8 +117,8 @@ class ToolLoop(Detector):
             return
         streaks.pop(key)
         if role.role == READ:
-            # Reading the file is the usual cure for failed edits; a read that works ends path guessing.
-            streaks.pop((READ, _GUESS))
+            # Reading the file is the usual cure for failed edits. Path guessing goes on: reading a file
+            # the model already knew does not ground the next guess; a listing or search does.
             if role.path:
                 streaks.pop((EDIT, role.path))
         elif role.role == SEARCH:

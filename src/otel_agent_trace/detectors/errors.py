@@ -240,13 +240,19 @@ _NOT_SPEAKERS = frozenset({"bash", "sh", "zsh", "fish", "dash", "error", "warnin
                            "note", "hint", "exit code", "info", "debug", "caused by", "stderr", "stdout"})
 
 
+_USAGE = re.compile(r"^\s*usage: +(?:\S*/)?([A-Za-z][\w.+-]{0,30})\b", re.MULTILINE | re.IGNORECASE)
+
+
 def error_speaker(text: str) -> str | None:
-    """The program that printed the error, when its first lines name one (``lsd: …`` → lsd)."""
-    for match in _SPEAKER.finditer(text[:512]):
+    """The program that printed the error, when its first lines name one (``lsd: …`` → lsd, or a usage
+    banner ``Usage: eza [OPTIONS]`` under a bare ``error: unexpected argument``)."""
+    head = text[:512]
+    for match in _SPEAKER.finditer(head):
         name = match.group(1).lower()
         if name not in _NOT_SPEAKERS:
             return match.group(1)
-    return None
+    usage = _USAGE.search(head)
+    return usage.group(1) if usage else None
 
 
 def bad_flag(text: str) -> str | None:

@@ -58,11 +58,20 @@ class TestToolLoop:
         assert found[0].evidence["target"] == "npm test"
 
     def test_edits_between_failing_runs_are_iterations(self, detect: Detect) -> None:
-        """Test runs that fail between code edits are TDD, not a loop."""
-        fail = bash("pytest -q", "Error: Exit code 1", error=True)
-        found = detect(K, turn(fail), turn(edit("a.py", "1", "2")), turn(fail), turn(edit("a.py", "2", "3")),
-                       turn(fail), turn())
+        """Test runs that fail differently between code edits are TDD, not a loop."""
+        fails = [bash("pytest -q", f"Exit code 1\nFAILED tests/test_a.py::{name} - AssertionError", error=True)
+                 for name in ("test_parse", "test_render", "test_save")]
+        found = detect(K, turn(fails[0]), turn(edit("a.py", "1", "2")), turn(fails[1]),
+                       turn(edit("a.py", "2", "3")), turn(fails[2]), turn())
         assert found == []
+
+    def test_the_same_failure_after_cosmetic_edits_is_a_loop(self, detect: Detect) -> None:
+        """Edits after which the command fails exactly as before (numbers aside) changed nothing: a loop."""
+        fails = [bash("git commit -m wip", f"Pre-commit validation failed:\n[DIALYZER]\nTotal errors: 2, took {n}s",
+                      error=True) for n in (41, 38, 44)]
+        found = detect(K, turn(fails[0]), turn(edit("a.ex", "1", "2")), turn(fails[1]),
+                       turn(edit("a.ex", "2", "3")), turn(fails[2]), turn())
+        assert [f.turn for f in found] == [5]
 
     def test_reading_the_file_ends_a_failed_edit_streak(self, detect: Detect) -> None:
         """Re-reading the file after two failed edits is the right fix, so the next failure starts anew."""

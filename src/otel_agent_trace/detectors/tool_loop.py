@@ -3,13 +3,16 @@
 Repeats are counted per turn, not per call: parallel calls in one turn are alternatives tried at once,
 while a loop is the model seeing an error and retrying the same thing. Anything that changes the
 situation ends a streak: a success on the same target, a search or listing after guessed paths, a read
-of the file after failed edits, an edit before re-running a failing command. Retries may be spread out
+of the file after failed edits, an edit before re-running a failing command that then fails differently
+(test-driven iterations). An edit after which the command fails exactly as before (same error line,
+numbers aside) changed nothing that mattered: the retry continues the streak. Retries may be spread out
 (a few unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are
 keyed by what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..records import Finding, Severity, ToolCall
@@ -46,6 +49,16 @@ class _Streak:
     targets: list[str]
     count: int = 1
     reported: int = 0  # 0: not yet, 1: warning sent, 2: escalated
+    last_error: str = ""  # the last failure's error line, digits masked: "the same failure again?"
+
+
+# Numbers standing alone (counts, timings, seeds, line numbers), not the digits of a name (test_case_3).
+_NUMBERS = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+
+
+def _same_failure(text: str, error: str) -> str:
+    """The failure's telling line with numbers masked (timings, counts, seeds, line numbers)."""
+    return _NUMBERS.sub("#", error_line(text, error, 240))
 
 
 def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-arg]
@@ -75,26 +88,33 @@ class ToolLoop(Detector):
         self.min_repeats = max(2, self.thresholds.loop_min_repeats)
         self.escalate_at = max(_ESCALATE, self.min_repeats + 2)
         cap = min(_MAX_STREAKS, self.thresholds.max_tracked_targets)
-        # Bash streaks apart: a change to the code ends all of them at once, without a scan.
         self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
+        self._changed_at = 0  # turn of the last successful change to the code (edit, write)
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
         role, t = info.role, call.turn_index
         key = _key(role, call.name, info.error)
         if info.error is None:
-            self._success(role, key)
+            self._success(role, key, t)
             return []
-        streaks = self._bash if key[0] == BASH else self._streaks
+        bash = key[0] == BASH
+        streaks = self._bash if bash else self._streaks
         streak = streaks.touch(key)
         target = role.path or role.target
-        if streak is None or streak.error != info.error or t - streak.last_turn > _MAX_GAP:
+        failure = _same_failure(call.result, info.error) if bash else ""
+        # Code changed since the last failure: re-running is a new attempt (TDD) unless it fails exactly
+        # as before, in which case the changes were cosmetic and the model is retrying the same thing.
+        changed = bash and streak is not None and self._changed_at >= streak.last_turn
+        if (streak is None or streak.error != info.error or t - streak.last_turn > _MAX_GAP
+                or (changed and failure != streak.last_error)):
             streak = _Streak(info.error, t, t, call.name, error_line(call.result, info.error, 240), [t],
-                             [call.tool_use_id], [target] if target else [])
+                             [call.tool_use_id], [target] if target else [], last_error=failure)
             streaks.put(key, streak)
             return []  # one failure is never a loop (min_repeats ≥ 2)
         else:
+            streak.last_error = failure
             if t != streak.last_turn:
                 streak.count += 1
                 streak.last_turn = t
@@ -110,7 +130,7 @@ class ToolLoop(Detector):
             return [self._finding(key, streak, t, "error")]
         return []
 
-    def _success(self, role: ToolRole, key: tuple[str, str]) -> None:
+    def _success(self, role: ToolRole, key: tuple[str, str], t: int) -> None:
         streaks = self._streaks
         if key[0] == BASH:
             self._bash.pop(key)
@@ -123,9 +143,9 @@ class ToolLoop(Detector):
                 streaks.pop((EDIT, role.path))
         elif role.role == SEARCH:
             streaks.pop((READ, _GUESS))
-        elif role.role in CHANGE_ROLES and len(self._bash):
-            # Code changed: re-running the failing command is now a new attempt, not a repeat.
-            self._bash.clear()
+        elif role.role in CHANGE_ROLES:
+            # Code changed: re-running the failing command is a new attempt, unless it fails the same way.
+            self._changed_at = t
 
     def _finding(self, key: tuple[str, str], s: _Streak, t: int, severity: Severity) -> Finding:
         role, target = key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_agent_trace.detectors.scenario import bash, edit, glob, read, tool, turn
+from otel_agent_trace.detectors.scenario import bash, edit, glob, grep, read, tool, turn
 
 from .conftest import Detect
 
@@ -146,3 +146,24 @@ def test_the_quoted_error_is_the_line_that_reads_like_one(detect: Detect) -> Non
     found = detect(K, turn(fail), turn(fail), turn(fail), turn())
     assert "OperationalError" in found[0].message and "Connection refused" in found[0].message
     assert "Exit code 1" not in found[0].message
+
+
+def test_searches_finding_nothing_are_a_loop(detect: Detect) -> None:
+    """Three turns of globs and greps with slightly varied patterns, each finding nothing, are a loop."""
+    found = detect(K, turn(glob("assets/**/*.scss", "No files found")), turn(glob("assets/css/*", "No files found")),
+                   turn(grep("spotter\\.css", "No matches found")), turn())
+    assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
+
+
+def test_a_search_that_finds_something_ends_the_empty_streak(detect: Detect) -> None:
+    """Two empty globs, a grep with hits, an empty glob: the search moved on, no loop."""
+    found = detect(K, turn(glob("a/*", "No files found")), turn(glob("b/*", "No files found")),
+                   turn(grep("x", "src/a.py:1:x")), turn(glob("c/*", "No files found")), turn())
+    assert found == []
+
+
+def test_an_empty_git_diff_is_not_an_empty_search(detect: Detect) -> None:
+    """Commands that print nothing when all is well (git diff) are not searches finding nothing."""
+    found = detect(K, *[turn(bash("git diff", "")) for _ in range(3)], turn())
+    assert found == []
+

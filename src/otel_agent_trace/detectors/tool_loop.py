@@ -27,6 +27,16 @@ from .roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRol
 _MAX_GAP = 4
 _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted first
 _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path was guessed
+_NOTHING = "*searches finding nothing*"  # one streak for every empty search, whatever the pattern
+_EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
+                            "found 0 files", "0 matches"})
+
+_FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
+
+
+def _empty(result: str) -> bool:
+    """A search that ran and found nothing: the search tool's way of failing."""
+    return len(result) < 40 and result.strip().strip(".").lower() in _EMPTY_RESULTS
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
 _ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
@@ -95,21 +105,25 @@ class ToolLoop(Detector):
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
         role, t = info.role, call.turn_index
-        key = _key(role, call.name, info.error)
-        if info.error is None:
+        error = info.error
+        if (error is None and role.role == SEARCH and (not role.shell or role.program in _FINDERS)
+                and _empty(call.result)):
+            error = "empty"  # patterns varied slightly, nothing found each time: the labels' "empty results"
+        key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
+        if error is None:
             self._success(role, key, t)
             return []
         bash = key[0] == BASH
         streaks = self._bash if bash else self._streaks
         streak = streaks.touch(key)
         target = role.path or role.target
-        failure = _same_failure(call.result, info.error) if bash else ""
+        failure = _same_failure(call.result, error) if bash else ""
         # Code changed since the last failure: re-running is a new attempt (TDD) unless it fails exactly
         # as before, in which case the changes were cosmetic and the model is retrying the same thing.
         changed = bash and streak is not None and self._changed_at >= streak.last_turn
-        if (streak is None or streak.error != info.error or t - streak.last_turn > _MAX_GAP
+        if (streak is None or streak.error != error or t - streak.last_turn > _MAX_GAP
                 or (changed and failure != streak.last_error)):
-            streak = _Streak(info.error, t, t, call.name, error_line(call.result, info.error, 240), [t],
+            streak = _Streak(error, t, t, call.name, error_line(call.result, error, 240), [t],
                              [call.tool_use_id], [target] if target else [], last_error=failure)
             streaks.put(key, streak)
             return []  # one failure is never a loop (min_repeats ≥ 2)
@@ -136,12 +150,13 @@ class ToolLoop(Detector):
             self._bash.pop(key)
             return
         streaks.pop(key)
-        if role.role == READ:
+        if role.role == READ and role.path:
             # Reading the file is the usual cure for failed edits. Path guessing goes on: reading a file
             # the model already knew does not ground the next guess; a listing or search does.
-            if role.path:
-                streaks.pop((EDIT, role.path))
-        elif role.role == SEARCH:
+            streaks.pop((EDIT, role.path))
+        if role.role in (READ, SEARCH):
+            streaks.pop((SEARCH, _NOTHING))  # found something: the search has moved on
+        if role.role == SEARCH:
             streaks.pop((READ, _GUESS))
         elif role.role in CHANGE_ROLES:
             # Code changed: re-running the failing command is a new attempt, unless it fails the same way.
@@ -152,7 +167,11 @@ class ToolLoop(Detector):
         turns = list(s.turns)
         span = turn_span([s.first_turn, t])
         err = f"{s.error}: “{clip(s.first_error, 100)}”" if s.first_error else s.error
-        if role == READ and target == _GUESS:
+        if target == _NOTHING:
+            what = f"{s.count} turns of searches finding nothing ({span}: {', '.join(s.targets)})"
+            fix = ("the model is guessing names: a directory listing or a broader pattern would show what"
+                   " exists")
+        elif role == READ and target == _GUESS:
             what = f"{s.count} turns of guessed paths not found ({span}: {', '.join(s.targets)})"
             fix = "the model is guessing rather than exploring: give it a glob or directory listing first"
         elif role == EDIT:
@@ -173,7 +192,7 @@ class ToolLoop(Detector):
             kind=self.kind, severity=severity, turn=t,
             turns=turns, tool_use_ids=list(s.ids),
             message=f"{what}{again} — {fix}",
-            evidence={"role": role, "target": None if target == _GUESS else target,
+            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
                       "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},
         )

@@ -101,3 +101,10 @@ def test_a_model_change_starts_a_new_prefix(detect: Detect) -> None:
                    _t(0, 9_800, model="claude-haiku-4-5"), turn())
     assert found == []
 
+
+def test_a_small_unread_segment_is_not_a_broken_prefix(detect: Detect) -> None:
+    """1.2k tokens written and not read next time is below what every model caches: no miss."""
+    found = detect(K, _t(3_000, 0, context=4_200), _t(3_000, 1_200, context=4_500), _t(3_000, 1_500, context=4_700),
+                   turn())
+    assert found == []
+

@@ -26,12 +26,12 @@ class TestHallucinatedInput:
                        turn(read("src/legacy.py", MISSING, error=True)), turn())
         assert found == []
 
-    def test_unseen_path_after_orientation_is_info(self, detect: Detect) -> None:
-        """After a listing, an invented path is still reported, as info."""
+    def test_unseen_path_after_orientation_is_a_warning_too(self, detect: Detect) -> None:
+        """After a listing, an invented path is still a failed call: a warning."""
         found = detect(K, turn(ls("src", ["app.py", "models.py"])),
                        turn(read("src/config/settings.py", MISSING, error=True)), turn())
-        assert [(f.turn, f.severity) for f in found] == [(2, "info")]
-        assert found[0].evidence["oriented_at_turn"] == 1
+        assert [(f.turn, f.severity) for f in found] == [(2, "warning")]
+        assert found[0].evidence["oriented_at_turn"] == 1 and found[0].evidence["before_orientation"] is False
 
     def test_name_seen_in_another_directory_is_still_a_guess(self, detect: Detect) -> None:
         """src/components/index.ts is a guess when only src/index.ts was listed: its directory never was."""

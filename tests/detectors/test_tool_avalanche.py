@@ -19,7 +19,7 @@ class TestToolAvalanche:
     def test_eight_exploring_turns_are_reported_once(self, detect: Detect) -> None:
         """Twelve read/search-only turns give one finding, at the eighth."""
         found = detect(K, *_explore(12), turn(context=9_000))
-        assert [(f.turn, f.turns, f.severity) for f in found] == [(8, list(range(1, 9)), "info")]
+        assert [(f.turn, f.turns, f.severity) for f in found] == [(8, list(range(1, 9)), "warning")]
         assert found[0].evidence["avg_growth_tokens"] == 400 and "plan" in found[0].message
 
     def test_the_clean_six_turn_run_is_not_an_avalanche(self, detect: Detect) -> None:

@@ -8,6 +8,16 @@ Each detector instance belongs to exactly one session (the analyzer creates one 
 bounded state (rolling windows, per-target indexes with caps) and does O(1) amortized work per event.
 Detectors never read span attributes and never raise for odd input: unknown tools, missing inputs and
 empty results are normal.
+
+Severity means the same for every kind:
+
+* ``error``: a failure that cost the run — it was cut off without an answer (turn limit, max_tokens,
+  API error) or a loop went on after it was reported (five retries by default);
+* ``warning``: waste — tokens, turns or money spent on repeated, failing or unneeded work (drift, a
+  loop, an invented input, a token jump from command output or an avoidable read, an avalanche, a
+  cache miss, a trace that stops without an answer);
+* ``info``: context worth knowing that is usually not a mistake — a big first read that builds the
+  context, a cache entry that expired during a pause longer than its lifetime.
 """
 
 from __future__ import annotations

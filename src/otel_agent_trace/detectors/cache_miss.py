@@ -17,6 +17,9 @@ from ._util import fmt_tokens
 from .base import Detector, Thresholds
 
 _MIN_CACHEABLE = 1_024  # tokens: the smallest prefix any Claude model caches
+# A cache segment shorter than the largest minimum cacheable length (2,048 tokens on Haiku models) may
+# legitimately not be cached: a smaller unread part is not a broken prefix.
+_MIN_MISSED = 2_048
 _CACHE_TTL_NS = 300 * 1_000_000_000  # default ephemeral cache lifetime: a longer pause is an expected miss
 # Share of the previously cached prefix that must be read again. Not 100 %: a client may move or drop a
 # breakpoint near the end of the prefix without anything being wrong.
@@ -46,7 +49,7 @@ class CacheMiss(Detector):
                       or (turn.model is not None and self._prev_model is not None and turn.model != self._prev_model))
         if new_prefix:
             pass  # a rewritten history or another model cannot hit the old prefix; unknown usage tells nothing
-        elif read < _PREFIX_SHARE * prev or (read == 0 and not prev):
+        elif (read < _PREFIX_SHARE * prev and prev - read >= _MIN_MISSED) or (read == 0 and not prev):
             if ((turn.cache_control or self._seen_cache) and turn.index >= self.min_turn
                     and context >= _MIN_CACHEABLE and not self._in_miss):
                 self._in_miss = True

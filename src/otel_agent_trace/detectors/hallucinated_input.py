@@ -220,7 +220,7 @@ class HallucinatedInput(Detector):
         else:
             head = f"`{target}` at turn {t}: {error_line(call.result, error, 80) or 'unknown option'}"
         return Finding(
-            kind=self.kind, severity="warning" if cluster.before else "info", turn=t, turns=[t],
+            kind=self.kind, severity="warning", turn=t, turns=[t],
             tool_use_ids=[call.tool_use_id], message=f"{head} — {self._fix(cluster.before)}",
             evidence=self._evidence(call, error, target, what, cluster),
         )
@@ -233,7 +233,7 @@ class HallucinatedInput(Detector):
         head = (f"{cluster.guesses} guesses in a row ({turn_span(cluster.turns)}) on {noun} no earlier listing,"
                 f" search or result named, all failing: {shown}")
         return Finding(
-            kind=self.kind, severity="warning" if cluster.before else "info", turn=t, turns=list(cluster.turns),
+            kind=self.kind, severity="warning", turn=t, turns=list(cluster.turns),
             tool_use_ids=list(cluster.ids), message=f"{head} — {self._fix(cluster.before)}",
             evidence=self._evidence(call, error, target, what, cluster),
         )

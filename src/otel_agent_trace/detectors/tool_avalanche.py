@@ -78,7 +78,7 @@ class ToolAvalanche(Detector):
         reads, searches = self._roles[READ], self._roles[SEARCH]
         per_turn = f", context +{fmt_tokens(avg)} tokens per turn" if avg else ""
         return Finding(
-            kind=self.kind, severity="info", turn=t, turns=list(range(self._start, t + 1)),
+            kind=self.kind, severity="warning", turn=t, turns=list(range(self._start, t + 1)),
             message=(f"{self._length} turns of reads and searches with no edit (turns {self._start}-{t}:"
                      f" {reads} reads, {searches} searches, {len(self._targets)} targets{per_turn}) — the"
                      " model is exploring without committing to a plan: a more specific task or an explicit"

@@ -137,3 +137,15 @@ class TestWhatCountsAsTheSameWork:
         found = detect(K, turn(read("a.py"), context=70_000), *busy, turn(read("a.py"), context=20_000), turn())
         assert found == []
 
+    def test_a_file_re_read_again_and_again_is_one_finding(self, detect: Detect) -> None:
+        """Re-reads at turns 7 and 12 of a file read at turn 1, unchanged throughout: one finding, at 7."""
+        found = detect(K, turn(read("a.py")), *_busy(5), turn(read("a.py")), *_busy(4, start=10),
+                       turn(read("a.py")), turn())
+        assert [f.turn for f in found] == [7]
+
+    def test_after_a_change_the_count_starts_again(self, detect: Detect) -> None:
+        """Reported, then edited and read, then re-read unchanged much later: a second finding."""
+        found = detect(K, turn(read("a.py")), *_busy(5), turn(read("a.py")), turn(edit("a.py", "x", "y")),
+                       turn(read("a.py")), *_busy(5, start=10), turn(read("a.py")), turn())
+        assert [f.turn for f in found] == [7, 15]
+

@@ -68,3 +68,10 @@ def test_a_token_jump_inside_a_run_restarts_it(detect: Detect) -> None:
     found = detect(K, *first, jump, *_explore(6, start_ctx=30_400), turn())
     assert found == []
 
+
+def test_a_jump_after_the_finding_does_not_report_the_same_stretch_again(detect: Detect) -> None:
+    """Eight small steps (reported), a +20k read, eight more small steps, no commitment: one finding."""
+    jump = turn(read("big.json"), context=30_000)
+    found = detect(K, *_explore(8), jump, *_explore(8, start_ctx=30_400), turn())
+    assert [f.turn for f in found] == [8]
+

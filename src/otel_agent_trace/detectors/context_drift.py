@@ -11,6 +11,9 @@ middle). Only what is really the same work counts:
   longer matches), a command that rewrites files, or a sub-agent run is normal and never reported;
 * still in context: after a compaction, or a drop of the context that shows the history was replaced,
   the earlier reads are gone.
+
+A file the model keeps re-reading is one finding, at the first re-read: the later ones are the same
+diagnosis (its evidence counts the reads so far). Once the file changes, the count starts again.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class _Read:
     last_turn: int
     tool_use_id: str
     count: int = 1
+    reported: bool = False  # drift on this content was reported: later re-reads are the same finding
 
 
 class ContextDrift(Detector):
@@ -96,7 +100,11 @@ class ContextDrift(Detector):
         last_change = max(self._changed.get(path) or 0, self._global_change)
         gap = t - prev.last_turn
         findings: list[Finding] = []
-        if gap >= self.min_turns and last_change < prev.last_turn:
+        unchanged = last_change < prev.last_turn
+        if not unchanged:
+            prev.reported = False  # new content: a later re-read of it is a new question
+        elif gap >= self.min_turns and not prev.reported:
+            prev.reported = True
             first = prev.first_turn
             earlier = f"first read at turn {first}" + (
                 f", last at turn {prev.last_turn}" if prev.last_turn != first else "")

@@ -2,7 +2,8 @@
 
 Many small exploratory calls with similar context increments usually mean a vague task: the model
 keeps looking instead of acting. The increments must be small and similar: a turn whose growth is itself
-a token jump (one big read) breaks the pattern, and the run starts again from that turn. Judged from
+a token jump (one big read) breaks the pattern, and the run starts again from that turn (a stretch
+without commitment is reported once, however often a jump restarts its count). Judged from
 each turn's own tool_uses (known when the response arrives), so it works live and on imported files
 without results.
 """
@@ -55,7 +56,11 @@ class ToolAvalanche(Detector):
                 self._reset()
             return []
         if step >= max(self.jump_tokens, self.jump_ratio * prev) and self._length:
-            self._reset()  # a token jump, not a small similar increment: the pattern starts again here
+            # A token jump, not a small similar increment: the pattern starts again here. Still the same
+            # stretch without commitment, so one already reported is not reported again.
+            reported = self._reported
+            self._reset()
+            self._reported = reported
         if self._length == 0:
             self._start = turn.index
         self._length += 1

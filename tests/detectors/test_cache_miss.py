@@ -108,3 +108,10 @@ def test_a_small_unread_segment_is_not_a_broken_prefix(detect: Detect) -> None:
                    turn())
     assert found == []
 
+
+def test_an_unmarked_compaction_starts_a_new_prefix(detect: Detect) -> None:
+    """The context falling from 90k to 20k is a rewritten history: its cache miss is expected."""
+    found = detect(K, _t(0, 89_000, context=90_000), _t(89_000, 500, context=90_500),
+                   _t(15_000, 5_000, context=20_000), turn())
+    assert found == []
+

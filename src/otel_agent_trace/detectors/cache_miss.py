@@ -7,18 +7,20 @@ Nothing read means the prefix changes between calls (a timestamp, reordered tool
 model's minimum cacheable length; reading much less than that (below ``_PREFIX_SHARE``) means the
 prefix broke part-way (an edited early message). A low hit ratio alone is not a miss: a call that adds
 a lot of new content (a big file read) lowers the ratio while the whole old prefix is still read from
-the cache. A compaction or a change of model starts a new prefix.
+the cache. A compaction (marked, or seen as the context falling below half) or a change of model
+starts a new prefix.
 """
 
 from __future__ import annotations
 
 from ..records import Finding, Turn
-from ._util import fmt_tokens
+from ._util import fmt_tokens, history_rewritten
 from .base import Detector, Thresholds
 
 _MIN_CACHEABLE = 1_024  # tokens: the smallest prefix any Claude model caches
-# A cache segment shorter than the largest minimum cacheable length (2,048 tokens on Haiku models) may
-# legitimately not be cached: a smaller unread part is not a broken prefix.
+# When part of the prefix is read, the unread rest must be worth a breakpoint of its own (the largest
+# minimum cacheable length, 2,048 tokens on Haiku models): a client may move or drop the breakpoint on
+# the last few messages, which leaves a small tail unread without anything being broken.
 _MIN_MISSED = 2_048
 _CACHE_TTL_NS = 300 * 1_000_000_000  # default ephemeral cache lifetime: a longer pause is an expected miss
 # Share of the previously cached prefix that must be read again. Not 100 %: a client may move or drop a
@@ -37,6 +39,7 @@ class CacheMiss(Detector):
         self._seen_cache = False  # some turn wrote to or read from the cache: caching is on
         self._in_miss = False  # one finding per run of consecutive misses
         self._cached = 0  # what the previous call read from or wrote to the cache
+        self._prev_context = 0
         self._prev_model: str | None = None
         self._prev_end_ns = 0
 
@@ -45,11 +48,11 @@ class CacheMiss(Detector):
         read, created = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
         context = usage.input_tokens + read + created
         prev, finding = self._cached, None
-        new_prefix = (turn.after_compaction or context == 0
+        new_prefix = (turn.after_compaction or context == 0 or history_rewritten(self._prev_context, context)
                       or (turn.model is not None and self._prev_model is not None and turn.model != self._prev_model))
         if new_prefix:
             pass  # a rewritten history or another model cannot hit the old prefix; unknown usage tells nothing
-        elif (read < _PREFIX_SHARE * prev and prev - read >= _MIN_MISSED) or (read == 0 and not prev):
+        elif read == 0 or (read < _PREFIX_SHARE * prev and prev - read >= _MIN_MISSED):
             if ((turn.cache_control or self._seen_cache) and turn.index >= self.min_turn
                     and context >= _MIN_CACHEABLE and not self._in_miss):
                 self._in_miss = True
@@ -61,6 +64,7 @@ class CacheMiss(Detector):
             self._seen_cache = True
         if context:
             self._cached = read + created
+            self._prev_context = context
         if turn.model is not None:
             self._prev_model = turn.model
         if turn.end_ns:

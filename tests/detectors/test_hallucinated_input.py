@@ -264,3 +264,15 @@ class TestNotTheModelsInput:
         found = detect(K, turn(bash("powercfg /change monitor-timeout-ac 10", result, error=True)), turn())
         assert [f.evidence["target_type"] for f in found] == ["flag"]
 
+    def test_an_unknown_option_deep_in_test_output_is_not_the_models_flag(self, detect: Detect) -> None:
+        """A failing test run whose log mentions "unknown option" far down used no invented flag."""
+        log = "\n".join(["Exit code 1", *[f"test {i} ok" for i in range(10)], "warning: unknown option :colour",
+                         "1 test failed"])
+        found = detect(K, turn(bash("mix test", log, error=True)), turn())
+        assert found == []
+
+    def test_a_named_flag_the_command_does_not_hold_is_not_the_models(self, detect: Detect) -> None:
+        """"unknown flag: --bar" from `make deploy` (the Makefile passed it) is not the model's input."""
+        found = detect(K, turn(bash("make deploy", "Error: unknown flag: --bar", error=True)), turn())
+        assert found == []
+

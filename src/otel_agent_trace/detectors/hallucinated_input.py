@@ -44,6 +44,7 @@ from .errors import (
     PATH_PUNCT,
     PATH_TOKEN,
     bad_flag,
+    classify_error,
     error_line,
     error_speaker,
     missing_command,
@@ -99,6 +100,19 @@ def _listed_names(text: str, at: int) -> tuple[str, ...]:
         if entry and " " not in entry:
             names += _names(entry)
     return names
+
+
+_USAGE_ERROR_LINES = 4  # a program rejecting its arguments says so before doing anything else
+
+
+def _models_flag(flag: str | None, result: str, command: str) -> bool:
+    """Is the rejected flag one the model wrote? The named flag must be in the command; an unnamed one
+    must be rejected in the first lines of output, not mentioned in a log or test output further down."""
+    if flag:
+        return flag.lstrip("-").split("=", 1)[0] in command
+    lines = [line for line in result[:HEAD_CHARS].lower().splitlines()[:_USAGE_ERROR_LINES + 1]
+             if not line.startswith("exit code")]
+    return any(classify_error(line, True) == "bad_option" for line in lines[:_USAGE_ERROR_LINES])
 
 
 def _substituted(result: str, command: str) -> bool:
@@ -260,6 +274,8 @@ class HallucinatedInput(Detector):
             return name or None, "command"
         if error == "bad_option":
             flag = bad_flag(call.result)
+            if not _models_flag(flag, call.result, role.command or ""):
+                return None, ""
             invoked = role.invoked or (role.program or role.target or "").split(" ", 1)[0]
             return (f"{invoked} {flag}" if flag else invoked) or None, "flag"
         return None, ""

@@ -149,3 +149,9 @@ class TestWhatCountsAsTheSameWork:
                        turn(read("a.py")), *_busy(5, start=10), turn(read("a.py")), turn())
         assert [f.turn for f in found] == [7, 15]
 
+    def test_a_background_commands_output_file_is_polled_not_drift(self, detect: Detect) -> None:
+        """Re-reading tasks/b06ff87.output (a running command writes it) checks progress."""
+        path = "/tmp/claude/-Users-m/tasks/b06ff87.output"
+        found = detect(K, turn(read(path)), *_busy(6), turn(read(path)), turn())
+        assert found == []
+

@@ -276,3 +276,15 @@ class TestNotTheModelsInput:
         found = detect(K, turn(bash("make deploy", "Error: unknown flag: --bar", error=True)), turn())
         assert found == []
 
+    def test_an_existence_check_that_finds_nothing_is_info(self, detect: Detect) -> None:
+        """`ls .pre-commit-config.yaml` failing is a check, not a reliance on the file: info."""
+        miss = "ls: cannot access '.pre-commit-config.yaml': No such file or directory"
+        found = detect(K, turn(bash("ls -la .pre-commit-config.yaml", miss, error=True)), turn())
+        assert [(f.turn, f.severity) for f in found] == [(1, "info")]
+
+    def test_a_config_warning_in_remote_output_is_not_a_flag(self, detect: Detect) -> None:
+        """uci's "unknown option 'log'" about a config section is not a flag of the command the model ran."""
+        out = "enabled\n[!] Section @defaults[0] specifies unknown option 'log'"
+        found = detect(K, turn(bash("ssh root@router \"uci commit firewall && echo enabled\"", out)), turn())
+        assert found == []
+

@@ -7,6 +7,8 @@ middle). Only what is really the same work counts:
   slice the model needs now, which is how edit-verify cycles look;
 * of the same file: a path with a placeholder in it (``[REDACTED_PATH]``, ``<file>``, a glob, an
   unexpanded ``$VAR``) names no file in particular;
+* of a file only the agent changes: a log or a background command's output file (``*.log``,
+  ``tasks/b1.output``) is written by a running process, and re-reading it polls its progress;
 * unchanged since: re-reading after an edit, a failed edit (re-reading is the cure for a string that no
   longer matches), a command that rewrites files, or a sub-agent run is normal and never reported;
 * still in context: after a compaction, or a drop of the context that shows the history was replaced,
@@ -31,9 +33,19 @@ _SUBAGENT_TOOLS = frozenset({"task", "agent"})  # a sub-agent may change any fil
 _PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]|REDACTED|<[^/>]*>|[*?]|\$|\.\.\.|…")
 
 
+_OUTPUT_SUFFIXES = (".log", ".out", ".output", ".err")
+_OUTPUT_DIRS = ("/logs/", "/log/", "/tasks/", "\\tasks\\", "\\logs\\")
+
+
 def _is_file_identity(path: str) -> bool:
     """Does this path name one real file? Not when part of it is a placeholder or a pattern."""
     return _PLACEHOLDER.search(path) is None
+
+
+def _is_output(path: str) -> bool:
+    """A log or a background command's output file: a running process changes it; re-reading polls it."""
+    low = path.lower()
+    return low.endswith(_OUTPUT_SUFFIXES) or ".log." in low or any(d in f"/{low}" for d in _OUTPUT_DIRS)
 
 
 @dataclass(slots=True)
@@ -75,7 +87,7 @@ class ContextDrift(Detector):
         info = call_info(call)
         role, t = info.role, call.turn_index
         if role.role == READ and role.path and info.error is None:
-            if role.read_range is None and _is_file_identity(role.path):
+            if role.read_range is None and _is_file_identity(role.path) and not _is_output(role.path):
                 return self._read(call, role.path)
             return []
         if role.role in CHANGE_ROLES and role.path:

@@ -196,6 +196,7 @@ _FLAG = re.compile(
     r"(?:option|argument|arguments|flag)[:\s]+['\"`‘]?(--?[\w-]+)"
     r"|(?:--?[\w-]+)(?=['\"`’]?:? *(?:unknown|invalid))|invalid option -- '?(\w)"
     r"|flag provided but not defined: (-[\w-]+)"  # Go's flag package
+    r"|(?:unknown|invalid|unrecognized) option ['\"`‘]([\w.-]+)['\"`’]"  # "unknown option 'log'" (uci, mount)
 )
 
 
@@ -262,7 +263,7 @@ def bad_flag(text: str) -> str | None:
         return None
     if match.group(2):
         return "-" + match.group(2)
-    return match.group(1) or match.group(3) or match.group(0)
+    return match.group(1) or match.group(3) or match.group(4) or match.group(0)
 
 
 _BY_CLASS = {rule.name: rule for rule in _RULES}

@@ -2,7 +2,9 @@
 
 A not-found path is only suspicious when nothing earlier in the session grounded it: no listing,
 search, read, write or other tool result mentioned its name. Paths named in a result and then failing
-are a wrong directory or a deleted file — different problems. Hallucinations cluster before the first
+are a wrong directory or a deleted file — different problems. A listing that finds nothing (``ls x``,
+``which x || ls /opt/x``) is a check rather than a reliance on the path: reported as info, since a
+reader could take it either way. Hallucinations cluster before the first
 orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
 commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
 shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read).
@@ -234,7 +236,9 @@ class HallucinatedInput(Detector):
         else:
             head = f"`{target}` at turn {t}: {error_line(call.result, error, 80) or 'unknown option'}"
         return Finding(
-            kind=self.kind, severity="warning", turn=t, turns=[t],
+            # Checking whether something exists is context; relying on it is the failure.
+            kind=self.kind, severity="info" if call_info(call).role.role == SEARCH else "warning", turn=t,
+            turns=[t],
             tool_use_ids=[call.tool_use_id], message=f"{head} — {self._fix(cluster.before)}",
             evidence=self._evidence(call, error, target, what, cluster),
         )

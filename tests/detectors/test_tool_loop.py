@@ -167,3 +167,19 @@ def test_an_empty_git_diff_is_not_an_empty_search(detect: Detect) -> None:
     found = detect(K, *[turn(bash("git diff", "")) for _ in range(3)], turn())
     assert found == []
 
+
+def test_edits_refused_for_not_reading_first_are_a_loop(detect: Detect) -> None:
+    """Writes to three files, each refused because it was not read first: the same missing step."""
+    refused = "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>"
+    found = detect(K, *[turn(tool("Write", {"file_path": f"src/m{i}.swift", "content": "x"}, refused, error=True))
+                        for i in range(3)], turn())
+    assert [f.turn for f in found] == [3] and "not read first" in found[0].message
+
+
+def test_reading_the_file_ends_the_refused_edits(detect: Detect) -> None:
+    """A read between refused writes is the cure: the next refusal starts anew."""
+    refused = "File has been modified since read, either by the user or by a linter. Read it again."
+    write = tool("Write", {"file_path": "a.py", "content": "x"}, refused, error=True)
+    found = detect(K, turn(write), turn(write), turn(read("a.py")), turn(write), turn())
+    assert found == []
+

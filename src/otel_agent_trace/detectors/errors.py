@@ -47,6 +47,10 @@ class _Rule:
 # Most specific first: a traceback ending in FileNotFoundError is a not_found, "command not found" is
 # not a missing file, and a failed string-replace edit is not a missing file either.
 _RULES: tuple[_Rule, ...] = (
+    # An edit refused before it was tried: the file was not read first, or changed since it was read.
+    _Rule("precondition", (
+        "has not been read yet", "read it first before", "modified since read", "has been unexpectedly modified",
+        "modified since it was last read")),
     _Rule("no_match", (
         "string to replace not found", "did not appear verbatim", "no replacement was performed",
         "multiple occurrences of", "is not unique in", "not unique in the file", "search string not found",
@@ -100,6 +104,7 @@ _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
     re.compile(r"o(?:ption|ld_str)"),
     re.compile(r"invalid (?:param|switch)"),
+    re.compile(r"been read yet|first before|modified since|unexpectedly modified"),
 )
 
 

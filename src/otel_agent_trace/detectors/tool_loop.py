@@ -28,6 +28,7 @@ _MAX_GAP = 4
 _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted first
 _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path was guessed
 _NOTHING = "*searches finding nothing*"  # one streak for every empty search, whatever the pattern
+_REFUSED = "*edits refused: file not read*"  # one streak for edits refused for not reading first, any file
 _EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
                             "found 0 files", "0 matches"})
 
@@ -81,6 +82,8 @@ def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-a
 def _key(role: ToolRole, name: str, error: str | None) -> tuple[str, str]:
     if error == "not_found" and (role.role == READ or (role.role == SEARCH and role.path)):
         return (READ, _GUESS)  # `ls guessed/dir` is a guessed path too
+    if error == "precondition" and role.role in (EDIT, WRITE):
+        return (EDIT, _REFUSED)  # the same missing step, whichever file the model tries to change
     if role.role in (READ, EDIT, WRITE):
         return (EDIT if role.role == WRITE else role.role, role.path or name)
     if role.role in (BASH, SEARCH):
@@ -154,6 +157,7 @@ class ToolLoop(Detector):
             # Reading the file is the usual cure for failed edits. Path guessing goes on: reading a file
             # the model already knew does not ground the next guess; a listing or search does.
             streaks.pop((EDIT, role.path))
+            streaks.pop((EDIT, _REFUSED))
         if role.role in (READ, SEARCH):
             streaks.pop((SEARCH, _NOTHING))  # found something: the search has moved on
         if role.role == SEARCH:
@@ -167,7 +171,10 @@ class ToolLoop(Detector):
         turns = list(s.turns)
         span = turn_span([s.first_turn, t])
         err = f"{s.error}: “{clip(s.first_error, 100)}”" if s.first_error else s.error
-        if target == _NOTHING:
+        if target == _REFUSED:
+            what = f"{s.count} turns of edits refused because the file was not read first ({span}: {err})"
+            fix = "the tool requires a fresh read before a change: the model should read the file, then edit it"
+        elif target == _NOTHING:
             what = f"{s.count} turns of searches finding nothing ({span}: {', '.join(s.targets)})"
             fix = ("the model is guessing names: a directory listing or a broader pattern would show what"
                    " exists")
@@ -192,7 +199,7 @@ class ToolLoop(Detector):
             kind=self.kind, severity=severity, turn=t,
             turns=turns, tool_use_ids=list(s.ids),
             message=f"{what}{again} — {fix}",
-            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING) else target,
+            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
                       "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},
         )

@@ -75,3 +75,11 @@ def test_a_jump_after_the_finding_does_not_report_the_same_stretch_again(detect:
     found = detect(K, *_explore(8), jump, *_explore(8, start_ctx=30_400), turn())
     assert [f.turn for f in found] == [8]
 
+
+def test_web_searches_and_fetches_are_exploration_too(detect: Detect) -> None:
+    """Reads interleaved with WebFetch/WebSearch calls make one run of eight exploring turns."""
+    web = [turn(tool("WebFetch", {"url": f"https://docs.example/{i}", "prompt": "x"}, "text"),
+                context=6_000 + i * 400) for i in range(3)]
+    found = detect(K, *_explore(5), *web, turn())
+    assert [f.turn for f in found] == [8]
+

@@ -1,6 +1,7 @@
 """tool_avalanche: turn after turn of small reads and searches, and no commitment.
 
-Many small exploratory calls with similar context increments usually mean a vague task: the model
+Many small exploratory calls (reads, searches, listings, web searches and fetches) with similar context
+increments usually mean a vague task: the model
 keeps looking instead of acting. The increments must be small and similar: a turn whose growth is itself
 a token jump (one big read) breaks the pattern, and the run starts again from that turn (a stretch
 without commitment is reported once, however often a jump restarts its count). Judged from
@@ -18,6 +19,8 @@ from .base import Detector, Thresholds
 from .roles import READ, SEARCH, classify_tool
 
 _EXPLORE = frozenset({READ, SEARCH})
+# Web searches and fetches touch no file (their role is "other") but are exploration all the same.
+_WEB_TOOLS = frozenset({"webfetch", "websearch", "web_search", "web_fetch"})
 _MAX_TARGETS = 64  # distinct targets remembered per run, for the evidence only
 
 
@@ -51,7 +54,9 @@ class ToolAvalanche(Detector):
         if context:
             self._prev_context = context
         roles = [classify_tool(use.name, use.input) for use in turn.tool_uses] if turn.tool_uses else None
-        if not roles or any(r.role not in _EXPLORE for r in roles) or turn.after_compaction:
+        if (not roles or turn.after_compaction
+                or any(r.role not in _EXPLORE and use.name.lower() not in _WEB_TOOLS
+                       for r, use in zip(roles, turn.tool_uses, strict=True))):
             if self._length:
                 self._reset()
             return []

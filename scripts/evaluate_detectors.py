@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared scoring module next to this script
+from _scoring import TOLERANCE, Score, match, pct
 
 try:
     from otel_agent_trace.detectors import KINDS, analyze_session
@@ -26,23 +28,6 @@ except ImportError:  # run from a checkout without installing: use the src layou
     from otel_agent_trace.testing.scenario import session_from_dict
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "labelled"
-TOLERANCE = 1  # turns
-
-
-@dataclass
-class Score:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    misses: list[str] = field(default_factory=list)  # "fixture: kind@turn (fp|fn)"
-
-    @property
-    def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
 
 
 def load_fixtures(directory: Path = DEFAULT_DIR) -> list[tuple[str, dict[str, Any]]]:
@@ -55,31 +40,28 @@ def evaluate(fixtures: list[tuple[str, dict[str, Any]]]) -> dict[str, Score]:
     for name, data in fixtures:
         found = [(f.kind, f.turn) for f in analyze_session(session_from_dict(data, name))]
         expected = [(e["kind"], int(e["turn"])) for e in data.get("expected", [])]
-        unmatched = list(expected)
-        for kind, turn in found:
+        pairs = match(found, expected)
+        hit_f = {fi for fi, _ in pairs}
+        hit_e = {ei for _, ei in pairs}
+        for fi, (kind, turn) in enumerate(found):
             score = scores.setdefault(kind, Score())
-            hit = next((e for e in unmatched if e[0] == kind and abs(e[1] - turn) <= TOLERANCE), None)
-            if hit is None:
+            if fi in hit_f:
+                score.tp += 1
+            else:
                 score.fp += 1
                 score.misses.append(f"{name}: {kind}@{turn} (false positive)")
-            else:
-                unmatched.remove(hit)
-                score.tp += 1
-        for kind, turn in unmatched:
-            score = scores.setdefault(kind, Score())
-            score.fn += 1
-            score.misses.append(f"{name}: {kind}@{turn} (missed)")
+        for ei, (kind, turn) in enumerate(expected):
+            if ei not in hit_e:
+                score = scores.setdefault(kind, Score())
+                score.fn += 1
+                score.misses.append(f"{name}: {kind}@{turn} (missed)")
     return scores
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
 
 
 def markdown_table(scores: dict[str, Score]) -> str:
     rows = ["| kind | TP | FP | FN | precision | recall |", "|---|---:|---:|---:|---:|---:|"]
     for kind, s in scores.items():
-        rows.append(f"| {kind} | {s.tp} | {s.fp} | {s.fn} | {_pct(s.precision)} | {_pct(s.recall)} |")
+        rows.append(f"| {kind} | {s.tp} | {s.fp} | {s.fn} | {pct(s.precision)} | {pct(s.recall)} |")
     return "\n".join(rows)
 
 

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared scoring module next to this script
+from _scoring import TOLERANCE, Score, match, pct
+
 try:
     from otel_agent_trace.detectors import KINDS, analyze_session
     from otel_agent_trace.files.importers import LineError, load
@@ -31,22 +34,6 @@ except ImportError:  # run from a checkout without installing
     from otel_agent_trace.files.importers import LineError, load
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heldout"
-TOLERANCE = 1  # turns
-
-
-@dataclass
-class Score:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
 
 
 @dataclass
@@ -62,9 +49,7 @@ class Result:
     def overall(self) -> Score:
         total = Score()
         for s in self.scores.values():
-            total.tp += s.tp
-            total.fp += s.fp
-            total.fn += s.fn
+            total.add(s)
         return total
 
 
@@ -93,15 +78,10 @@ def evaluate(directory: Path = DEFAULT_DIR) -> Result:
             result.scores.setdefault(e["kind"], Score())
         for f in findings:
             result.scores.setdefault(f.kind, Score())
-        # Closest pairs first, so a finding at the exact turn wins over one a turn away.
-        pairs = sorted(((abs(f.turn - e["turn"]), fi, ei) for fi, f in enumerate(findings)
-                        for ei, e in enumerate(expected)
-                        if f.kind == e["kind"] and abs(f.turn - e["turn"]) <= TOLERANCE))
+        pairs = match([(f.kind, f.turn) for f in findings], [(e["kind"], int(e["turn"])) for e in expected])
         used_f: set[int] = set()
         used_e: set[int] = set()
-        for _, fi, ei in pairs:
-            if fi in used_f or ei in used_e:
-                continue
+        for fi, ei in pairs:
             used_f.add(fi)
             used_e.add(ei)
             f = findings[fi]
@@ -127,17 +107,13 @@ def evaluate(directory: Path = DEFAULT_DIR) -> Result:
     return result
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
 def render(result: Result) -> str:
     out = [f"Held-out evaluation: {result.files} sessions, match = same kind and turn ±{TOLERANCE}", "",
            "| kind | TP | FP | FN | precision | recall |", "|---|---:|---:|---:|---:|---:|"]
     for kind, s in result.scores.items():
-        out.append(f"| `{kind}` | {s.tp} | {s.fp} | {s.fn} | {_pct(s.precision)} | {_pct(s.recall)} |")
+        out.append(f"| `{kind}` | {s.tp} | {s.fp} | {s.fn} | {pct(s.precision)} | {pct(s.recall)} |")
     o = result.overall
-    out.append(f"| **all** | {o.tp} | {o.fp} | {o.fn} | {_pct(o.precision)} | {_pct(o.recall)} |")
+    out.append(f"| **all** | {o.tp} | {o.fp} | {o.fn} | {pct(o.precision)} | {pct(o.recall)} |")
     out += ["", f"### False positives ({len(result.false_positives)})", ""]
     for fp in result.false_positives:
         dup = " (duplicate of a matched label)" if fp["duplicate"] else ""

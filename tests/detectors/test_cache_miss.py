@@ -79,3 +79,39 @@ def test_without_a_recorded_cache_control_the_message_says_caching_is_in_use(det
     found = detect(K, _t(0, 9_800, control=False), _t(0, 9_800, control=False), turn())
     assert "caching is in use (cache reads/writes seen earlier)" in found[0].message
     assert "cache_control is set" not in found[0].message
+
+
+def test_a_big_new_read_lowers_the_ratio_without_a_miss(detect: Detect) -> None:
+    """Hit ratio 48 % because 20k new tokens arrived, but the whole cached prefix was read: no miss."""
+    found = detect(K, _t(0, 18_000, context=18_500), _t(18_000, 400, context=18_600),
+                   _t(18_400, 19_800, context=38_400), turn())
+    assert found == []
+
+
+def test_only_the_system_prompt_cached_is_not_a_miss(detect: Detect) -> None:
+    """A constant cache read of the marked prefix, while the rest grows uncached, is the prefix served."""
+    found = detect(K, _t(0, 40_000, context=45_000), _t(40_000, context=50_000), _t(40_000, context=60_000),
+                   turn())
+    assert found == []
+
+
+def test_a_model_change_starts_a_new_prefix(detect: Detect) -> None:
+    """Caches are per model: the first call on another model cannot read the old prefix."""
+    found = detect(K, _t(0, 9_800, model="claude-sonnet-4-5"), _t(9_500, model="claude-sonnet-4-5"),
+                   _t(0, 9_800, model="claude-haiku-4-5"), turn())
+    assert found == []
+
+
+def test_a_small_unread_segment_is_not_a_broken_prefix(detect: Detect) -> None:
+    """1.2k tokens written and not read next time is below what every model caches: no miss."""
+    found = detect(K, _t(3_000, 0, context=4_200), _t(3_000, 1_200, context=4_500), _t(3_000, 1_500, context=4_700),
+                   turn())
+    assert found == []
+
+
+def test_an_unmarked_compaction_starts_a_new_prefix(detect: Detect) -> None:
+    """The context falling from 90k to 20k is a rewritten history: its cache miss is expected."""
+    found = detect(K, _t(0, 89_000, context=90_000), _t(89_000, 500, context=90_500),
+                   _t(15_000, 5_000, context=20_000), turn())
+    assert found == []
+

@@ -92,3 +92,66 @@ class TestContextDrift:
         """Several distinct edits of one file are normal work."""
         found = detect(K, *[turn(edit("a.py", f"v{i}", f"w{i}")) for i in range(8)], turn())
         assert found == []
+
+
+class TestWhatCountsAsTheSameWork:
+    def test_a_repeated_partial_read_is_not_drift(self, detect: Detect) -> None:
+        """The same offset/limit slice read again asks for what the model needs now (edit-verify)."""
+        part = tool("Read", {"file_path": "big.py", "offset": 100, "limit": 40}, "x")
+        found = detect(K, turn(part), *_busy(6), turn(part), turn())
+        assert found == []
+
+    def test_a_whole_read_after_partial_reads_is_not_drift(self, detect: Detect) -> None:
+        """Only a whole-file read repeats an earlier whole-file read."""
+        part = tool("Read", {"file_path": "a.py", "offset": 1, "limit": 40}, "x")
+        found = detect(K, turn(part), *_busy(6), turn(read("a.py")), turn())
+        assert found == []
+
+    def test_a_placeholder_path_names_no_file(self, detect: Detect) -> None:
+        """A sanitized path ([REDACTED_PATH]/config.yml) may stand for several files."""
+        path = "/home/[USER]/[REDACTED_PATH]/config.yml"
+        found = detect(K, turn(read(path)), *_busy(6), turn(read(path)), turn())
+        assert found == []
+
+    def test_a_failed_edit_makes_a_reread_legitimate(self, detect: Detect) -> None:
+        """After a failed string-match edit, re-reading the file is the cure, not drift."""
+        failed = edit("a.py", "old", "new", "String to replace not found in file.", error=True)
+        found = detect(K, turn(read("a.py")), *_busy(5), turn(failed), turn(read("a.py")), turn())
+        assert found == []
+
+    def test_a_sub_agent_run_may_change_any_file(self, detect: Detect) -> None:
+        """A Task (sub-agent) between the reads may have changed the file."""
+        task = tool("Task", {"description": "fix it", "prompt": "fix a.py"}, "done")
+        found = detect(K, turn(read("a.py")), *_busy(5), turn(task), turn(read("a.py")), turn())
+        assert found == []
+
+    def test_an_inline_script_may_change_any_file(self, detect: Detect) -> None:
+        """`python3 - <<EOF` between the reads is the model editing through the shell."""
+        script = bash("python3 - <<'EOF'\nopen('a.py','w').write('x')\nEOF", "")
+        found = detect(K, turn(read("a.py")), *_busy(5), turn(script), turn(read("a.py")), turn())
+        assert found == []
+
+    def test_a_context_that_halves_is_a_rewritten_history(self, detect: Detect) -> None:
+        """A compaction without a marker shows as the context falling below half: earlier reads are gone."""
+        busy = [turn(bash("pytest -q", "1 passed"), context=80_000 + i) for i in range(5)]
+        found = detect(K, turn(read("a.py"), context=70_000), *busy, turn(read("a.py"), context=20_000), turn())
+        assert found == []
+
+    def test_a_file_re_read_again_and_again_is_one_finding(self, detect: Detect) -> None:
+        """Re-reads at turns 7 and 12 of a file read at turn 1, unchanged throughout: one finding, at 7."""
+        found = detect(K, turn(read("a.py")), *_busy(5), turn(read("a.py")), *_busy(4, start=10),
+                       turn(read("a.py")), turn())
+        assert [f.turn for f in found] == [7]
+
+    def test_after_a_change_the_count_starts_again(self, detect: Detect) -> None:
+        """Reported, then edited and read, then re-read unchanged much later: a second finding."""
+        found = detect(K, turn(read("a.py")), *_busy(5), turn(read("a.py")), turn(edit("a.py", "x", "y")),
+                       turn(read("a.py")), *_busy(5, start=10), turn(read("a.py")), turn())
+        assert [f.turn for f in found] == [7, 15]
+
+    def test_a_background_commands_output_file_is_polled_not_drift(self, detect: Detect) -> None:
+        """Re-reading tasks/b06ff87.output (a running command writes it) checks progress."""
+        path = "/tmp/claude/-Users-m/tasks/b06ff87.output"
+        found = detect(K, turn(read(path)), *_busy(6), turn(read(path)), turn())
+        assert found == []
+

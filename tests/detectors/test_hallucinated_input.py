@@ -26,12 +26,12 @@ class TestHallucinatedInput:
                        turn(read("src/legacy.py", MISSING, error=True)), turn())
         assert found == []
 
-    def test_unseen_path_after_orientation_is_info(self, detect: Detect) -> None:
-        """After a listing, an invented path is still reported, as info."""
+    def test_unseen_path_after_orientation_is_a_warning_too(self, detect: Detect) -> None:
+        """After a listing, an invented path is still a failed call: a warning."""
         found = detect(K, turn(ls("src", ["app.py", "models.py"])),
                        turn(read("src/config/settings.py", MISSING, error=True)), turn())
-        assert [(f.turn, f.severity) for f in found] == [(2, "info")]
-        assert found[0].evidence["oriented_at_turn"] == 1
+        assert [(f.turn, f.severity) for f in found] == [(2, "warning")]
+        assert found[0].evidence["oriented_at_turn"] == 1 and found[0].evidence["before_orientation"] is False
 
     def test_name_seen_in_another_directory_is_still_a_guess(self, detect: Detect) -> None:
         """src/components/index.ts is a guess when only src/index.ts was listed: its directory never was."""
@@ -243,3 +243,48 @@ class TestLazyGrounding:
                 seen |= indexed(text, listing)
             for name in probes:  # each occurs fewer times than the cap in these texts
                 assert detector._saw(name) == (name in seen), (name, text)
+
+
+class TestNotTheModelsInput:
+    def test_an_alias_that_rejects_a_valid_flag_is_not_hallucinated(self, detect: Detect) -> None:
+        """`tree -L 3` answered by lsd (the user's alias) rejects a flag tree has: not the model's error."""
+        result = "lsd: unknown option '-L'\nUsage: lsd [OPTIONS] [FILE]..."
+        found = detect(K, turn(bash("tree src -L 3", result, error=True)), turn())
+        assert found == []
+
+    def test_the_invoked_program_rejecting_a_flag_is_still_reported(self, detect: Detect) -> None:
+        """When the program the model named is the one complaining, the flag is the model's."""
+        result = "grep: unrecognized option '--recursive-x'"
+        found = detect(K, turn(bash("grep --recursive-x foo src", result, error=True)), turn())
+        assert [f.turn for f in found] == [1]
+
+    def test_a_windows_invalid_parameter_is_a_bad_flag(self, detect: Detect) -> None:
+        """`powercfg /change …` failing with "Invalid Parameters" is a flag the program does not take."""
+        result = 'Exit code 1\nInvalid Parameters -- try "/?" for help'
+        found = detect(K, turn(bash("powercfg /change monitor-timeout-ac 10", result, error=True)), turn())
+        assert [f.evidence["target_type"] for f in found] == ["flag"]
+
+    def test_an_unknown_option_deep_in_test_output_is_not_the_models_flag(self, detect: Detect) -> None:
+        """A failing test run whose log mentions "unknown option" far down used no invented flag."""
+        log = "\n".join(["Exit code 1", *[f"test {i} ok" for i in range(10)], "warning: unknown option :colour",
+                         "1 test failed"])
+        found = detect(K, turn(bash("mix test", log, error=True)), turn())
+        assert found == []
+
+    def test_a_named_flag_the_command_does_not_hold_is_not_the_models(self, detect: Detect) -> None:
+        """"unknown flag: --bar" from `make deploy` (the Makefile passed it) is not the model's input."""
+        found = detect(K, turn(bash("make deploy", "Error: unknown flag: --bar", error=True)), turn())
+        assert found == []
+
+    def test_an_existence_check_that_finds_nothing_is_info(self, detect: Detect) -> None:
+        """`ls .pre-commit-config.yaml` failing is a check, not a reliance on the file: info."""
+        miss = "ls: cannot access '.pre-commit-config.yaml': No such file or directory"
+        found = detect(K, turn(bash("ls -la .pre-commit-config.yaml", miss, error=True)), turn())
+        assert [(f.turn, f.severity) for f in found] == [(1, "info")]
+
+    def test_a_config_warning_in_remote_output_is_not_a_flag(self, detect: Detect) -> None:
+        """uci's "unknown option 'log'" about a config section is not a flag of the command the model ran."""
+        out = "enabled\n[!] Section @defaults[0] specifies unknown option 'log'"
+        found = detect(K, turn(bash("ssh root@router \"uci commit firewall && echo enabled\"", out)), turn())
+        assert found == []
+

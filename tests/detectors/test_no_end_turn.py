@@ -23,17 +23,17 @@ class TestNoEndTurn:
         assert "turn limit" in found[0].message and "2: Edit" in found[0].message
         assert found[0].tool_use_ids == ["toolu_003_0"]
 
-    def test_max_tokens_is_a_warning(self, detect: Detect) -> None:
-        """A response cut by max_tokens is a warning."""
+    def test_max_tokens_is_an_error(self, detect: Detect) -> None:
+        """A response cut by max_tokens lost the run's answer: an error."""
         found = detect(K, turn(read("a.py")), turn(stop="max_tokens"), end_reason="max_tokens")
-        assert [(f.turn, f.severity) for f in found] == [(2, "warning")]
+        assert [(f.turn, f.severity) for f in found] == [(2, "error")]
         assert "max_tokens" in found[0].message
 
-    def test_error_end_is_a_warning(self, detect: Detect) -> None:
-        """A session that ended in an API error is a warning naming the error."""
+    def test_error_end_is_an_error(self, detect: Detect) -> None:
+        """A session that ended in an API error lost the run: an error naming the error."""
         found = detect(K, turn(read("a.py")), turn(stop=None, error_type="RateLimitError"),
                        end_reason="error")
-        assert found[0].severity == "warning" and "RateLimitError" in found[0].message
+        assert found[0].severity == "error" and "RateLimitError" in found[0].message
 
     def test_trace_ending_on_tool_use_is_a_warning(self, detect: Detect) -> None:
         """A last stop_reason of tool_use with no recorded end reason is a warning."""

@@ -52,10 +52,28 @@ class TestTokenJump:
         assert [(f.turn, f.severity) for f in found] == [(2, "info")]
         assert found[0].evidence["early_read"] is True
 
-    def test_jump_without_a_tool_result_is_info(self, detect: Detect) -> None:
-        """Growth with no large tool result behind it (a pasted message?) is info."""
+    def test_jump_without_a_tool_result_is_not_reported(self, detect: Detect) -> None:
+        """Growth with no tool result behind it (a pasted user message) is not the article's token jump."""
         found = detect(K, turn(context=3_000, stop="end_turn"), turn(context=30_000))
-        assert [(f.severity, f.tool_use_ids) for f in found] == [("info", [])]
+        assert found == []
+
+    def test_results_too_small_to_explain_the_growth_are_not_blamed(self, detect: Detect) -> None:
+        """A 2k-char result cannot have added 20k tokens: something else did, and it is not reported."""
+        found = detect(K, turn(read("a.py", chars=2_000), context=10_000), turn(context=30_000))
+        assert found == []
+
+    def test_parallel_reads_add_up(self, detect: Detect) -> None:
+        """Five 8k-char reads in one turn together explain a 9k-token jump; the largest is named."""
+        reads = [read(f"lib/m{i}.ex", chars=8_000 + i) for i in range(5)]
+        found = detect(K, turn(read("a.py"), context=9_000), turn(*reads, context=10_000), turn(context=19_000))
+        assert [f.turn for f in found] == [3] and found[0].evidence["target"] == "lib/m4.ex"
+        assert found[0].evidence["results_chars"] == 40_010
+
+    def test_a_quarter_more_context_is_a_jump(self, detect: Detect) -> None:
+        """+6k tokens on a 20k context (+30 %) from one tool output is reported."""
+        found = detect(K, turn(read("a.py"), context=19_000), turn(bash("make", chars=30_000), context=20_000),
+                       turn(context=26_000))
+        assert [f.turn for f in found] == [3]
 
     def test_compaction_is_not_a_jump(self, detect: Detect) -> None:
         """The turn after compaction starts from a new baseline."""

@@ -19,7 +19,7 @@ class TestToolAvalanche:
     def test_eight_exploring_turns_are_reported_once(self, detect: Detect) -> None:
         """Twelve read/search-only turns give one finding, at the eighth."""
         found = detect(K, *_explore(12), turn(context=9_000))
-        assert [(f.turn, f.turns, f.severity) for f in found] == [(8, list(range(1, 9)), "info")]
+        assert [(f.turn, f.turns, f.severity) for f in found] == [(8, list(range(1, 9)), "warning")]
         assert found[0].evidence["avg_growth_tokens"] == 400 and "plan" in found[0].message
 
     def test_the_clean_six_turn_run_is_not_an_avalanche(self, detect: Detect) -> None:
@@ -59,3 +59,27 @@ class TestToolAvalanche:
     def test_min_turns_is_a_setting(self, detect: Detect) -> None:
         """avalanche_min_turns=4 reports at the fourth exploring turn."""
         assert [f.turn for f in detect(K, *_explore(5), turn(), avalanche_min_turns=4)] == [4]
+
+
+def test_a_token_jump_inside_a_run_restarts_it(detect: Detect) -> None:
+    """Five small steps, one +20k jump, six small steps: no eight similar increments in a row."""
+    first = _explore(5)
+    jump = turn(read("big.json"), context=30_000)
+    found = detect(K, *first, jump, *_explore(6, start_ctx=30_400), turn())
+    assert found == []
+
+
+def test_a_jump_after_the_finding_does_not_report_the_same_stretch_again(detect: Detect) -> None:
+    """Eight small steps (reported), a +20k read, eight more small steps, no commitment: one finding."""
+    jump = turn(read("big.json"), context=30_000)
+    found = detect(K, *_explore(8), jump, *_explore(8, start_ctx=30_400), turn())
+    assert [f.turn for f in found] == [8]
+
+
+def test_web_searches_and_fetches_are_exploration_too(detect: Detect) -> None:
+    """Reads interleaved with WebFetch/WebSearch calls make one run of eight exploring turns."""
+    web = [turn(tool("WebFetch", {"url": f"https://docs.example/{i}", "prompt": "x"}, "text"),
+                context=6_000 + i * 400) for i in range(3)]
+    found = detect(K, *_explore(5), *web, turn())
+    assert [f.turn for f in found] == [8]
+

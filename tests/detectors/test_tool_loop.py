@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_agent_trace.testing.scenario import bash, edit, glob, read, tool, turn
+from otel_agent_trace.testing.scenario import bash, edit, glob, grep, read, tool, turn
 
 from .conftest import Detect
 
@@ -58,11 +58,20 @@ class TestToolLoop:
         assert found[0].evidence["target"] == "npm test"
 
     def test_edits_between_failing_runs_are_iterations(self, detect: Detect) -> None:
-        """Test runs that fail between code edits are TDD, not a loop."""
-        fail = bash("pytest -q", "Error: Exit code 1", error=True)
-        found = detect(K, turn(fail), turn(edit("a.py", "1", "2")), turn(fail), turn(edit("a.py", "2", "3")),
-                       turn(fail), turn())
+        """Test runs that fail differently between code edits are TDD, not a loop."""
+        fails = [bash("pytest -q", f"Exit code 1\nFAILED tests/test_a.py::{name} - AssertionError", error=True)
+                 for name in ("test_parse", "test_render", "test_save")]
+        found = detect(K, turn(fails[0]), turn(edit("a.py", "1", "2")), turn(fails[1]),
+                       turn(edit("a.py", "2", "3")), turn(fails[2]), turn())
         assert found == []
+
+    def test_the_same_failure_after_cosmetic_edits_is_a_loop(self, detect: Detect) -> None:
+        """Edits after which the command fails exactly as before (numbers aside) changed nothing: a loop."""
+        fails = [bash("git commit -m wip", f"Pre-commit validation failed:\n[DIALYZER]\nTotal errors: 2, took {n}s",
+                      error=True) for n in (41, 38, 44)]
+        found = detect(K, turn(fails[0]), turn(edit("a.ex", "1", "2")), turn(fails[1]),
+                       turn(edit("a.ex", "2", "3")), turn(fails[2]), turn())
+        assert [f.turn for f in found] == [5]
 
     def test_reading_the_file_ends_a_failed_edit_streak(self, detect: Detect) -> None:
         """Re-reading the file after two failed edits is the right fix, so the next failure starts anew."""
@@ -84,11 +93,35 @@ class TestToolLoop:
         assert "still looping" in found[1].message
 
     def test_a_long_gap_breaks_the_streak(self, detect: Detect) -> None:
-        """Failures far apart (more than two turns) are not consecutive-ish."""
+        """Failures far apart (more than four turns) are new attempts, not retries."""
         fail = bash("npm test", "Error: Exit code 1", error=True)
-        found = detect(K, turn(fail), turn(read("a")), turn(read("b")), turn(read("c")), turn(fail),
-                       turn(read("d")), turn(read("e")), turn(read("f")), turn(fail), turn())
+        gap = [turn(read(c)) for c in "abcd"]
+        found = detect(K, turn(fail), *gap, turn(fail), *gap, turn(fail), turn())
         assert found == []
+
+    def test_retries_spread_over_non_adjacent_turns_are_a_loop(self, detect: Detect) -> None:
+        """The same failure retried with two or three unrelated turns between is still a loop."""
+        fail = bash("npm test", "Error: Exit code 1", error=True)
+        found = detect(K, turn(fail), turn(read("a")), turn(read("b")), turn(fail), turn(read("c")),
+                       turn(read("d")), turn(read("e")), turn(fail), turn())
+        assert [f.turn for f in found] == [8]
+
+    def test_reading_other_files_does_not_end_path_guessing(self, detect: Detect) -> None:
+        """Guess, read a known file, guess, guess: the reads did not ground the guesses."""
+        miss = "Error: ENOENT: no such file or directory"
+        found = detect(K, turn(read("src/config.ts", miss, error=True)), turn(read("package.json")),
+                       turn(read("config/app.ts", miss, error=True)), turn(read("lib/settings.ts", miss, error=True)),
+                       turn())
+        assert [f.turn for f in found] == [4]
+
+    def test_a_failed_listing_of_a_guessed_directory_is_a_guess(self, detect: Detect) -> None:
+        """`ls guessed/dir` failing counts with not-found reads as path guessing."""
+        miss = "ls: cannot access 'src/cfg': No such file or directory"
+        found = detect(K, turn(bash("ls src/cfg", miss, error=True)),
+                       turn(read("src/config/app.ts", "ENOENT: no such file or directory", error=True)),
+                       turn(bash("ls config", "ls: cannot access 'config': No such file or directory", error=True)),
+                       turn())
+        assert [f.turn for f in found] == [3]
 
     def test_min_repeats_is_a_setting(self, detect: Detect) -> None:
         """loop_min_repeats=4 needs a fourth failure."""
@@ -113,3 +146,40 @@ def test_the_quoted_error_is_the_line_that_reads_like_one(detect: Detect) -> Non
     found = detect(K, turn(fail), turn(fail), turn(fail), turn())
     assert "OperationalError" in found[0].message and "Connection refused" in found[0].message
     assert "Exit code 1" not in found[0].message
+
+
+def test_searches_finding_nothing_are_a_loop(detect: Detect) -> None:
+    """Three turns of globs and greps with slightly varied patterns, each finding nothing, are a loop."""
+    found = detect(K, turn(glob("assets/**/*.scss", "No files found")), turn(glob("assets/css/*", "No files found")),
+                   turn(grep("spotter\\.css", "No matches found")), turn())
+    assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
+
+
+def test_a_search_that_finds_something_ends_the_empty_streak(detect: Detect) -> None:
+    """Two empty globs, a grep with hits, an empty glob: the search moved on, no loop."""
+    found = detect(K, turn(glob("a/*", "No files found")), turn(glob("b/*", "No files found")),
+                   turn(grep("x", "src/a.py:1:x")), turn(glob("c/*", "No files found")), turn())
+    assert found == []
+
+
+def test_an_empty_git_diff_is_not_an_empty_search(detect: Detect) -> None:
+    """Commands that print nothing when all is well (git diff) are not searches finding nothing."""
+    found = detect(K, *[turn(bash("git diff", "")) for _ in range(3)], turn())
+    assert found == []
+
+
+def test_edits_refused_for_not_reading_first_are_a_loop(detect: Detect) -> None:
+    """Writes to three files, each refused because it was not read first: the same missing step."""
+    refused = "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>"
+    found = detect(K, *[turn(tool("Write", {"file_path": f"src/m{i}.swift", "content": "x"}, refused, error=True))
+                        for i in range(3)], turn())
+    assert [f.turn for f in found] == [3] and "not read first" in found[0].message
+
+
+def test_reading_the_file_ends_the_refused_edits(detect: Detect) -> None:
+    """A read between refused writes is the cure: the next refusal starts anew."""
+    refused = "File has been modified since read, either by the user or by a linter. Read it again."
+    write = tool("Write", {"file_path": "a.py", "content": "x"}, refused, error=True)
+    found = detect(K, turn(write), turn(write), turn(read("a.py")), turn(write), turn())
+    assert found == []
+

@@ -56,6 +56,16 @@ class BoundedDict(Generic[K, V]):
         return iter(self._data)
 
 
+# Within one conversation the context only grows; a call with less than half the previous context has a
+# rewritten history (a compaction, a cleared or resumed conversation) even where no marker says so.
+HISTORY_DROP = 0.5
+
+
+def history_rewritten(previous_context: int, context: int) -> bool:
+    """Did the context shrink so much that the history must have been replaced?"""
+    return 0 < context < HISTORY_DROP * previous_context
+
+
 def fmt_tokens(n: int) -> str:
     """14_210 → '14k', 950 → '950': people compare token counts by magnitude."""
     if abs(n) >= 10_000:

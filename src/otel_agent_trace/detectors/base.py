@@ -8,6 +8,16 @@ Each detector instance belongs to exactly one session (the analyzer creates one 
 bounded state (rolling windows, per-target indexes with caps) and does O(1) amortized work per event.
 Detectors never read span attributes and never raise for odd input: unknown tools, missing inputs and
 empty results are normal.
+
+Severity means the same for every kind:
+
+* ``error``: a failure that cost the run — it was cut off without an answer (turn limit, max_tokens,
+  API error) or a loop went on after it was reported (five retries by default);
+* ``warning``: waste — tokens, turns or money spent on repeated, failing or unneeded work (drift, a
+  loop, an invented input, a token jump from command output or an avoidable read, an avalanche, a
+  cache miss, a trace that stops without an answer);
+* ``info``: context worth knowing that is usually not a mistake — a big first read that builds the
+  context, a cache entry that expired during a pause longer than its lifetime.
 """
 
 from __future__ import annotations
@@ -23,8 +33,10 @@ class Thresholds:
 
     drift_min_turns: int = 4
     loop_min_repeats: int = 3
-    jump_min_tokens: int = 8_000
-    jump_min_ratio: float = 0.40
+    # The article's "sharp jump": +5k tokens and +25 % over the previous call is already a quarter more
+    # context to pay for on every later turn; under that, growth is the normal pace of a session.
+    jump_min_tokens: int = 5_000
+    jump_min_ratio: float = 0.25
     avalanche_min_turns: int = 8
     cache_min_turn: int = 2
     max_tracked_targets: int = 4_096

@@ -1,66 +1,72 @@
 """cache_miss: a prefix marked for caching that is not served from the cache.
 
-With ``cache_control`` on a stable prefix, every turn after the first should read most of its context
-from the cache at 10 % of the input price. Nothing read means the prefix changes between calls (a
-timestamp, reordered tools) or is below the model's minimum cacheable length; a ratio that suddenly
-halves means the prefix broke part-way (an edited early message).
+With ``cache_control`` on a stable prefix, every call after the first should read from the cache, at
+10 % of the input price, what the previous call read from it or wrote to it: that is the cached prefix
+(the system prompt only, or the whole history when the breakpoint moves with it, as in Claude Code).
+Nothing read means the prefix changes between calls (a timestamp, reordered tools) or is below the
+model's minimum cacheable length; reading much less than that (below ``_PREFIX_SHARE``) means the
+prefix broke part-way (an edited early message). A low hit ratio alone is not a miss: a call that adds
+a lot of new content (a big file read) lowers the ratio while the whole old prefix is still read from
+the cache. A compaction (marked, or seen as the context falling below half) or a change of model
+starts a new prefix.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
-from otel_agent_trace.detectors._util import fmt_tokens
+from otel_agent_trace.detectors._util import fmt_tokens, history_rewritten
 from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.model.records import Finding, Turn
 
 _MIN_CACHEABLE = 1_024  # tokens: the smallest prefix any Claude model caches
+# When part of the prefix is read, the unread rest must be worth a breakpoint of its own (the largest
+# minimum cacheable length, 2,048 tokens on Haiku models): a client may move or drop the breakpoint on
+# the last few messages, which leaves a small tail unread without anything being broken.
+_MIN_MISSED = 2_048
 _CACHE_TTL_NS = 300 * 1_000_000_000  # default ephemeral cache lifetime: a longer pause is an expected miss
-_WINDOW = 5  # turns in the rolling hit-ratio average
-_HEALTHY = 0.5  # a rolling ratio at least this high is worth protecting
+# Share of the previously cached prefix that must be read again. Not 100 %: a client may move or drop a
+# breakpoint near the end of the prefix without anything being wrong.
+_PREFIX_SHARE = 0.8
 
 
 class CacheMiss(Detector):
-    """cache_control set but cache_read = 0 from turn ``cache_min_turn`` on, or the hit ratio collapses."""
+    """Caching in use, and from turn ``cache_min_turn`` on a call reads < 80 % of the prefix cached before."""
 
     kind = "cache_miss"
 
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         super().__init__(thresholds)
         self.min_turn = self.thresholds.cache_min_turn
-        self._ratios: deque[float] = deque(maxlen=_WINDOW)
         self._seen_cache = False  # some turn wrote to or read from the cache: caching is on
-        self._in_miss = False
-        self._in_collapse = False
+        self._in_miss = False  # one finding per run of consecutive misses
+        self._cached = 0  # what the previous call read from or wrote to the cache
+        self._prev_context = 0
+        self._prev_model: str | None = None
         self._prev_end_ns = 0
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         usage = turn.usage
         read, created = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
         context = usage.input_tokens + read + created
-        finding: Finding | None = None
-        if turn.after_compaction or context == 0:
-            pass  # a rewritten history cannot hit the old prefix; unknown usage tells nothing
-        elif read == 0:
-            self._in_collapse = False
+        prev, finding = self._cached, None
+        new_prefix = (turn.after_compaction or context == 0 or history_rewritten(self._prev_context, context)
+                      or (turn.model is not None and self._prev_model is not None and turn.model != self._prev_model))
+        if new_prefix:
+            pass  # a rewritten history or another model cannot hit the old prefix; unknown usage tells nothing
+        elif read == 0 or (read < _PREFIX_SHARE * prev and prev - read >= _MIN_MISSED):
             if ((turn.cache_control or self._seen_cache) and turn.index >= self.min_turn
                     and context >= _MIN_CACHEABLE and not self._in_miss):
                 self._in_miss = True
-                finding = self._miss(turn, self._paused(turn))
+                paused = self._paused(turn)
+                finding = self._miss(turn, paused) if read == 0 else self._collapse(turn, prev, paused)
         else:
             self._in_miss = False
-            ratio = read / context
-            ratios = self._ratios
-            avg = sum(ratios) / len(ratios) if ratios else 0.0
-            if avg >= _HEALTHY and ratio < avg / 2:
-                if not self._in_collapse:
-                    self._in_collapse = True
-                    finding = self._collapse(turn, ratio, avg, self._paused(turn))
-            else:
-                self._in_collapse = False
-            ratios.append(ratio)
         if read or created:
             self._seen_cache = True
+        if context:
+            self._cached = read + created
+            self._prev_context = context
+        if turn.model is not None:
+            self._prev_model = turn.model
         if turn.end_ns:
             self._prev_end_ns = turn.end_ns
         return [finding] if finding is not None else []
@@ -92,16 +98,21 @@ class CacheMiss(Detector):
                       "cache_control": turn.cache_control},
         )
 
-    def _collapse(self, turn: Turn, ratio: float, avg: float, paused: bool) -> Finding:
-        t = turn.index
+    def _collapse(self, turn: Turn, prev: int, paused: bool) -> Finding:
+        t, usage = turn.index, turn.usage
+        read = usage.cache_read_input_tokens
+        why = ("more than 5 minutes passed since the previous turn: only the part cached longer ago was still"
+               " there" if paused else "the cached prefix broke part-way: an early message or the tool list"
+               " changed")
         return Finding(
             kind=self.kind, severity="info" if paused else "warning", turn=t, turns=[t],
-            message=(f"cache hit ratio fell to {ratio:.0%} at turn {t} from a recent average of {avg:.0%}"
-                     " — the cached prefix broke part-way: an early message or the tool list changed"),
-            evidence={"reason": "ratio_collapse", "hit_ratio": round(ratio, 3), "rolling_avg": round(avg, 3),
-                      "cache_read_input_tokens": turn.usage.cache_read_input_tokens,
-                      "context_tokens": turn.usage.context_tokens, "ttl_expired": paused},
+            message=(f"only {fmt_tokens(read)} tokens were read from the cache at turn {t}, although the previous"
+                     f" call cached {fmt_tokens(prev)} tokens of prefix — {why}"),
+            evidence={"reason": "ratio_collapse", "hit_ratio": round(read / usage.context_tokens, 3)
+                      if usage.context_tokens else None, "cache_read_input_tokens": read,
+                      "previously_cached_tokens": prev, "context_tokens": usage.context_tokens,
+                      "ttl_expired": paused},
         )
 
     def tracked(self) -> int:
-        return len(self._ratios)
+        return 0

@@ -1,19 +1,51 @@
 """context_drift: the model repeats work it already did — re-reads an unchanged file, re-applies an edit.
 
 The content is still in the context window; the model just no longer attends to it (lost in the
-middle). Re-reading after an edit is normal and never reported: the file changed.
+middle). Only what is really the same work counts:
+
+* a whole-file read of a file read whole before: a partial read (offset/limit, ``head -n``) asks for the
+  slice the model needs now, which is how edit-verify cycles look;
+* of the same file: a path with a placeholder in it (``[REDACTED_PATH]``, ``<file>``, a glob, an
+  unexpanded ``$VAR``) names no file in particular;
+* of a file only the agent changes: a log or a background command's output file (``*.log``,
+  ``tasks/b1.output``) is written by a running process, and re-reading it polls its progress;
+* unchanged since: re-reading after an edit, a failed edit (re-reading is the cure for a string that no
+  longer matches), a command that rewrites files, or a sub-agent run is normal and never reported;
+* still in context: after a compaction, or a drop of the context that shows the history was replaced,
+  the earlier reads are gone.
+
+A file the model keeps re-reading is one finding, at the first re-read: the later ones are the same
+diagnosis (its evidence counts the reads so far). Once the file changes, the count starts again.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from otel_agent_trace.detectors._util import BoundedDict
+from otel_agent_trace.detectors._util import BoundedDict, history_rewritten
 from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, READ, call_info
 from otel_agent_trace.model.records import Finding, ToolCall, Turn
 
 _EDITS_PER_PATH = 16  # distinct successful edits remembered per file
+_SUBAGENT_TOOLS = frozenset({"task", "agent"})  # a sub-agent may change any file
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]|REDACTED|<[^/>]*>|[*?]|\$|\.\.\.|…")
+
+
+_OUTPUT_SUFFIXES = (".log", ".out", ".output", ".err")
+_OUTPUT_DIRS = ("/logs/", "/log/", "/tasks/", "\\tasks\\", "\\logs\\")
+
+
+def _is_file_identity(path: str) -> bool:
+    """Does this path name one real file? Not when part of it is a placeholder or a pattern."""
+    return _PLACEHOLDER.search(path) is None
+
+
+def _is_output(path: str) -> bool:
+    """A log or a background command's output file: a running process changes it; re-reading polls it."""
+    low = path.lower()
+    return low.endswith(_OUTPUT_SUFFIXES) or ".log." in low or any(d in f"/{low}" for d in _OUTPUT_DIRS)
 
 
 @dataclass(slots=True)
@@ -22,6 +54,7 @@ class _Read:
     last_turn: int
     tool_use_id: str
     count: int = 1
+    reported: bool = False  # drift on this content was reported: later re-reads are the same finding
 
 
 class ContextDrift(Detector):
@@ -33,26 +66,35 @@ class ContextDrift(Detector):
         super().__init__(thresholds)
         cap = self.thresholds.max_tracked_targets
         self.min_turns = self.thresholds.drift_min_turns
-        self._reads: BoundedDict[tuple[str, str | None], _Read] = BoundedDict(cap)
+        self._reads: BoundedDict[str, _Read] = BoundedDict(cap)  # whole-file reads by path
         self._changed: BoundedDict[str, int] = BoundedDict(cap)  # path → turn of its last change
         # path → edit key → (turn, tool_use id) of successful edits
         self._edits: BoundedDict[str, dict[int, tuple[int, str]]] = BoundedDict(cap)
         self._global_change = 0  # turn of the last command that may have rewritten any file
+        self._prev_context = 0
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
-        if turn.after_compaction:
-            # Compaction replaced the history with a summary: re-reading afterwards is expected.
+        context = turn.usage.context_tokens
+        if turn.after_compaction or history_rewritten(self._prev_context, context):
+            # The history was replaced (a summary, a cleared conversation): re-reading afterwards is expected.
             self._reads.clear()
             self._edits.clear()
+        if context:
+            self._prev_context = context
         return []
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
         role, t = info.role, call.turn_index
         if role.role == READ and role.path and info.error is None:
-            return self._read(call, role.path, role.read_range)
+            if role.read_range is None and _is_file_identity(role.path) and not _is_output(role.path):
+                return self._read(call, role.path)
+            return []
         if role.role in CHANGE_ROLES and role.path:
             return self._edit(call, role.path, role.edit_key, role.revert_key, role.undo, info.error is None)
+        if call.name.lower() in _SUBAGENT_TOOLS:
+            self._global_change = t
+            return []
         if role.role == BASH and info.error is None:
             for path in role.changed_paths:
                 self._changed.put(path, t)
@@ -61,28 +103,30 @@ class ContextDrift(Detector):
                 self._edits.clear()
         return []
 
-    def _read(self, call: ToolCall, path: str, read_range: str | None) -> list[Finding]:
+    def _read(self, call: ToolCall, path: str) -> list[Finding]:
         t = call.turn_index
-        key = (path, read_range)
-        prev = self._reads.touch(key)
+        prev = self._reads.touch(path)
         if prev is None:
-            self._reads.put(key, _Read(t, t, call.tool_use_id))
+            self._reads.put(path, _Read(t, t, call.tool_use_id))
             return []
         last_change = max(self._changed.get(path) or 0, self._global_change)
         gap = t - prev.last_turn
         findings: list[Finding] = []
-        if gap >= self.min_turns and last_change < prev.last_turn:
+        unchanged = last_change < prev.last_turn
+        if not unchanged:
+            prev.reported = False  # new content: a later re-read of it is a new question
+        elif gap >= self.min_turns and not prev.reported:
+            prev.reported = True
             first = prev.first_turn
             earlier = f"first read at turn {first}" + (
                 f", last at turn {prev.last_turn}" if prev.last_turn != first else "")
-            part = f" ({read_range})" if read_range else ""
             findings.append(Finding(
                 kind=self.kind, severity="warning", turn=t,
                 turns=sorted({first, prev.last_turn, t}), tool_use_ids=[prev.tool_use_id, call.tool_use_id],
-                message=(f"read {path}{part} again at turn {t}; {earlier} ({gap} turns earlier), unchanged"
+                message=(f"read {path} again at turn {t}; {earlier} ({gap} turns earlier), unchanged"
                          " since — the content is still in context but no longer used: consider a sub-agent"
                          " or a summary of the file"),
-                evidence={"reason": "reread", "path": path, "range": read_range, "first_read_turn": first,
+                evidence={"reason": "reread", "path": path, "first_read_turn": first,
                           "previous_read_turn": prev.last_turn, "gap_turns": gap, "reads": prev.count + 1},
             ))
         prev.last_turn, prev.tool_use_id, prev.count = t, call.tool_use_id, prev.count + 1
@@ -106,9 +150,9 @@ class ContextDrift(Detector):
                 evidence={"reason": "repeated_edit", "path": path, "first_edit_turn": first_turn,
                           "gap_turns": t - first_turn, "succeeded": ok},
             ))
+        self._changed.put(path, t)  # a failed edit too: re-reading the file is how the model recovers
         if not ok:
             return findings
-        self._changed.put(path, t)
         if undo:
             self._edits.pop(path)
             return findings

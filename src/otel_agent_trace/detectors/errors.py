@@ -47,6 +47,10 @@ class _Rule:
 # Most specific first: a traceback ending in FileNotFoundError is a not_found, "command not found" is
 # not a missing file, and a failed string-replace edit is not a missing file either.
 _RULES: tuple[_Rule, ...] = (
+    # An edit refused before it was tried: the file was not read first, or changed since it was read.
+    _Rule("precondition", (
+        "has not been read yet", "read it first before", "modified since read", "has been unexpectedly modified",
+        "modified since it was last read")),
     _Rule("no_match", (
         "string to replace not found", "did not appear verbatim", "no replacement was performed",
         "multiple occurrences of", "is not unique in", "not unique in the file", "search string not found",
@@ -62,7 +66,9 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("bad_option", (
         "unknown option", "unrecognized argument", "unrecognized option", "unrecognised option",
         "invalid option", "illegal option", "no such option", "unknown flag", "unknown shorthand flag",
-        "unknown argument", "unexpected argument", "flag provided but not defined")),
+        "unknown argument", "unexpected argument", "flag provided but not defined",
+        # Windows programs: "Invalid Parameters -- try "/?" for help", "Invalid switch - /x".
+        "invalid parameter", "invalid switch")),
     _Rule("permission", (
         "permission denied", "eacces", "eperm", "permissionerror", "operation not permitted", "access denied",
         "access is denied")),
@@ -97,6 +103,8 @@ _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"e(?:acces|rm|xception|rror: |xit|nied|turn ?code)"),  # erm: permission, eperm
     re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
     re.compile(r"o(?:ption|ld_str)"),
+    re.compile(r"invalid (?:param|switch)"),
+    re.compile(r"been read yet|first before|modified since|unexpectedly modified"),
 )
 
 
@@ -206,6 +214,7 @@ _FLAG = re.compile(
     r"(?:option|argument|arguments|flag)[:\s]+['\"`‘]?(--?[\w-]+)"
     r"|(?:--?[\w-]+)(?=['\"`’]?:? *(?:unknown|invalid))|invalid option -- '?(\w)"
     r"|flag provided but not defined: (-[\w-]+)"  # Go's flag package
+    r"|(?:unknown|invalid|unrecognized) option ['\"`‘]([\w.-]+)['\"`’]"  # "unknown option 'log'" (uci, mount)
 )
 
 
@@ -243,6 +252,28 @@ def missing_command(text: str) -> str | None:
     return name.rsplit("/", 1)[-1] or None
 
 
+# "lsd: 3: No such file …", "eza: Unknown argument -R": the program an error line speaks for. Shells and
+# generic words are not programs that could stand in for another.
+_SPEAKER = re.compile(r"^([A-Za-z][\w.+-]{1,30}): ", re.MULTILINE)
+_NOT_SPEAKERS = frozenset({"bash", "sh", "zsh", "fish", "dash", "error", "warning", "fatal", "usage", "line",
+                           "note", "hint", "exit code", "info", "debug", "caused by", "stderr", "stdout"})
+
+
+_USAGE = re.compile(r"^\s*usage: +(?:\S*/)?([A-Za-z][\w.+-]{0,30})\b", re.MULTILINE | re.IGNORECASE)
+
+
+def error_speaker(text: str) -> str | None:
+    """The program that printed the error, when its first lines name one (``lsd: …`` → lsd, or a usage
+    banner ``Usage: eza [OPTIONS]`` under a bare ``error: unexpected argument``)."""
+    head = text[:512]
+    for match in _SPEAKER.finditer(head):
+        name = match.group(1).lower()
+        if name not in _NOT_SPEAKERS:
+            return match.group(1)
+    usage = _USAGE.search(head)
+    return usage.group(1) if usage else None
+
+
 def bad_flag(text: str) -> str | None:
     """The offending flag in an "unknown option --foo" style message, when it names one."""
     match = _FLAG.search(text[:HEAD_CHARS])
@@ -250,7 +281,7 @@ def bad_flag(text: str) -> str | None:
         return None
     if match.group(2):
         return "-" + match.group(2)
-    return match.group(1) or match.group(3) or match.group(0)
+    return match.group(1) or match.group(3) or match.group(4) or match.group(0)
 
 
 _BY_CLASS = {rule.name: rule for rule in _RULES}

@@ -2,7 +2,9 @@
 
 A not-found path is only suspicious when nothing earlier in the session grounded it: no listing,
 search, read, write or other tool result mentioned its name. Paths named in a result and then failing
-are a wrong directory or a deleted file — different problems. Hallucinations cluster before the first
+are a wrong directory or a deleted file — different problems. A listing that finds nothing (``ls x``,
+``which x || ls /opt/x``) is a check rather than a reliance on the path: reported as info, since a
+reader could take it either way. Hallucinations cluster before the first
 orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
 commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
 shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read).
@@ -43,7 +45,9 @@ from otel_agent_trace.detectors.errors import (
     PATH_PUNCT,
     PATH_TOKEN,
     bad_flag,
+    classify_error,
     error_line,
+    error_speaker,
     missing_command,
     path_tokens,
 )
@@ -98,6 +102,30 @@ def _listed_names(text: str, at: int) -> tuple[str, ...]:
         if entry and " " not in entry:
             names += _names(entry)
     return names
+
+
+_USAGE_ERROR_LINES = 4  # a program rejecting its arguments says so before doing anything else
+
+
+def _models_flag(flag: str | None, result: str, command: str) -> bool:
+    """Is the rejected flag one the model wrote? The named flag must be in the command; an unnamed one
+    must be rejected in the first lines of output, not mentioned in a log or test output further down."""
+    if flag:
+        return flag.lstrip("-").split("=", 1)[0] in command
+    lines = [line for line in result[:HEAD_CHARS].lower().splitlines()[:_USAGE_ERROR_LINES + 1]
+             if not line.startswith("exit code")]
+    return any(classify_error(line, True) == "bad_option" for line in lines[:_USAGE_ERROR_LINES])
+
+
+def _substituted(result: str, command: str) -> bool:
+    """Did a program the command does not name print the error? Then the user's shell put it there (an
+    alias or wrapper: ``tree`` running ``lsd``) or a script ran it: the flags it rejects are not the
+    model's, and the model's input was valid for the command it wrote."""
+    speaker = error_speaker(result)
+    if speaker is None:
+        return False
+    words = {w.rsplit("/", 1)[-1].lower() for w in command.split()}
+    return speaker.lower() not in words
 
 
 @dataclass(slots=True)
@@ -208,7 +236,9 @@ class HallucinatedInput(Detector):
         else:
             head = f"`{target}` at turn {t}: {error_line(call.result, error, 80) or 'unknown option'}"
         return Finding(
-            kind=self.kind, severity="warning" if cluster.before else "info", turn=t, turns=[t],
+            # Checking whether something exists is context; relying on it is the failure.
+            kind=self.kind, severity="info" if call_info(call).role.role == SEARCH else "warning", turn=t,
+            turns=[t],
             tool_use_ids=[call.tool_use_id], message=f"{head} — {self._fix(cluster.before)}",
             evidence=self._evidence(call, error, target, what, cluster),
         )
@@ -221,7 +251,7 @@ class HallucinatedInput(Detector):
         head = (f"{cluster.guesses} guesses in a row ({turn_span(cluster.turns)}) on {noun} no earlier listing,"
                 f" search or result named, all failing: {shown}")
         return Finding(
-            kind=self.kind, severity="warning" if cluster.before else "info", turn=t, turns=list(cluster.turns),
+            kind=self.kind, severity="warning", turn=t, turns=list(cluster.turns),
             tool_use_ids=list(cluster.ids), message=f"{head} — {self._fix(cluster.before)}",
             evidence=self._evidence(call, error, target, what, cluster),
         )
@@ -231,7 +261,7 @@ class HallucinatedInput(Detector):
         if error == "not_found":
             if role.path and role.role != WRITE:
                 return role.path, "path"
-            if role.shell and role.command:
+            if role.shell and role.command and not _substituted(call.result, role.command):
                 # `python scripts/x.py` → the argument the error message complains about.
                 text = call.result[:HEAD_CHARS]
                 for token in path_tokens(role.command, 500, 16):
@@ -240,12 +270,16 @@ class HallucinatedInput(Detector):
             return None, "path"
         if not role.shell:
             return None, ""
+        if _substituted(call.result, role.command or ""):
+            return None, ""
         if error == "command_not_found":
             # `poetry run pytest` → "bash: poetry: command not found" names poetry, not pytest.
             name = missing_command(call.result) or (role.invoked or role.program or role.target or "").split(" ", 1)[0]
             return name or None, "command"
         if error == "bad_option":
             flag = bad_flag(call.result)
+            if not _models_flag(flag, call.result, role.command or ""):
+                return None, ""
             invoked = role.invoked or (role.program or role.target or "").split(" ", 1)[0]
             return (f"{invoked} {flag}" if flag else invoked) or None, "flag"
         return None, ""

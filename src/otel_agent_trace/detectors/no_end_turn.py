@@ -12,7 +12,10 @@ from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.model.records import Finding, Severity, ToolUse, Turn
 
 _CLEAN_STOPS = frozenset({"end_turn", "stop_sequence"})
-_BAD_ENDS: dict[str, Severity] = {"turn_limit": "error", "max_tokens": "warning", "error": "warning"}
+# The agent was cut off (turn limit, output limit, API error): the run's result is lost, an error. A
+# trace that just stops (the user interrupted, the file ends on a tool call) may have been stopped on
+# purpose: a warning.
+_BAD_ENDS: dict[str, Severity] = {"turn_limit": "error", "max_tokens": "error", "error": "error"}
 _RECENT = 3
 
 
@@ -36,7 +39,7 @@ class NoEndTurn(Detector):
         bad_end = _BAD_ENDS.get(end_reason or "")
         if bad_end is None and (stop is None or stop in _CLEAN_STOPS):
             return []
-        severity: Severity = bad_end or "warning"
+        severity: Severity = bad_end or ("error" if stop == "max_tokens" else "warning")
         t = last_turn.index
         if end_reason == "turn_limit":
             what = f"hit the turn limit at turn {t} without end_turn"

@@ -23,6 +23,18 @@ _SEARCH_PROGRAMS = {"ls", "find", "grep", "rg", "ag", "ack", "fd", "fdfind", "tr
 _GIT_SEARCH = {"status", "log", "diff", "show", "grep", "ls-files", "blame", "branch"}
 _GIT_GLOBAL = {"checkout", "reset", "stash", "restore", "pull", "merge", "rebase", "apply", "am",
                "cherry-pick", "revert", "switch"}
+# Sub-commands of package managers and generators that rewrite project files (manifests, lock files,
+# generated code): `npm install x`, `uv add x`, `mix deps.get`, `mix phx.gen.live`, `rails generate`.
+_WRITING_WORDS = {"install", "i", "add", "remove", "rm", "uninstall", "update", "upgrade", "init", "new",
+                  "generate", "g", "lock", "sync"}
+
+
+def _writes_files(word: str) -> bool:
+    return word in _WRITING_WORDS or word.startswith("deps.") or ".gen." in word or word.startswith("gen.")
+
+
+_INLINE_OPTIONS = {"-c", "-e", "-i", "-pi", "-pie", "--eval"}
+_FORMAT_WORDS = {"format", "fmt", "lint:fix", "format:write"}
 _FORMATTERS = {"black", "isort", "prettier", "gofmt", "rustfmt", "autopep8", "yapf", "clang-format"}
 _MODIFIERS = {"rm", "mv", "cp", "touch", "tee", "truncate", "patch", "chmod", "ln", "mkdir", "rmdir",
               "unlink"}
@@ -207,7 +219,11 @@ def _classify(command: str) -> ToolRole:
     changed = tuple(p for p in (norm_path(r) for r in redirected) if p) if redirected else ()
     if prog in _MODIFIERS:
         changed += tuple(p for p in (norm_path(a) for a in args) if p)
+    # `mix format`, `cargo fmt`, `npm run format`, `dotnet format`: a formatter behind a launcher. An inline
+    # script (`python3 - <<EOF`, `perl -pi -e`, `node -e`) is the model editing through the shell.
     global_change = (prog in _FORMATTERS or "--fix" in options or "--write" in options or "-w" in options
-                     or (prog == "ruff" and "format" in head))
+                     or any(word in _FORMAT_WORDS or (prog != "git" and _writes_files(word)) for word in head[1:3])
+                     or (prog in _INTERPRETERS and ("<<" in text[:_MAX_CHARS] or "-" in head[1:2]
+                                                    or any(o in _INLINE_OPTIONS for o in options))))
     return ToolRole(BASH, target=target, program=program, changed_paths=changed, global_change=global_change,
                     shell=True, command=target, invoked=invoked)

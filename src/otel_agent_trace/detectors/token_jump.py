@@ -1,10 +1,14 @@
-"""token_jump: the context grows sharply at one turn, almost always because a tool returned a lot.
+"""token_jump: the context grows sharply at one turn, because a tool returned a lot.
 
 The jump shows at turn N+1 (the request carrying the result), the cause is a tool call of turn N: the
 finding names its largest result, so the fix (grep instead of a whole-file read, truncate command
-output) is obvious. The first big read of a file is usually the point: reported as info. Command output
-is not a read, even when the command is ``cat``: ``cat logs/worker.log`` dumps a log, and a log file is
-output too, however it is opened; those stay warnings.
+output) is obvious. The article's jump is the tool output's doing, so the results of turn N together
+(several files read in parallel add up) must be large enough to explain the growth; growth the results
+do not explain (a pasted user message, a long Write the model itself sent) is not reported.
+
+The first big read of a file is usually the point: reported as info. Command output is not a read,
+even when the command is ``cat``: ``cat logs/worker.log`` dumps a log, and a log file is output too,
+however it is opened; those stay warnings.
 """
 
 from __future__ import annotations
@@ -50,9 +54,11 @@ class TokenJump(Detector):
         self._prev_turn = 0
         self._prev_uses: list[ToolUse] = []  # the previous turn's tool_uses: names and inputs of the causes
         self._largest: _Largest | None = None  # largest tool result of the previous turn
+        self._result_chars = 0  # all tool results of the previous turn
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         if call.turn_index == self._prev_turn:
+            self._result_chars += len(call.result)
             largest = self._largest
             if largest is None or len(call.result) > largest.chars:
                 self._largest = _Largest(call.tool_use_id, call.name, len(call.result), call.turn_index,
@@ -66,12 +72,15 @@ class TokenJump(Detector):
             growth = context - self._prev_context
             needed = max(self.min_tokens, int(self.min_ratio * self._prev_context))
             if growth >= needed:
-                findings.append(self._finding(turn, growth, needed))
+                finding = self._finding(turn, growth, needed)
+                if finding is not None:
+                    findings.append(finding)
         if context > 0:
             self._prev_context = context
         self._prev_turn = turn.index
         self._prev_uses = turn.tool_uses
         self._largest = None
+        self._result_chars = 0
         return findings
 
     def _cause(self, turn: Turn) -> _Largest | None:
@@ -84,29 +93,28 @@ class TokenJump(Detector):
                 largest = _Largest(result.tool_use_id, name, result.chars, turn.index - 1, tool_input)
         return largest
 
-    def _finding(self, turn: Turn, growth: int, needed: int) -> Finding:
+    def _finding(self, turn: Turn, growth: int, needed: int) -> Finding | None:
         before, now, t = self._prev_context, turn.usage.context_tokens, turn.index
         cause = self._cause(turn)
+        total = max(self._result_chars, sum(r.chars for r in turn.tool_results))
+        # Any text costs at least one token per ~2 characters (hashes, minified code), about 4 for prose:
+        # results holding fewer characters than the growth in tokens cannot have caused it.
+        if cause is None or total < growth:
+            return None  # not the tool output's doing: a user message, the model's own long input
         evidence: dict[str, object] = {
             "previous_context_tokens": before, "context_tokens": now, "growth_tokens": growth,
             "threshold_tokens": needed, "ratio": round(now / before, 2) if before else None,
         }
         rise = f"raised context by {fmt_tokens(growth)} tokens ({fmt_tokens(before)} → {fmt_tokens(now)})"
-        if cause is None or cause.chars == 0:
-            return Finding(
-                kind=self.kind, severity="info", turn=t, turns=[t - 1, t] if t > 1 else [t],
-                message=(f"context jumped at turn {t}: {rise} with no large tool result — a big user message,"
-                         " attachment or system prompt change?"),
-                evidence=evidence,
-            )
         role = classify_tool(cause.name, cause.input)
         target = f" {short(role.target, 60)}" if role.target else ""
         file_read = role.role == READ and not role.shell and not _is_log(role.path)
         early = file_read and cause.turn <= _EARLY_TURNS
-        explained = cause.chars / _CHARS_PER_TOKEN >= growth / 2
+        explained = cause.chars / _CHARS_PER_TOKEN >= growth / 2  # by the largest result alone
         evidence.update({
             "tool": cause.name, "tool_use_id": cause.tool_use_id, "result_chars": cause.chars,
             "result_tokens_estimate": cause.chars // _CHARS_PER_TOKEN, "cause_turn": cause.turn,
+            "results_chars": total,
             "role": role.role, "target": role.target, "explained": explained, "early_read": early,
         })
         if early:

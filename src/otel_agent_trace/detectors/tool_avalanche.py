@@ -1,8 +1,12 @@
 """tool_avalanche: turn after turn of small reads and searches, and no commitment.
 
-Many small exploratory calls with similar context increments usually mean a vague task: the model
-keeps looking instead of acting. Judged from each turn's own tool_uses (known when the response
-arrives), so it works live and on imported files without results.
+Many small exploratory calls (reads, searches, listings, web searches and fetches) with similar context
+increments usually mean a vague task: the model
+keeps looking instead of acting. The increments must be small and similar: a turn whose growth is itself
+a token jump (one big read) breaks the pattern, and the run starts again from that turn (a stretch
+without commitment is reported once, however often a jump restarts its count). Judged from
+each turn's own tool_uses (known when the response arrives), so it works live and on imported files
+without results.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from otel_agent_trace.detectors.roles import READ, SEARCH, classify_tool
 from otel_agent_trace.model.records import Finding, Turn
 
 _EXPLORE = frozenset({READ, SEARCH})
+# Web searches and fetches touch no file (their role is "other") but are exploration all the same.
+_WEB_TOOLS = frozenset({"webfetch", "websearch", "web_search", "web_fetch"})
 _MAX_TARGETS = 64  # distinct targets remembered per run, for the evidence only
 
 
@@ -27,6 +33,7 @@ class ToolAvalanche(Detector):
         super().__init__(thresholds)
         self.min_turns = max(2, self.thresholds.avalanche_min_turns)
         self.jump_tokens = self.thresholds.jump_min_tokens
+        self.jump_ratio = self.thresholds.jump_min_ratio
         self._prev_context = 0
         self._reset()
 
@@ -42,18 +49,26 @@ class ToolAvalanche(Detector):
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         context = turn.usage.context_tokens
-        step = context - self._prev_context if context and self._prev_context else 0
+        prev = self._prev_context
+        step = context - prev if context and prev else 0
         if context:
             self._prev_context = context
         roles = [classify_tool(use.name, use.input) for use in turn.tool_uses] if turn.tool_uses else None
-        if not roles or any(r.role not in _EXPLORE for r in roles) or turn.after_compaction:
+        if (not roles or turn.after_compaction
+                or any(r.role not in _EXPLORE and use.name.lower() not in _WEB_TOOLS
+                       for r, use in zip(roles, turn.tool_uses, strict=True))):
             if self._length:
                 self._reset()
             return []
+        if step >= max(self.jump_tokens, self.jump_ratio * prev) and self._length:
+            # A token jump, not a small similar increment: the pattern starts again here. Still the same
+            # stretch without commitment, so one already reported is not reported again.
+            reported = self._reported
+            self._reset()
+            self._reported = reported
         if self._length == 0:
             self._start = turn.index
         self._length += 1
-        # A single big step is a token_jump, not part of an avalanche of small ones.
         if 0 < step < self.jump_tokens:
             self._growth += step
             self._steps += 1
@@ -73,7 +88,7 @@ class ToolAvalanche(Detector):
         reads, searches = self._roles[READ], self._roles[SEARCH]
         per_turn = f", context +{fmt_tokens(avg)} tokens per turn" if avg else ""
         return Finding(
-            kind=self.kind, severity="info", turn=t, turns=list(range(self._start, t + 1)),
+            kind=self.kind, severity="warning", turn=t, turns=list(range(self._start, t + 1)),
             message=(f"{self._length} turns of reads and searches with no edit (turns {self._start}-{t}:"
                      f" {reads} reads, {searches} searches, {len(self._targets)} targets{per_turn}) — the"
                      " model is exploring without committing to a plan: a more specific task or an explicit"

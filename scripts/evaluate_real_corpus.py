@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Score the detectors on the real Claude Code corpus in tests/fixtures/real_claude_code/.
+
+Every session listed in its labels.json is scored, whatever its split or origin (tune, holdout, or a
+part added later with the same schema). Each file is loaded with the project's own Claude Code importer
+(``otel_agent_trace.files.importers.load``; only the conversations of that file: sub-agent files are corpus
+entries of their own), every conversation in it (main and inline sidechains) is analysed, and findings
+are matched to labels on kind and turn (±1).
+
+Turn numbers: the labels count the N-th distinct ``message.id`` of the file, in file order, across all
+conversations (scripts/count_claude_code_turns.py). The importer numbers turns per conversation, so an
+inline sidechain restarts at 1. A finding's turn is mapped to the file's numbering through the turn's
+``response_id`` (its ``message.id``); the script checks, per file, that both sides see the same calls
+and reports any file where they do not.
+
+Scores, per kind and per part, with the confidence tiers of LABELS.md:
+
+* recall on unambiguous labels, and on unambiguous + caveat labels (a label is found when a finding of
+  its kind is within ±1 turn); borderline labels are reported but never count as misses;
+* precision: a finding within ±1 turn of any label of its kind (borderline included) is correct, one
+  matching nothing is a false positive;
+* findings on clean sessions (sessions with no label at all), which should be none.
+
+    python scripts/evaluate_real_corpus.py [--labels PATH] [--details PART …] [--json]
+
+``--details tune`` lists the false positives and misses of the tuning part only: whoever tunes the
+rules must not read the held-out part's misses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared scoring module next to this script
+from _scoring import TOLERANCE, near, pct
+
+try:
+    from otel_agent_trace.detectors import KINDS, analyze_session
+    from otel_agent_trace.files.importers import LineError, load
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from otel_agent_trace.detectors import KINDS, analyze_session
+    from otel_agent_trace.files.importers import LineError, load
+
+DEFAULT_LABELS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "real_claude_code" / "labels.json"
+TIERS = ("unambiguous", "caveat", "borderline")
+
+
+def _turn_counter() -> Any:
+    """The labels' own reference numbering (a standalone script that does not import the package)."""
+    path = Path(__file__).resolve().parent / "count_claude_code_turns.py"
+    spec = importlib.util.spec_from_file_location("count_claude_code_turns", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_COUNTER = _turn_counter()
+
+
+@dataclass
+class KindScore:
+    labels: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
+    found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
+    findings: int = 0
+    correct: int = 0  # findings within ±1 turn of a label of their kind, any tier
+    clean_findings: int = 0  # findings on sessions with no label at all
+
+    def recall(self, *tiers: str) -> float | None:
+        total = sum(self.labels[t] for t in tiers)
+        return sum(self.found[t] for t in tiers) / total if total else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.correct / self.findings if self.findings else None
+
+    def add(self, other: KindScore) -> None:
+        for t in TIERS:
+            self.labels[t] += other.labels[t]
+            self.found[t] += other.found[t]
+        self.findings += other.findings
+        self.correct += other.correct
+        self.clean_findings += other.clean_findings
+
+
+@dataclass
+class Part:
+    name: str
+    sessions: int = 0
+    turns: int = 0
+    clean_sessions: int = 0
+    scores: dict[str, KindScore] = field(default_factory=lambda: {k: KindScore() for k in KINDS})
+    false_positives: list[dict[str, Any]] = field(default_factory=list)
+    missed: list[dict[str, Any]] = field(default_factory=list)
+    clean_findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def overall(self) -> KindScore:
+        total = KindScore()
+        for s in self.scores.values():
+            total.add(s)
+        return total
+
+
+@dataclass
+class Result:
+    parts: dict[str, Part] = field(default_factory=dict)
+    numbering_mismatches: list[str] = field(default_factory=list)
+    load_errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Found:
+    kind: str
+    turn: int  # in the labels' file-wide numbering
+    severity: str
+    message: str
+    conversation: str
+
+
+def findings_of(path: Path, result: Result) -> list[Found]:
+    """Every finding of every conversation in one file, at the labels' turn numbers."""
+    ids = [message_id for message_id, _ in _COUNTER.turn_ids(path)]
+    file_turn = {message_id: n for n, message_id in enumerate(ids, start=1)}
+    seen: set[str] = set()
+    out: list[Found] = []
+    for item in load(path):
+        if isinstance(item, LineError):
+            result.load_errors.append(str(item))
+            continue
+        if item.source != str(path):
+            continue  # a sub-agent file found next to this one: it is scored as its own corpus entry
+        by_index = {t.index: t.response_id for t in item.turns}
+        seen.update(r for r in by_index.values() if r)
+        for f in analyze_session(item):
+            response_id = by_index.get(f.turn)
+            turn = file_turn.get(response_id or "")
+            if turn is None:
+                result.numbering_mismatches.append(f"{path.name}: {f.kind} at importer turn {f.turn} of"
+                                                   f" {item.id} has no message id in the file's numbering")
+                continue
+            out.append(Found(f.kind, turn, str(f.severity), f.message, item.id))
+    if seen != set(ids):
+        result.numbering_mismatches.append(
+            f"{path.name}: importer turns {len(seen)}, label turns {len(ids)},"
+            f" {len(seen ^ set(ids))} message ids on one side only")
+    return out
+
+
+def evaluate(labels_path: Path = DEFAULT_LABELS) -> Result:
+    data = json.loads(labels_path.read_text(encoding="utf-8"))
+    root = labels_path.parent
+    result = Result()
+    for entry in data["sessions"]:
+        part = result.parts.setdefault(entry["split"], Part(entry["split"]))
+        path = root / entry["path"]
+        part.sessions += 1
+        part.turns += int(entry.get("turns", 0))
+        clean = not entry["labels"]
+        part.clean_sessions += clean
+        _score_session(entry, findings_of(path, result), part, clean)
+    return result
+
+
+def _score_session(entry: dict[str, Any], found: list[Found], part: Part, clean: bool) -> None:
+    labels = [(lab["kind"], int(lab["turn"]), lab["confidence"]) for lab in entry["labels"]]
+    plain = [(k, t) for k, t, _ in labels]
+    for f in found:
+        s = part.scores.setdefault(f.kind, KindScore())
+        s.findings += 1
+        record = {"file": entry["path"], "kind": f.kind, "turn": f.turn, "severity": f.severity,
+                  "message": f.message}
+        if near(f.kind, f.turn, plain):
+            s.correct += 1
+        else:
+            part.false_positives.append(record)
+        if clean:
+            s.clean_findings += 1
+            part.clean_findings.append(record)
+    for kind, turn, tier in labels:
+        s = part.scores.setdefault(kind, KindScore())
+        s.labels[tier] += 1
+        if any(f.kind == kind and abs(f.turn - turn) <= TOLERANCE for f in found):
+            s.found[tier] += 1
+        elif tier != "borderline":
+            part.missed.append({"file": entry["path"], "kind": kind, "turn": turn, "confidence": tier})
+
+
+def _tier_cell(s: KindScore, tier: str) -> str:
+    return f"{s.found[tier]}/{s.labels[tier]}" if s.labels[tier] else "—"
+
+
+def render_part(part: Part, verbose: bool = False) -> str:
+    out = [f"### {part.name}: {part.sessions} sessions, {part.turns} turns, {part.clean_sessions} clean", "",
+           "| kind | found u | found c | found b | recall u | recall u+c | findings | precision |"
+           " on clean |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows: Iterable[tuple[str, KindScore]] = [*part.scores.items(), ("**all**", part.overall)]
+    for kind, s in rows:
+        name = kind if kind.startswith("*") else f"`{kind}`"
+        out.append(f"| {name} | {_tier_cell(s, 'unambiguous')} | {_tier_cell(s, 'caveat')} |"
+                   f" {_tier_cell(s, 'borderline')} | {pct(s.recall('unambiguous'))} |"
+                   f" {pct(s.recall('unambiguous', 'caveat'))} | {s.findings} | {pct(s.precision)} |"
+                   f" {s.clean_findings} |")
+    if verbose:
+        out += ["", f"False positives ({len(part.false_positives)}):"]
+        out += [f"- `{x['file']}` turn {x['turn']} `{x['kind']}` ({x['severity']}): {x['message']}"
+                for x in part.false_positives]
+        out += ["", f"Missed unambiguous/caveat labels ({len(part.missed)}):"]
+        out += [f"- `{x['file']}` turn {x['turn']} `{x['kind']}` ({x['confidence']})" for x in part.missed]
+    return "\n".join(out)
+
+
+def render(result: Result, details: Iterable[str] = ()) -> str:
+    out = [f"Real Claude Code corpus, match = same kind and turn ±{TOLERANCE};"
+           " u = unambiguous, c = caveat, b = borderline (never a miss)", ""]
+    for name in sorted(result.parts, key=lambda n: (n != "tune", n)):
+        out += [render_part(result.parts[name], name in details), ""]
+    if result.numbering_mismatches:
+        out += ["Turn numbering disagreements:"] + [f"- {m}" for m in result.numbering_mismatches] + [""]
+    if result.load_errors:
+        out += [f"Lines skipped while loading: {len(result.load_errors)}", ""]
+    return "\n".join(out)
+
+
+def as_json(result: Result) -> dict[str, Any]:
+    def score(s: KindScore) -> dict[str, Any]:
+        return {"labels": s.labels, "found": s.found, "findings": s.findings, "correct": s.correct,
+                "recall_unambiguous": s.recall("unambiguous"),
+                "recall_with_caveat": s.recall("unambiguous", "caveat"), "precision": s.precision,
+                "clean_findings": s.clean_findings}
+
+    return {"parts": {name: {"sessions": p.sessions, "turns": p.turns, "clean_sessions": p.clean_sessions,
+                             "scores": {k: score(s) for k, s in p.scores.items()}, "overall": score(p.overall),
+                             "false_positives": p.false_positives, "missed": p.missed}
+                      for name, p in result.parts.items()},
+            "numbering_mismatches": result.numbering_mismatches, "load_errors": len(result.load_errors)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", type=Path, default=DEFAULT_LABELS, help="labels.json of the corpus")
+    parser.add_argument("--details", nargs="*", default=[], metavar="PART",
+                        help="list the false positives and misses of these parts (e.g. tune)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    result = evaluate(args.labels)
+    if args.json:
+        print(json.dumps(as_json(result), indent=2))
+    else:
+        print(render(result, args.details), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"imported {summary.files} file(s): {summary.sessions} session(s), {summary.turns} turn(s), "
           f"{summary.findings} finding(s), {summary.spans} span(s) sent"
           f"{'' if flushed else ' (export did not confirm)'}; {len(summary.failures)} line(s) skipped")
-    return 1 if summary.failures and not summary.sessions else 0
+    return 2 if summary.failures and not summary.sessions else 0  # 2: unreadable input, as every command
 
 
 def _with_progress(files: Sequence[str], tracer: trace.Tracer) -> ImportSummary:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings
+from ..config import CACHE_READ_PRICE_FACTOR, Settings
 from ..detectors.base import Thresholds
 from ..records import Finding, Session, ToolCall, Turn
 from ..terminal import clean
@@ -81,7 +81,7 @@ def summarize(session: Session, findings: Sequence[Finding] | None = None) -> Su
     limits = Thresholds()
     totals = dict.fromkeys(("input", "output", "cache_read", "cache_write"), 0)
     previous = 0
-    prices = _prices()
+    prices = _PRICES
     for turn in session.turns:
         usage, context = turn.usage, turn.usage.context_tokens
         totals["input"] += usage.input_tokens
@@ -105,6 +105,26 @@ def _prices() -> Settings:
         return Settings.from_env()  # honours OTEL_AGENT_TRACE_PRICES
     except (TypeError, ValueError):
         return Settings()
+
+
+_PRICES = _prices()
+
+
+# Anthropic's list-price ratios to the input price (the only price configured per model family).
+_OUTPUT_PRICE_FACTOR = 5.0
+_CACHE_WRITE_PRICE_FACTOR = 1.25
+
+
+def session_cost_usd(session: Session, prices: Settings | None = None) -> float:
+    """Estimated cost at list prices: fresh input, cache writes (1.25x), cache reads (0.1x), output (5x)."""
+    prices = prices or _PRICES
+    total = 0.0
+    for turn in session.turns:
+        u = turn.usage
+        billed = (u.input_tokens + _CACHE_WRITE_PRICE_FACTOR * u.cache_creation_input_tokens
+                  + CACHE_READ_PRICE_FACTOR * u.cache_read_input_tokens + _OUTPUT_PRICE_FACTOR * u.output_tokens)
+        total += billed * prices.input_price(turn.model) / 1e6
+    return total
 
 
 def decision_turn(session: Session, findings: Sequence[Finding],

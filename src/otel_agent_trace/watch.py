@@ -1,0 +1,237 @@
+"""``otel-agent-trace watch``: follow a live trace file or a Claude Code projects folder.
+
+Each poll re-reads only the files whose size or time changed, through the same importers as every other
+command (so Claude Code messages split over several lines merge the same way), and prints what is new:
+sessions, turns with their tokens and cache reads, failed tool calls, findings. ``no_end_turn`` is left
+out while watching: a session being written has not ended yet. Ctrl-C, ``--timeout`` (seconds with
+nothing new) or ``--once`` end it with a ranked summary of the sessions seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from .records import Finding, Session, Turn
+from .report.summary import SEVERITY_RANK, one_line, plural, target_of, top_findings, turns_label
+
+_LIVE_SKIPPED = {"no_end_turn"}
+
+
+@dataclass
+class _FileState:
+    signature: tuple[int, int] = (-1, -1)  # (size, mtime_ns)
+    since_ns: int = 0  # turns that started earlier were there before the watch began: not shown
+
+
+@dataclass
+class Watcher:
+    """Polls ``path`` (a file, maybe not there yet, or a directory) and turns changes into display lines."""
+
+    path: Path
+    files: dict[Path, _FileState] = field(default_factory=dict)
+    sessions: dict[tuple[str, str], tuple[Session, list[Finding]]] = field(default_factory=dict)
+    shown_turns: set[tuple[str, str, int]] = field(default_factory=set)  # read (maybe before the watch began)
+    printed_turns: set[tuple[str, str, int]] = field(default_factory=set)
+    shown_results: set[tuple[str, str]] = field(default_factory=set)
+    shown_findings: set[tuple[str, str, str, int]] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    def start(self) -> str:
+        """Take the directory's current files as the baseline; returns a line saying what is watched."""
+        if not self.path.is_dir():
+            return f"watching {one_line(self.path, 200)}" + ("" if self.path.exists() else " (not there yet)")
+        now = time.time_ns()
+        for file in self._trace_files():
+            self.files[file] = _FileState(since_ns=now)
+        return (f"watching {one_line(self.path, 200)}: {plural(len(self.files), 'trace file')}; "
+                "new turns appear below")
+
+    def poll(self) -> list[Any]:
+        """Lines (rich Text) for everything new since the last poll."""
+        lines: list[Any] = []
+        for file in self._trace_files():
+            state = self.files.setdefault(file, _FileState())
+            try:
+                info = file.stat()
+            except OSError:
+                continue
+            signature = (info.st_size, info.st_mtime_ns)
+            if signature == state.signature:
+                continue
+            state.signature = signature
+            lines.extend(self._reload(file, state))
+        return lines
+
+    def _trace_files(self) -> list[Path]:
+        from .importers import trace_files
+
+        if not self.path.is_dir():
+            return [self.path] if self.path.exists() else []
+        return trace_files(self.path)
+
+    def _reload(self, file: Path, state: _FileState) -> list[Any]:
+        from .detectors import analyze_session
+        from .importers import LineError, load
+
+        lines: list[Any] = []
+        for item in load(file):
+            if isinstance(item, LineError):
+                continue  # a line being written is incomplete until its newline: read it next time
+            key = (str(file), item.id)
+            new = key not in self.sessions
+            findings = [f for f in analyze_session(item) if f.kind not in _LIVE_SKIPPED]
+            self.sessions[key] = (item, findings)
+            fresh = [t for t in item.turns if (key[0], item.id, t.index) not in self.shown_turns]
+            if not fresh and not new:
+                lines.extend(self._findings(key, findings, state))
+                continue
+            visible = {t.index for t in fresh if not state.since_ns or t.start_ns >= state.since_ns}
+            if new and (visible or not state.since_ns):
+                lines.append(_text(("● ", "bold cyan"), (_name(item), "bold"),
+                                   (f"  {one_line(item.task, 80)}" if item.task else "", "dim")))
+            previous = {t.index: item.turns[n - 1] for n, t in enumerate(item.turns) if n}
+            failed: dict[int, list[Any]] = {}
+            for call in item.tool_calls:
+                mark = (key[0] + "\0" + item.id, call.tool_use_id)
+                if mark in self.shown_results:
+                    continue
+                self.shown_results.add(mark)
+                if call.is_error and (call.turn_index in visible
+                                      or (key[0], item.id, call.turn_index) in self.printed_turns):
+                    failed.setdefault(call.turn_index, []).append(
+                        _text("      ", ("✗ ", "red"), (one_line(call.name, 30), "cyan"),
+                              f" {one_line(target_of(call.input), 40)} failed: ", (one_line(call.result, 80), "red")))
+            for index in sorted(i for i in failed if i not in visible):  # results of turns shown earlier
+                lines.extend(failed[index])
+            for turn in fresh:
+                self.shown_turns.add((key[0], item.id, turn.index))
+                if turn.index in visible:
+                    self.printed_turns.add((key[0], item.id, turn.index))
+                    lines.append(_turn_line(item, turn, previous.get(turn.index)))
+                    lines.extend(failed.get(turn.index, ()))
+            lines.extend(self._findings(key, findings, state))
+        return lines
+
+    def _findings(self, key: tuple[str, str], findings: list[Finding], state: _FileState) -> list[Any]:
+        lines = []
+        for finding in top_findings(findings, len(findings)):
+            mark = (key[0], key[1], finding.kind, finding.turn)
+            if mark in self.shown_findings:
+                continue
+            self.shown_findings.add(mark)
+            if state.since_ns and not self._turn_after(key, finding.turn, state.since_ns):
+                continue
+            style = {"error": "red", "warning": "yellow"}.get(finding.severity, "dim")
+            lines.append(_text("      ", (f"{finding.severity} {one_line(finding.kind, 24)} "
+                                          f"{turns_label(finding)}: ", style),
+                               one_line(finding.message, 160)))
+        return lines
+
+    def _turn_after(self, key: tuple[str, str], index: int, since_ns: int) -> bool:
+        session = self.sessions[key][0]
+        turn = next((t for t in session.turns if t.index == index), None)
+        return turn is not None and turn.start_ns >= since_ns
+
+
+def _name(session: Session) -> str:
+    agent = session.agent_name or "session"
+    return f"{one_line(agent, 30)} ({one_line(session.id[:8], 8)})"
+
+
+def _text(*parts: str | tuple[str, str]) -> Any:
+    from rich.text import Text
+
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for part in parts:
+        if isinstance(part, tuple):
+            line.append(*part)
+        else:
+            line.append(part)
+    return line
+
+
+def _turn_line(session: Session, turn: Turn, previous: Turn | None) -> Any:
+    u = turn.usage
+    delta = u.context_tokens - previous.usage.context_tokens if previous is not None else 0
+    cache = f"cache {u.cache_read_input_tokens / u.context_tokens:.0%}" if u.context_tokens else "cache –"
+    clock = datetime.fromtimestamp(turn.start_ns / 1e9).strftime("%H:%M:%S") if turn.start_ns else "--:--:--"
+    tools = ", ".join(f"{one_line(use.name, 20)} {one_line(target_of(use.input), 40)}".strip()
+                      for use in turn.tool_uses[:3])
+    more = f" +{len(turn.tool_uses) - 3}" if len(turn.tool_uses) > 3 else ""
+    line = _text((clock, "dim"), "  ", (_name(session), "bold"), f"  T{turn.index:<3} ",
+                 (f"{one_line(turn.stop_reason, 10) or '?':<9}", "green" if turn.stop_reason == "end_turn" else ""),
+                 f" in {u.context_tokens:>8,}")
+    if previous is not None:
+        line.append(f" ({delta:+,})", "bold red" if delta >= 8_000 else "dim")
+    line.append(f"  {cache}", "green" if u.cache_read_input_tokens else "dim")
+    line.append(f"  out {u.output_tokens:,}")
+    if turn.error_type:
+        line.append(f"  ✗ {one_line(turn.error_type, 40)}", "red")
+    if tools:
+        line.append(f"  → {tools}{more}", "cyan")
+    return line
+
+
+def watch(path: str, *, out: Any, errors: TextIO, interval: float = 0.5, timeout: float | None = None,
+          once: bool = False, fail_on: str = "error", sleep: Callable[[float], None] = time.sleep) -> int:
+    """Follow ``path`` until Ctrl-C, ``timeout`` idle seconds or (``once``) one read; returns the exit code."""
+    from .cli import EXIT_INPUT, exit_code
+
+    target = Path(path)
+    if target.is_dir() and not any(target.rglob("*.jsonl")) and once:
+        print(f"{one_line(path, 300)}: no *.jsonl trace files in this directory", file=errors)
+        return EXIT_INPUT
+    if not target.exists() and once:
+        print(f"{one_line(path, 300)}: no such file or directory", file=errors)
+        return EXIT_INPUT
+    if target.exists() and not target.is_dir() and not target.is_file():
+        print(f"{one_line(path, 300)}: not a regular file", file=errors)
+        return EXIT_INPUT
+    watcher = Watcher(target)
+    if once:
+        watcher.files = {}  # a snapshot: everything there counts as new
+    else:
+        out.print(watcher.start(), style="dim")
+    idle_since = time.monotonic()
+    try:
+        while True:
+            lines = watcher.poll()
+            for line in lines:
+                out.print(line, no_wrap=True, overflow="ellipsis")
+            if once:
+                break
+            now = time.monotonic()
+            if lines:
+                idle_since = now
+            elif timeout is not None and now - idle_since >= timeout:
+                break
+            sleep(interval)
+    except KeyboardInterrupt:
+        out.print()
+    return _summary(watcher, out, fail_on, exit_code)
+
+
+def _summary(watcher: Watcher, out: Any, fail_on: str, exit_code: Callable[..., int]) -> int:
+    from .overview import ranked, ranked_table, session_row
+
+    pairs = list(watcher.sessions.values())
+    if not pairs:
+        out.print("no sessions seen", style="dim")
+        return exit_code([], fail_on, not watcher.path.exists() or watcher.path.is_file())
+    rows = ranked([session_row(s, f) for s, f in pairs])
+    turns = sum(r.turns for r in rows)
+    tokens = sum(r.tokens_in for r in rows)
+    cache = sum(r.cache_read for r in rows)
+    findings = [f for _, found in pairs for f in found]
+    worst = max((SEVERITY_RANK.get(f.severity, 0) for f in findings), default=0)
+    out.print()
+    out.print(f"{plural(len(rows), 'session')}, {plural(turns, 'turn')}, {tokens:,} context tokens "
+              f"({cache / tokens if tokens else 0:.0%} from cache), {plural(len(findings), 'finding')}",
+              style="bold red" if worst >= 3 else "bold")
+    out.print(ranked_table(rows[:20]))
+    return exit_code(findings, fail_on)

@@ -341,3 +341,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
     return watch(args.path, out=_console(use_color(sys.stdout, args.no_color)), errors=sys.stderr,
                  interval=args.interval, timeout=args.timeout, once=args.once, fail_on=args.fail_on)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,6 +23,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--html", metavar="OUT", help="also write the HTML report of both sessions")
     parser.add_argument("--no-color", action="store_true")
     args = parser.parse_args(argv)
+    from .cli import output_problem
+
+    # Checked before the run: a bad output path should not cost the whole demo, then fail at the end.
+    for option, path in (("--jsonl", args.jsonl), ("--html", args.html)):
+        if path and (problem := output_problem(path)):
+            print(f"demo {option}: {problem}", file=sys.stderr)
+            return 2
 
     import anthropic
     from opentelemetry.sdk.resources import Resource

@@ -8,6 +8,7 @@ transcript and a live run look the same in a backend.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -141,21 +142,26 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
                  progress: Any = None, errors: Any = None) -> ImportSummary:
     """Replay every session of ``paths``; malformed lines are reported (file:line) and skipped."""
     from .detectors import thresholds_from_env
-    from .importers import LineError, load
+    from .importers import LineError, load, trace_files
+    from .overview import ReadLog
 
     settings = settings or Settings.from_env()
     thresholds = thresholds_from_env(**settings.thresholds)
     summary = ImportSummary()
+    log = ReadLog(errors if errors is not None else open(os.devnull, "w"))  # noqa: SIM115
     for path in paths:
         summary.files += 1
         session_spans: dict[str, Span] = {}
+        if not trace_files(path):
+            summary.failures.append(f"{path}: no *.jsonl trace files in this directory")
+            log.line_error(str(path), 0, "no *.jsonl trace files in this directory")
         try:
             for item in load(path):
                 if isinstance(item, LineError):
                     summary.failures.append(str(item))
-                    if errors is not None:
-                        print(item, file=errors)
+                    log.line_error(item.file, item.line_no, item.message)  # one summary per unreadable file
                     continue
+                log.sessions_in[item.source or str(path)] += 1
                 span, spans, findings = replay_session(tracer, item, settings, thresholds,
                                                        parent=session_spans.get(item.parent_id or ""))
                 session_spans[item.id] = span
@@ -169,6 +175,7 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
                 print(f"{path}: {error}", file=errors)
         if progress is not None:
             progress()
+    log.finish()
     return summary
 
 

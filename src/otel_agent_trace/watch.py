@@ -39,7 +39,7 @@ class Watcher:
     printed_turns: set[tuple[str, str, int]] = field(default_factory=set)
     shown_results: set[tuple[str, str]] = field(default_factory=set)
     shown_findings: set[tuple[str, str, str, int]] = field(default_factory=set)
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # files that are not traces, one line each
 
     def start(self) -> str:
         """Take the directory's current files as the baseline; returns a line saying what is watched."""
@@ -79,9 +79,13 @@ class Watcher:
         from .importers import LineError, load
 
         lines: list[Any] = []
+        bad, read = 0, 0
         for item in load(file):
             if isinstance(item, LineError):
-                continue  # a line being written is incomplete until its newline: read it next time
+                # A line being written is incomplete until its newline: it is read again next time.
+                bad += 1
+                continue
+            read += 1
             key = (str(file), item.id)
             new = key not in self.sessions
             findings = [f for f in analyze_session(item) if f.kind not in _LIVE_SKIPPED]
@@ -115,6 +119,9 @@ class Watcher:
                     lines.append(_turn_line(item, turn, previous.get(turn.index)))
                     lines.extend(failed.get(turn.index, ()))
             lines.extend(self._findings(key, findings, state))
+        if bad and not read and not any(p.startswith(f"{one_line(file, 300)}:") for p in self.problems):
+            self.problems.append(f"{one_line(file, 300)}: not a JSONL trace ({plural(bad, 'line')} that could not "
+                                 "be read; one JSON object per line is expected)")
         return lines
 
     def _findings(self, key: tuple[str, str], findings: list[Finding], state: _FileState) -> list[Any]:
@@ -200,7 +207,10 @@ def watch(path: str, *, out: Any, errors: TextIO, interval: float = 0.5, timeout
     idle_since = time.monotonic()
     try:
         while True:
+            reported = len(watcher.problems)
             lines = watcher.poll()
+            for problem in watcher.problems[reported:]:
+                print(problem, file=errors)
             for line in lines:
                 out.print(line, no_wrap=True, overflow="ellipsis")
             if once:
@@ -222,7 +232,7 @@ def _summary(watcher: Watcher, out: Any, fail_on: str, exit_code: Callable[..., 
     pairs = list(watcher.sessions.values())
     if not pairs:
         out.print("no sessions seen", style="dim")
-        return exit_code([], fail_on, not watcher.path.exists() or watcher.path.is_file())
+        return exit_code([], fail_on, bool(watcher.problems) or not watcher.path.exists())
     rows = ranked([session_row(s, f) for s, f in pairs])
     turns = sum(r.turns for r in rows)
     tokens = sum(r.tokens_in for r in rows)

@@ -132,24 +132,29 @@ def decision_turn(session: Session, findings: Sequence[Finding],
     """The turn a failed run's trouble traces back to, or none, with the reason either way.
 
     - A run that ended normally (``end_turn``) has none: its findings are detours it recovered from.
+    - ``max_tokens``: the cut response itself; nothing earlier made it too long.
     - Otherwise the trouble is the failure findings (loops, drift, invented inputs; not cost findings,
       not ``no_end_turn``, the symptom being explained) reaching the last three turns, and the run of
       turns whose tool calls all failed up to the end; when nothing reaches the end, the earliest such
       finding. A loop or avalanche began at its first turn, the others at the turn they were seen.
     - A warning-level token jump at or before that start means a tool output blew the context first:
       the decision is the turn whose tool produced it.
-    - ``max_tokens``: the cut response itself, when nothing earlier explains it.
     """
     if not session.turns:
         return Decision(None, "no turns were recorded")
     if session.end_reason == "end_turn":
         return Decision(None, "the run ended normally (end_turn); any findings are detours it recovered from")
     last = session.turns[-1].index
+    if session.end_reason == "max_tokens":
+        return Decision(last, "its response hit max_tokens and was cut off: raise max_tokens, or ask for the "
+                              "output in smaller pieces (a file at a time)")
     if calls_by_turn is None:
         calls_by_turn = {}
         for call in session.tool_calls:
             calls_by_turn.setdefault(call.turn_index, []).append(call)
-    causes = [f for f in findings if f.severity != "info" and f.kind not in _NOT_CAUSES]
+    # An avalanche is only info in a run that ends well; in a failed one it is why the turns ran out.
+    causes = [f for f in findings
+              if (f.severity != "info" or f.kind == "tool_avalanche") and f.kind not in _NOT_CAUSES]
     anchors: list[tuple[int, str]] = []
     for finding in causes:
         turns = finding.turns or [finding.turn]
@@ -176,8 +181,6 @@ def decision_turn(session: Session, findings: Sequence[Finding],
     if jumps:
         jump = max(jumps, key=lambda j: j.turn)
         return Decision(min(jump.turns or [jump.turn]), f"its tool output blew the context — {jump.message}")
-    if session.end_reason == "max_tokens":
-        return Decision(last, "its response hit max_tokens: raise max_tokens or ask for a shorter answer")
     return Decision(None, "no finding explains the failure: read the last turns, newest first")
 
 

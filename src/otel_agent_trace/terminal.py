@@ -49,15 +49,17 @@ def json_text(data: Any, *, indent: int | None = 2) -> str:
 
 
 def use_color(stream: TextIO, disabled: bool = False) -> bool:
-    """Colour only on a terminal, never with ``--no-color`` or ``NO_COLOR`` (https://no-color.org)."""
-    return not disabled and not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
+    """Colour on a terminal or with ``FORCE_COLOR``; never with ``--no-color`` or ``NO_COLOR`` (no-color.org)."""
+    if disabled or os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or _isatty(stream)
 
 
 def width_of(stream: TextIO) -> int:
     """The terminal's width, clamped to what a report reads well at; 100 when not a terminal."""
     import shutil
 
-    columns = shutil.get_terminal_size((100, 24)).columns if use_color(stream) or _isatty(stream) else 100
+    columns = shutil.get_terminal_size((100, 24)).columns if _isatty(stream) else 100
     return max(60, min(160, columns))
 
 

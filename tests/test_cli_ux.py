@@ -156,3 +156,11 @@ def test_the_instrumented_path_never_imports_rich() -> None:
             "print('rich' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_parallel_scan_finds_what_a_serial_one_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--jobs 2`` spreads files over processes and prints the same findings, in the same order."""
+    folder = str(FIXTURES / "heldout")
+    serial = run(capsys, "findings", "--json", "--jobs", "1", folder)
+    parallel = run(capsys, "findings", "--json", "--jobs", "2", folder)
+    assert json.loads(serial[1]) and serial == parallel

@@ -89,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     findings.add_argument("paths", nargs="+", metavar="PATH", help="trace file or directory")
     findings.add_argument("--json", action="store_true",
                           help="print a JSON array, one object per finding (control characters escaped)")
+    findings.add_argument("--jobs", type=int, default=0, metavar="N",
+                          help="worker processes (default: one per CPU, up to 8, from 64 files on)")
     findings.add_argument("--top", type=int, default=20, metavar="N",
                           help="rank at most N sessions in the table (default 20; 0 for all)")
     _fail_on(findings)
@@ -189,7 +191,7 @@ def _console(color: bool) -> Any:
 
 # -- findings -------------------------------------------------------------------------------------------
 def _cmd_findings(args: argparse.Namespace) -> int:
-    from .overview import ReadLog, ranked, read_paths, session_row
+    from .overview import ReadLog, ranked, ranked_table, scan_paths
     from .report.summary import top_findings
     from .terminal import json_text, use_color
 
@@ -197,38 +199,40 @@ def _cmd_findings(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     table_rows = []
     every: list[Finding] = []
-    single: tuple[Session, list[Finding]] | None = None
-    for count, (session, findings) in enumerate(read_paths(args.paths, log)):
-        source = session.source or ""
+    for row, findings in scan_paths(args.paths, log, _jobs(args)):
         every.extend(findings)
+        table_rows.append(row)
         if args.json:
-            rows.extend(finding_row(source, f, session.id) for f in top_findings(findings, len(findings)))
-        else:
-            table_rows.append(session_row(session, findings, source))
-            single = (session, findings) if count == 0 else None
-    sessions = len(table_rows) if not args.json else None
+            rows.extend(finding_row(row.file, f, row.session) for f in top_findings(findings, len(findings)))
+        elif len(table_rows) == 1:
+            first = (row, findings)
     if args.json:
         sys.stdout.write(json_text(rows) + "\n")
     else:
         out = _console(use_color(sys.stdout))
-        if single is not None:
-            _print_findings(out, *single)
+        if len(table_rows) == 1:
+            _print_findings(out, *first)
         elif table_rows:
-            shown = ranked(table_rows)
-            if args.top > 0:
-                shown = shown[:args.top]
+            shown = ranked(table_rows)[:args.top] if args.top > 0 else ranked(table_rows)
             out.print(_ranked_title(len(table_rows), len(shown)))
-            from .overview import ranked_table
-
             out.print(ranked_table(shown))
             worst = shown[0]
             out.print(f"\nworst: otel-agent-trace report {_quote(worst.file)} --session {_quote(worst.session)}",
                       style="dim")
-        out.print(_totals(len(every), sessions or 0, len(log.files)))
-    unreadable = bool(log.unreadable) or not log.sessions_in
+        out.print(_totals(len(every), len(table_rows), len(log.files)))
     if not log.sessions_in and not log.unreadable:
         print("no sessions found", file=sys.stderr)
-    return exit_code(every, args.fail_on, unreadable)
+    return exit_code(every, args.fail_on, bool(log.unreadable) or not log.sessions_in)
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    """Worker processes for a scan: as asked, else one per CPU once there are enough files to share."""
+    if args.jobs:
+        return max(1, args.jobs)
+    from .importers import trace_files
+
+    files = sum(len(trace_files(path)) for path in args.paths)
+    return min(os.cpu_count() or 1, 8) if files >= 64 else 1
 
 
 def _ranked_title(total: int, shown: int) -> str:
@@ -252,7 +256,7 @@ def _quote(text: str) -> str:
     return shlex.quote(clean(text, one_line=True))
 
 
-def _print_findings(out: Any, session: Session, findings: Sequence[Finding]) -> None:
+def _print_findings(out: Any, row: Any, findings: Sequence[Finding]) -> None:
     """One session's findings, worst first, one wrapped line each under a ``file · session`` heading."""
     from rich.table import Table
     from rich.text import Text
@@ -261,7 +265,7 @@ def _print_findings(out: Any, session: Session, findings: Sequence[Finding]) -> 
 
     if not findings:
         return
-    out.print(Text(f"{one_line(session.source, 200)} · session {one_line(session.id, 80)}", "bold"))
+    out.print(Text(f"{one_line(row.file, 200)} · session {one_line(row.session, 80)}", "bold"))
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 2))
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True)

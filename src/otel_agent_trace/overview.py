@@ -76,6 +76,54 @@ def read_paths(paths: Iterable[str], log: ReadLog) -> Iterator[tuple[Session, li
     log.finish()
 
 
+def scan_paths(paths: Iterable[str], log: ReadLog, jobs: int = 1) -> Iterator[tuple[SessionRow, list[Finding]]]:
+    """Table rows with their findings for every session of ``paths``, files spread over ``jobs`` processes.
+
+    Sessions are turned into rows inside the worker, so only the numbers and findings cross back.
+    """
+    from .importers import trace_files
+
+    if jobs <= 1:
+        for session, findings in read_paths(paths, log):
+            yield session_row(session, findings), findings
+        return
+    files: list[str] = []
+    for path in paths:
+        found = trace_files(path)
+        if not found:
+            log.unreadable.append(str(path))
+            print(f"{one_line(path, 300)}: no *.jsonl trace files in this directory", file=log.errors)
+        files.extend(str(f) for f in found)
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for file, errors, rows in pool.map(_scan_file, files, chunksize=max(1, len(files) // (jobs * 8))):
+            log.files.add(file)
+            for error in errors:
+                log.line_error(*error)
+            for row, findings in rows:
+                log.files.add(row.file)
+                log.sessions_in[row.file] += 1
+                yield row, findings
+    log.finish()
+
+
+def _scan_file(file: str) -> tuple[str, list[tuple[str, int, str]], list[tuple[SessionRow, list[Finding]]]]:
+    """One file in a worker process: its unreadable lines, and a row and findings per session."""
+    from .detectors import analyze_session, thresholds_from_env
+    from .importers import LineError, load
+
+    thresholds = thresholds_from_env()
+    errors, rows = [], []
+    for item in load(file):
+        if isinstance(item, LineError):
+            errors.append((item.file, item.line_no, item.message))
+        else:
+            findings = analyze_session(item, thresholds)
+            rows.append((session_row(item, findings, file), findings))
+    return file, errors, rows
+
+
 @dataclass(frozen=True, slots=True)
 class SessionRow:
     """One session as the ranked table shows it."""

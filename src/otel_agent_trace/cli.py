@@ -10,7 +10,8 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,9 @@ def _cmd_findings(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     table_rows = []
     every: list[Finding] = []
-    for row, findings in scan_paths(args.paths, log, _jobs(args)):
+    with _progress("reading sessions") as progress:
+        scanned = list(scan_paths(args.paths, log, _jobs(args), progress))
+    for row, findings in scanned:
         every.extend(findings)
         table_rows.append(row)
         if args.json:
@@ -223,6 +226,20 @@ def _cmd_findings(args: argparse.Namespace) -> int:
     if not log.sessions_in and not log.unreadable:
         print("no sessions found", file=sys.stderr)
     return exit_code(every, args.fail_on, bool(log.unreadable) or not log.sessions_in)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _jobs(args: argparse.Namespace) -> int:

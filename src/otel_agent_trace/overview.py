@@ -9,7 +9,7 @@ thousands of sessions never holds their turns in memory.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -76,10 +76,12 @@ def read_paths(paths: Iterable[str], log: ReadLog) -> Iterator[tuple[Session, li
     log.finish()
 
 
-def scan_paths(paths: Iterable[str], log: ReadLog, jobs: int = 1) -> Iterator[tuple[SessionRow, list[Finding]]]:
+def scan_paths(paths: Iterable[str], log: ReadLog, jobs: int = 1,
+               progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[SessionRow, list[Finding]]]:
     """Table rows with their findings for every session of ``paths``, files spread over ``jobs`` processes.
 
-    Sessions are turned into rows inside the worker, so only the numbers and findings cross back.
+    Sessions are turned into rows inside the worker, so only the numbers and findings cross back;
+    ``progress(done, total)`` is called after each file of a parallel scan.
     """
     from .importers import trace_files
 
@@ -97,7 +99,10 @@ def scan_paths(paths: Iterable[str], log: ReadLog, jobs: int = 1) -> Iterator[tu
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for file, errors, rows in pool.map(_scan_file, files, chunksize=max(1, len(files) // (jobs * 8))):
+        chunks = max(1, len(files) // (jobs * 8))
+        for done, (file, errors, rows) in enumerate(pool.map(_scan_file, files, chunksize=chunks), 1):
+            if progress is not None:
+                progress(done, len(files))
             log.files.add(file)
             for error in errors:
                 log.line_error(*error)

@@ -191,7 +191,8 @@ def ranked_table(rows: Sequence[SessionRow], *, title: str | None = None) -> Any
         table.add_row(Text(one_line(row.session, 13)), Text(one_line(row.agent, 14)),
                       Text(("✓ " if good else "✗ ") + one_line(row.end_reason, 14), "green" if good else "red"),
                       f"{row.turns:,}", _short(row.tokens_in), cache,
-                      f"${row.cost_usd:,.2f}", found, Text(one_line(row.worst_kind, 18)))
+                      f"${row.cost_usd:,.2f}" if row.cost_usd else "–",  # –: no model named, so no price
+                      found, Text(one_line(row.worst_kind, 18)))
     return table
 
 

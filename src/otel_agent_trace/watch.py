@@ -3,8 +3,8 @@
 Each poll re-reads only the files whose size or time changed, through the same importers as every other
 command (so Claude Code messages split over several lines merge the same way), and prints what is new:
 sessions, turns with their tokens and cache reads, failed tool calls, findings. ``no_end_turn`` is left
-out while watching: a session being written has not ended yet. Ctrl-C, ``--timeout`` (seconds with
-nothing new) or ``--once`` end it with a ranked summary of the sessions seen.
+out until the writer records it (our JSONL's end line): a session being written has not ended yet.
+Ctrl-C, ``--timeout`` (seconds with nothing new) or ``--once`` end it with a ranked summary.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ class Watcher:
             read += 1
             key = (str(file), item.id)
             new = key not in self.sessions
-            findings = [f for f in analyze_session(item) if f.kind not in _LIVE_SKIPPED]
+            # no_end_turn only once the writer itself said so (our JSONL's end line records it).
+            ended = {f.kind for f in item.findings} & _LIVE_SKIPPED
+            findings = [f for f in analyze_session(item) if f.kind not in _LIVE_SKIPPED - ended]
             self.sessions[key] = (item, findings)
             fresh = [t for t in item.turns if (key[0], item.id, t.index) not in self.shown_turns]
             if not fresh and not new:

@@ -221,7 +221,7 @@ def _cmd_findings(args: argparse.Namespace) -> int:
             out.print(ranked_table(shown))
             worst = shown[0]
             out.print(f"\nworst: otel-agent-trace report {_quote(worst.file)} --session {_quote(worst.session)}",
-                      style="dim")
+                      style="dim", soft_wrap=True)  # a command to copy: never broken over lines
         out.print(_totals(len(every), len(table_rows), len(log.files)))
     if not log.sessions_in and not log.unreadable:
         print("no sessions found", file=sys.stderr)

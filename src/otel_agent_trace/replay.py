@@ -179,6 +179,15 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
     return summary
 
 
+IMPORT_SERVICE_NAME = "otel-agent-trace-import"
+
+
+def _names_a_service(environ: Any) -> bool:
+    attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    return bool(environ.get("OTEL_SERVICE_NAME")) or any(
+        part.split("=", 1)[0].strip() == "service.name" for part in attributes.split(","))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-agent-trace import",
                                      description="Replay trace files as OTLP traces to the endpoint the "
@@ -187,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .exporters.setup import ensure_tracer_provider
 
+    if not _names_a_service(os.environ):
+        # Findable in a backend: imported traces are not "unknown_service:python3".
+        os.environ["OTEL_SERVICE_NAME"] = IMPORT_SERVICE_NAME
     provider = ensure_tracer_provider()
     tracer = provider.get_tracer(sc.INSTRUMENTATION_SCOPE)
     summary = _with_progress(args.files, tracer)

@@ -164,3 +164,11 @@ def test_a_parallel_scan_finds_what_a_serial_one_does(capsys: pytest.CaptureFixt
     serial = run(capsys, "findings", "--json", "--jobs", "1", folder)
     parallel = run(capsys, "findings", "--json", "--jobs", "2", folder)
     assert json.loads(serial[1]) and serial == parallel
+
+
+@pytest.mark.parametrize("command", ["demo", "import"])
+def test_hand_off_commands_have_plain_help_with_exit_codes(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """``demo --help`` and ``import --help`` read as prose: exit codes, no reST markup or module paths."""
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and "exit codes:" in out
+    assert "``" not in out and "otel_agent_trace." not in out

@@ -22,15 +22,15 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 FAIL_LEVELS = ("info", "warning", "error", "none")
 DEFAULT_FAIL_ON = "error"
 
-_EXIT_CODES = f"""\
+EXIT_CODES_HELP = f"""\
 exit codes (the same for every command):
   0  done, no finding at or above --fail-on (default: {DEFAULT_FAIL_ON})
   1  findings at or above --fail-on
   2  unreadable input (missing path, no trace files, not JSONL) or bad usage
 """
 
-_FORMATS = "Trace files: the seed article's JSONL, this package's own live JSONL, or Claude Code transcripts " \
-           "(auto-detected); a directory means every *.jsonl below it."
+FORMATS_HELP = ("Trace files: the seed article's JSONL, this package's own live JSONL, or Claude Code\n"
+                "transcripts (auto-detected); a directory means every *.jsonl below it.")
 
 # Subcommands implemented in other modules, handed their own argv so they own their options.
 _PASSTHROUGH = {
@@ -73,15 +73,15 @@ def package_version() -> str:
 def _parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="otel-agent-trace", formatter_class=formatter, epilog=_EXIT_CODES,
+        prog="otel-agent-trace", formatter_class=formatter, epilog=EXIT_CODES_HELP,
         description="Debug coding-agent runs from their traces: which run went wrong, where, and what it cost.\n"
-                    + _FORMATS)
+                    + FORMATS_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=f"{description}\n{_FORMATS}",
-                                  epilog=_EXIT_CODES, formatter_class=formatter)
+        sub = commands.add_parser(name, help=help_text, description=f"{description}\n{FORMATS_HELP}",
+                                  epilog=EXIT_CODES_HELP, formatter_class=formatter)
         return sub
 
     findings = command("findings", "what the detectors find, sessions ranked worst first",
@@ -139,7 +139,10 @@ def _passthrough(command: str, rest: list[str]) -> int:
     except ImportError as exc:
         print(f"otel-agent-trace {command}: not available in this installation ({exc})", file=sys.stderr)
         return EXIT_INPUT
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except SystemExit as exit_:  # their argparse: --help exits 0, usage errors 2
+        return exit_.code if isinstance(exit_.code, int) else EXIT_CLEAN if exit_.code is None else EXIT_INPUT
 
 
 # -- shared ---------------------------------------------------------------------------------------------

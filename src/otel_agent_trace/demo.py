@@ -18,10 +18,16 @@ from . import semconv as sc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="otel-agent-trace demo", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="otel-agent-trace demo", epilog="exit codes:\n  0  done\n  2  an output that cannot be written, "
+                                             "or bad usage", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a scripted coding agent against a local fake Messages API (no key, no network): a\n"
+                    "clean session and a failing one. Prints each turn, the span tree with findings and the\n"
+                    "report of the failing run, writes the JSONL trace, and exports over OTLP when\n"
+                    "OTEL_EXPORTER_OTLP_ENDPOINT (or LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY) is set.")
     parser.add_argument("--jsonl", default="agent-trace.jsonl", help="where to write the per-turn JSONL trace")
     parser.add_argument("--html", metavar="OUT", help="also write the HTML report of both sessions")
-    parser.add_argument("--no-color", action="store_true")
+    parser.add_argument("--no-color", action="store_true", help="no colour even on a terminal (also NO_COLOR)")
     args = parser.parse_args(argv)
     from .cli import output_problem
 

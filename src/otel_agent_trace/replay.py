@@ -189,10 +189,15 @@ def _names_a_service(environ: Any) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="otel-agent-trace import",
-                                     description="Replay trace files as OTLP traces to the endpoint the "
-                                                 "standard OTEL_EXPORTER_OTLP_* variables name.")
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    from .cli import FORMATS_HELP
+
+    parser = argparse.ArgumentParser(
+        prog="otel-agent-trace import", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n  0  done\n  2  unreadable input (missing path, no trace files, not JSONL) or bad usage",
+        description="Replay trace files as OTLP traces to the endpoint the standard OTEL_EXPORTER_OTLP_*\n"
+                    f"variables name, as service {IMPORT_SERVICE_NAME} unless OTEL_SERVICE_NAME is set.\n"
+                    + FORMATS_HELP)
+    parser.add_argument("files", nargs="+", metavar="PATH", help="trace file or directory")
     args = parser.parse_args(argv)
     from .exporters.setup import ensure_tracer_provider
 

@@ -1,6 +1,6 @@
 """Time ``otel-agent-trace findings DIR`` over a Claude Code projects folder of many sessions.
 
-    python benchmarks/bench_findings_dir.py [--sessions 1000] [--keep DIR]
+    python benchmarks/bench_findings_dir.py [--sessions 1000] [--jobs N] [--keep DIR]
 
 Builds a projects folder in a temporary directory (nothing is committed): each session file is one of
 the held-out Claude Code fixtures (clean fixes, loops, drift, jumps, cache misses, max_tokens, abandoned
@@ -58,17 +58,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=1_000)
     parser.add_argument("--keep", metavar="DIR", help="build the folder here and keep it")
+    parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: the CLI's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp) / "projects"
         size = build(folder, args.sessions)
         print(f"{args.sessions:,} sessions, {size / 1e6:.1f} MB in {folder}")
         startup, _ = timed(["--version"])
-        seconds, table = timed(["findings", str(folder)])
+        jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+        seconds, table = timed(["findings", *jobs, str(folder)])
         if table.returncode not in (0, 1):
             print(table.stderr, file=sys.stderr)
             return 1
-        json_seconds, found = timed(["findings", "--json", str(folder)])
+        json_seconds, found = timed(["findings", "--json", *jobs, str(folder)])
         rows = len(json.loads(found.stdout))
         print(f"findings DIR (ranked table): {seconds:.2f} s  ({seconds / args.sessions * 1e3:.2f} ms per session; "
               f"interpreter start {startup:.2f} s)")

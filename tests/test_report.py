@@ -213,3 +213,10 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path,
     chart = dom[dom.index('id="token-chart"'):]
     chart = chart[:chart.index("</svg>")]
     assert chart.count("<rect") >= 14 and "<path" in chart
+
+
+def test_long_paths_are_clipped_to_the_width() -> None:
+    """A Claude Code session with long absolute paths still prints no line wider than asked."""
+    sessions = load_sessions(ROOT / "tests" / "fixtures" / "heldout" / "cc13_docs_drift_max_tokens.jsonl")
+    text = render_text(sessions[0], analyze_session(sessions[0]), color=False, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -83,5 +83,6 @@ def render(renderables: list[Any], *, color: bool, width: int) -> str:
     buffer = io.StringIO()
     out = console(buffer, color=color, width=width)
     for item in renderables:
-        out.print(item)
+        # Lines are laid out by the caller; one too long is clipped with "…", never wrapped mid-field.
+        out.print(item, no_wrap=True, overflow="ellipsis")
     return buffer.getvalue()

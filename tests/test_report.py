@@ -216,7 +216,9 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path,
 
 
 def test_long_paths_are_clipped_to_the_width() -> None:
-    """A Claude Code session with long absolute paths still prints no line wider than asked."""
+    """Long absolute paths end a line with … at the width instead of spilling onto a line of their own."""
     sessions = load_sessions(ROOT / "tests" / "fixtures" / "heldout" / "cc13_docs_drift_max_tokens.jsonl")
-    text = render_text(sessions[0], analyze_session(sessions[0]), color=False, width=80)
-    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = render_text(sessions[0], analyze_session(sessions[0]), color=False, width=80).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    seen = lines.index("  it had just read:")
+    assert lines[seen + 1].endswith("…") and lines[seen + 2] == "  and then:"  # one Edit call, one line

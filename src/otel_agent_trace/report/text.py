@@ -87,7 +87,10 @@ def render_text(session: Session, findings: Sequence[Finding] | None = None, *, 
     shown = shown_turns(s)
     earlier = len(shown) - min(LAST_TURNS, len(session.turns))
     title = f"LAST {plural(min(LAST_TURNS, len(session.turns)), 'TURN', 'TURNS')}"
-    rule(title + (f" AND {earlier} EARLIER WITH FINDINGS" if earlier > 0 else "") + " (newest first)")
+    rule(title + (f" AND {earlier} EARLIER WITH FINDINGS" if earlier > 0 else "") + " (newest first)"
+         if session.turns else "TURNS")
+    if not session.turns:
+        out.append(_text(("none recorded", "dim")))
     previous = {turn.index: session.turns[n - 1] for n, turn in enumerate(session.turns) if n}
     for turn in shown:
         out.extend(_turn_block(turn, previous.get(turn.index), s, width))

@@ -129,19 +129,20 @@ def _print_turns(jsonl: Path, out: Any, stopped: dict[str, str]) -> None:
             continue
         good = session.end_reason == "end_turn"
         out.print()
-        out.print(_rich_text((f"{session.agent_name} ({session.id[:8]})", "bold"), " — ",
-                             (str(session.end_reason), "green" if good else "bold red")))
+        out.print(_rich_text((f"{one_line(session.agent_name, 40)} ({one_line(session.id[:8], 8)})", "bold"),
+                             " — ", (one_line(session.end_reason, 20), "green" if good else "bold red")))
         results = {c.tool_use_id: c for c in session.tool_calls}
         for turn in session.turns:
-            out.print(_rich_text((f"Turn {turn.index}", "bold"), f": stop_reason={turn.stop_reason}, "
+            out.print(_rich_text((f"Turn {turn.index}", "bold"), f": stop_reason={one_line(turn.stop_reason, 20)}, "
                                  f"input_tokens={turn.usage.context_tokens:,}"))
             for use in turn.tool_uses:
                 call = results.get(use.id)
                 failed = call is not None and call.is_error
-                out.print(_rich_text("  → calls ", (use.name, "cyan"), f" {one_line(target_of(use.input), 60)}",
-                                     ("  ✗ error", "red") if failed else ""), no_wrap=True, overflow="ellipsis")
+                out.print(_rich_text("  → calls ", (one_line(use.name, 40), "cyan"),
+                                     f" {one_line(target_of(use.input), 60)}", ("  ✗ error", "red") if failed else ""),
+                          no_wrap=True, overflow="ellipsis")
         if session.agent_name in stopped:
-            out.print(_rich_text(("the agent loop stopped: ", "red"), stopped[session.agent_name]))
+            out.print(_rich_text(("the agent loop stopped: ", "red"), one_line(stopped[session.agent_name], 200)))
 
 
 def render_tree(spans: Sequence[Any]) -> str:
@@ -181,13 +182,13 @@ def tree_lines(spans: Sequence[Any], width: int) -> list[Any]:
                 detail = (f"{a.get(sc.TURNS)} turns · {a.get(sc.END_REASON)} · "
                           f"{a.get(sc.FINDINGS_COUNT, 0)} findings · saved ${a.get(sc.CACHE_SAVED_USD, 0):.4f}")
             indent = "  " * depth
-            lines.append(_rich_text(indent, (span.name, style_of.get(operation, "")),
-                                    ("  [" + detail + "]", "red" if error else "dim")))
+            lines.append(_rich_text(indent, (one_line(span.name, 80), style_of.get(operation, "")),
+                                    ("  [" + one_line(detail, 200) + "]", "red" if error else "dim")))
             for event in span.events:
                 if event.name == sc.FINDING_EVENT and (operation != sc.OP_INVOKE_AGENT
                                                        or event.attributes.get(sc.FINDING_KIND) == "no_end_turn"):
                     e = event.attributes
-                    lead = f"{indent}  ⚠ {e.get(sc.FINDING_KIND)}: "
+                    lead = f"{indent}  ⚠ {one_line(e.get(sc.FINDING_KIND), 30)}: "
                     message = one_line(str(e.get(sc.FINDING_MESSAGE, "")), 2_000)
                     wrapped = textwrap.wrap(message, max(30, width - len(lead))) or [""]
                     lines.append(_rich_text((lead, "yellow"), wrapped[0]))

@@ -200,24 +200,18 @@ def _cmd_findings(args: argparse.Namespace) -> int:
     from .terminal import json_text, use_color
 
     log = ReadLog(sys.stderr)
-    rows: list[dict[str, Any]] = []
-    table_rows = []
-    every: list[Finding] = []
     with _progress("reading sessions") as progress:
         scanned = list(scan_paths(args.paths, log, _jobs(args), progress))
-    for row, findings in scanned:
-        every.extend(findings)
-        table_rows.append(row)
-        if args.json:
-            rows.extend(finding_row(row.file, f, row.session) for f in top_findings(findings, len(findings)))
-        elif len(table_rows) == 1:
-            first = (row, findings)
+    table_rows = [row for row, _ in scanned]
+    every = [f for _, findings in scanned for f in findings]
     if args.json:
+        rows = [finding_row(row.file, f, row.session) for row, findings in scanned
+                for f in top_findings(findings, len(findings))]
         sys.stdout.write(json_text(rows) + "\n")
     else:
         out = _console(use_color(sys.stdout))
-        if len(table_rows) == 1:
-            _print_findings(out, *first)
+        if len(scanned) == 1:
+            _print_findings(out, *scanned[0])
         elif table_rows:
             shown = ranked(table_rows)[:args.top] if args.top > 0 else ranked(table_rows)
             out.print(_ranked_title(len(table_rows), len(shown)))

@@ -152,3 +152,17 @@ def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "1 session, 1 turn" in out
     assert process.returncode == 0
+
+
+def test_a_half_written_first_line_is_not_called_a_bad_file(tmp_path: Path) -> None:
+    """A line still being written is waited for; the file is only judged once its lines are complete."""
+    path = tmp_path / "live.jsonl"
+    path.write_text('{"turn": 0, "event": "sta')
+    watcher = Watcher(path)
+    watcher.start()
+    watcher.poll()
+    assert watcher.problems == []
+    with path.open("a") as handle:
+        handle.write('rt", "session": "s1", "task": "t"}\n')
+    watcher.poll()
+    assert watcher.problems == [] and (str(path), "s1") in watcher.sessions

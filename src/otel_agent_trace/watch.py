@@ -40,6 +40,7 @@ class Watcher:
     shown_results: set[tuple[str, str]] = field(default_factory=set)
     shown_findings: set[tuple[str, str, str, int]] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)  # files that are not traces, one line each
+    snapshot: bool = False  # --once: nothing is being written, so every file can be judged as it is
 
     def start(self) -> str:
         """Take the directory's current files as the baseline; returns a line saying what is watched."""
@@ -121,7 +122,8 @@ class Watcher:
                     lines.append(_turn_line(item, turn, previous.get(turn.index)))
                     lines.extend(failed.get(turn.index, ()))
             lines.extend(self._findings(key, findings, state))
-        if bad and not read and not any(p.startswith(f"{one_line(file, 300)}:") for p in self.problems):
+        if bad and not read and (self.snapshot or _ends_a_line(file)) and not any(
+                p.startswith(f"{one_line(file, 300)}:") for p in self.problems):
             self.problems.append(f"{one_line(file, 300)}: not a JSONL trace ({plural(bad, 'line')} that could not "
                                  "be read; one JSON object per line is expected)")
         return lines
@@ -145,6 +147,16 @@ class Watcher:
         session = self.sessions[key][0]
         turn = next((t for t in session.turns if t.index == index), None)
         return turn is not None and turn.start_ns >= since_ns
+
+
+def _ends_a_line(file: Path) -> bool:
+    """False while a writer is half-way through a line: its bad JSON is not a verdict on the file yet."""
+    try:
+        with open(file, "rb") as handle:
+            handle.seek(-1, 2)
+            return handle.read(1) == b"\n"
+    except OSError:
+        return True
 
 
 def _name(session: Session) -> str:
@@ -201,7 +213,7 @@ def watch(path: str, *, out: Any, errors: TextIO, interval: float = 0.5, timeout
     if target.exists() and not target.is_dir() and not target.is_file():
         print(f"{one_line(path, 300)}: not a regular file", file=errors)
         return EXIT_INPUT
-    watcher = Watcher(target)
+    watcher = Watcher(target, snapshot=once)
     if once:
         watcher.files = {}  # a snapshot: everything there counts as new
     else:

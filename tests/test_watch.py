@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -166,3 +167,18 @@ def test_a_half_written_first_line_is_not_called_a_bad_file(tmp_path: Path) -> N
         handle.write('rt", "session": "s1", "task": "t"}\n')
     watcher.poll()
     assert watcher.problems == [] and (str(path), "s1") in watcher.sessions
+
+
+def test_a_file_already_in_the_folder_shows_only_its_appended_turns(tmp_path: Path) -> None:
+    """Turns written before the watch began are history; appended ones show, even without timestamps."""
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    lines = (FIXTURES / "seed" / "clean_run.jsonl").read_text().splitlines(keepends=True)
+    path = folder / "run.jsonl"
+    path.write_text("".join(lines[:-2]))  # everything but the last turn
+    watcher = Watcher(folder)
+    watcher.start()
+    with path.open("a") as handle:
+        handle.write("".join(lines[-2:]))
+    shown = [str(line) for line in watcher.poll()]
+    assert [m.group() for line in shown if (m := re.search(r"\bT\d+\b", line))] == ["T6"]

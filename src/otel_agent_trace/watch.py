@@ -25,7 +25,7 @@ _LIVE_SKIPPED = {"no_end_turn"}
 @dataclass
 class _FileState:
     signature: tuple[int, int] = (-1, -1)  # (size, mtime_ns)
-    since_ns: int = 0  # turns that started earlier were there before the watch began: not shown
+    baseline: int = 0  # bytes there before the watch began: their turns are history, not shown
 
 
 @dataclass
@@ -46,9 +46,12 @@ class Watcher:
         """Take the directory's current files as the baseline; returns a line saying what is watched."""
         if not self.path.is_dir():
             return f"watching {one_line(self.path, 200)}" + ("" if self.path.exists() else " (not there yet)")
-        now = time.time_ns()
         for file in self._trace_files():
-            self.files[file] = _FileState(since_ns=now)
+            try:
+                size = file.stat().st_size
+            except OSError:
+                size = 0
+            self.files[file] = _FileState(baseline=size)
         return (f"watching {one_line(self.path, 200)}: {plural(len(self.files), 'trace file')}; "
                 "new turns appear below")
 
@@ -79,6 +82,9 @@ class Watcher:
         from .detectors import analyze_session
         from .importers import LineError, load
 
+        if state.baseline:
+            self._absorb(file, state.baseline)
+            state.baseline = 0
         lines: list[Any] = []
         bad, read = 0, 0
         for item in load(file):
@@ -95,10 +101,10 @@ class Watcher:
             self.sessions[key] = (item, findings)
             fresh = [t for t in item.turns if (key[0], item.id, t.index) not in self.shown_turns]
             if not fresh and not new:
-                lines.extend(self._findings(key, findings, state))
+                lines.extend(self._findings(key, findings))
                 continue
-            visible = {t.index for t in fresh if not state.since_ns or t.start_ns >= state.since_ns}
-            if new and (visible or not state.since_ns):
+            visible = {t.index for t in fresh}
+            if new:
                 lines.append(_text(("● ", "bold cyan"), (_name(item), "bold"),
                                    (f"  {one_line(item.task, 80)}" if item.task else "", "dim")))
             previous = {t.index: item.turns[n - 1] for n, t in enumerate(item.turns) if n}
@@ -121,32 +127,45 @@ class Watcher:
                     self.printed_turns.add((key[0], item.id, turn.index))
                     lines.append(_turn_line(item, turn, previous.get(turn.index)))
                     lines.extend(failed.get(turn.index, ()))
-            lines.extend(self._findings(key, findings, state))
+            lines.extend(self._findings(key, findings))
         if bad and not read and (self.snapshot or _ends_a_line(file)) and not any(
                 p.startswith(f"{one_line(file, 300)}:") for p in self.problems):
             self.problems.append(f"{one_line(file, 300)}: not a JSONL trace ({plural(bad, 'line')} that could not "
                                  "be read; one JSON object per line is expected)")
         return lines
 
-    def _findings(self, key: tuple[str, str], findings: list[Finding], state: _FileState) -> list[Any]:
+    def _absorb(self, file: Path, size: int) -> None:
+        """Mark what the first ``size`` bytes of ``file`` hold as already seen, without printing it."""
+        import tempfile
+
+        from .detectors import analyze_session
+        from .importers import LineError, load
+
+        with tempfile.TemporaryDirectory(prefix="otel-agent-trace-watch-") as folder:
+            prefix = Path(folder) / file.name  # same name: sessions named after their file keep their id
+            with open(file, "rb") as source, open(prefix, "wb") as target:
+                target.write(source.read(size))
+            for item in load(prefix):
+                if isinstance(item, LineError):
+                    continue
+                key = (str(file), item.id)
+                self.sessions[key] = (item, [])
+                self.shown_turns.update((key[0], item.id, t.index) for t in item.turns)
+                self.shown_results.update((key[0] + "\0" + item.id, c.tool_use_id) for c in item.tool_calls)
+                self.shown_findings.update((key[0], item.id, f.kind, f.turn) for f in analyze_session(item))
+
+    def _findings(self, key: tuple[str, str], findings: list[Finding]) -> list[Any]:
         lines = []
         for finding in top_findings(findings, len(findings)):
             mark = (key[0], key[1], finding.kind, finding.turn)
             if mark in self.shown_findings:
                 continue
             self.shown_findings.add(mark)
-            if state.since_ns and not self._turn_after(key, finding.turn, state.since_ns):
-                continue
             style = {"error": "red", "warning": "yellow"}.get(finding.severity, "dim")
             lines.append(_text("      ", (f"{finding.severity} {one_line(finding.kind, 24)} "
                                           f"{turns_label(finding)}: ", style),
                                one_line(finding.message, 160)))
         return lines
-
-    def _turn_after(self, key: tuple[str, str], index: int, since_ns: int) -> bool:
-        session = self.sessions[key][0]
-        turn = next((t for t in session.turns if t.index == index), None)
-        return turn is not None and turn.start_ns >= since_ns
 
 
 def _ends_a_line(file: Path) -> bool:

@@ -149,10 +149,11 @@ class Watcher:
                 if isinstance(item, LineError):
                     continue
                 key = (str(file), item.id)
-                self.sessions[key] = (item, [])
+                findings = [f for f in analyze_session(item) if f.kind not in _LIVE_SKIPPED]
+                self.sessions[key] = (item, findings)
                 self.shown_turns.update((key[0], item.id, t.index) for t in item.turns)
                 self.shown_results.update((key[0] + "\0" + item.id, c.tool_use_id) for c in item.tool_calls)
-                self.shown_findings.update((key[0], item.id, f.kind, f.turn) for f in analyze_session(item))
+                self.shown_findings.update((key[0], item.id, f.kind, f.turn) for f in findings)
 
     def _findings(self, key: tuple[str, str], findings: list[Finding]) -> list[Any]:
         lines = []

@@ -28,7 +28,7 @@ def test_findings_json_schema_on_the_seed_fixture(capsys: pytest.CaptureFixture[
     """``findings --json`` prints one object per finding with exactly the documented keys and types."""
     code, out, _ = run(capsys, "findings", "--json", str(STUCK))
     rows = json.loads(out)
-    assert code == 0 and rows
+    assert code == 1 and rows
     for row in rows:
         assert set(row) == FINDING_KEYS
         assert isinstance(row["turn"], int) and all(isinstance(t, int) for t in row["turns"])
@@ -52,12 +52,36 @@ def test_no_findings_is_an_empty_array_and_exit_zero(capsys: pytest.CaptureFixtu
     assert run(capsys, "findings", "--json", str(CLEAN))[:2] == (0, "[]\n")
 
 
-def test_findings_table_is_readable(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without --json findings are grouped by file and session, one line per finding, plus a total."""
-    code, out, _ = run(capsys, "findings", str(STUCK), str(CLEAN))
-    assert code == 0
+def test_findings_of_one_session_are_listed_worst_first(capsys: pytest.CaptureFixture[str]) -> None:
+    """One session: its findings under a ``file · session`` heading, errors before warnings, plus a total."""
+    code, out, _ = run(capsys, "findings", str(STUCK))
+    assert code == 1
     assert f"{STUCK} · session turn_limit" in out
-    assert "tool_loop" in out and out.rstrip().endswith("6 findings in 2 sessions from 2 files")
+    assert out.index("error") < out.index("warning")
+    assert out.rstrip().endswith("6 findings in 1 session from 1 file")
+
+
+def test_findings_of_many_sessions_rank_them_worst_first(capsys: pytest.CaptureFixture[str]) -> None:
+    """Several sessions: a table ranks them, the failed run above the clean one, and names the worst."""
+    code, out, _ = run(capsys, "findings", str(CLEAN), str(STUCK))
+    assert code == 1
+    assert out.startswith("2 sessions, worst first")
+    assert out.index("turn_limit ") < out.index("clean_run")
+    assert f"worst: otel-agent-trace report {STUCK} --session turn_limit" in out
+    assert out.rstrip().endswith("6 findings in 2 sessions from 2 files")
+
+
+@pytest.mark.parametrize(("level", "code"), [("info", 1), ("warning", 1), ("error", 1), ("none", 0)])
+def test_fail_on_sets_the_severity_that_fails(capsys: pytest.CaptureFixture[str], level: str, code: int) -> None:
+    """``--fail-on`` picks the least severe finding that makes the exit code 1 (``none``: never)."""
+    assert run(capsys, "findings", "--json", "--fail-on", level, str(STUCK))[0] == code
+
+
+def test_default_fail_on_lets_warnings_pass(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """By default only error findings fail: a session with warnings alone exits 0, with --fail-on warning 1."""
+    drift = FIXTURES / "heldout" / "seed15_drift_bash_cat.jsonl"
+    assert run(capsys, "findings", str(drift))[0] == 0
+    assert run(capsys, "findings", "--fail-on", "warning", str(drift))[0] == 1
 
 
 def test_malformed_lines_go_to_stderr_and_are_skipped(capsys: pytest.CaptureFixture[str],
@@ -66,21 +90,21 @@ def test_malformed_lines_go_to_stderr_and_are_skipped(capsys: pytest.CaptureFixt
     path = tmp_path / "broken.jsonl"
     lines = STUCK.read_text().splitlines()
     path.write_text("\n".join([*lines[:3], "{oops", *lines[3:]]) + "\n")
-    code, out, err = run(capsys, "findings", "--json", str(path))
+    code, out, err = run(capsys, "findings", "--json", "--fail-on", "none", str(path))
     assert code == 0
     assert err.startswith(f"{path}:4: not valid JSON")
     assert "tool_loop" in {row["kind"] for row in json.loads(out)}
 
 
-def test_unreadable_file_exits_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """A missing file is reported and the exit code is 1; other files are still processed."""
+def test_unreadable_file_exits_two(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A missing file is reported and the exit code is 2; other files are still processed."""
     code, out, err = run(capsys, "findings", "--json", str(tmp_path / "missing.jsonl"), str(STUCK))
-    assert code == 1 and "missing.jsonl:0: no such file" in err and json.loads(out)
+    assert code == 2 and "missing.jsonl: no such file" in err and json.loads(out)
 
 
 def test_report_prints_the_work_backwards_view(capsys: pytest.CaptureFixture[str]) -> None:
     """``report`` prints outcome, decision turn, last turns, findings and chart, without colour off a TTY."""
-    code, out, _ = run(capsys, "report", str(STUCK))
+    code, out, _ = run(capsys, "report", "--fail-on", "none", str(STUCK))
     assert code == 0 and "\x1b[" not in out
     positions = [out.index(s) for s in ("OUTCOME", "LIKELY DECISION TURN", "LAST 8 TURNS", "FINDINGS",
                                         "TOKEN BUDGET")]
@@ -110,10 +134,10 @@ def test_report_session_option_selects_a_sub_agent(capsys: pytest.CaptureFixture
     assert code == 0 and "sub-agent of 3c9d8e7f" in out
 
 
-def test_report_unknown_session_exits_one(capsys: pytest.CaptureFixture[str]) -> None:
-    """Asking for a session the file does not hold is an error with the available ids."""
+def test_report_unknown_session_exits_two(capsys: pytest.CaptureFixture[str]) -> None:
+    """Asking for a session the file does not hold is a usage error naming the available ids."""
     code, _, err = run(capsys, "report", "--session", "nope", str(STUCK))
-    assert code == 1 and "turn_limit" in err
+    assert code == 2 and "turn_limit" in err
 
 
 def test_report_html_writes_a_page(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

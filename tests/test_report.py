@@ -57,11 +57,11 @@ def test_tokens_and_tool_errors_are_summarised(stuck_text: str) -> None:
 
 
 def test_last_turns_are_newest_first(stuck_text: str) -> None:
-    """The last eight turns are listed with the newest at the top."""
-    section = stuck_text[stuck_text.index("LAST 8 TURNS"):stuck_text.index("FINDINGS")]
+    """The last eight turns are listed newest first, then the earlier turns that have findings."""
+    section = stuck_text[stuck_text.index("LAST 8 TURNS AND 4 EARLIER WITH FINDINGS"):stuck_text.index("FINDINGS (6)")]
     order = [int(m) for m in re.findall(r"^T(\d+)", section, re.MULTILINE)]
-    assert order == list(range(14, 6, -1))
-    assert "6 earlier turns not shown" in section
+    assert order == [*range(14, 6, -1), 6, 5, 4, 1]
+    assert "2 earlier turns without findings not shown" in section
 
 
 def test_turns_show_tools_targets_and_errors(stuck_text: str) -> None:
@@ -78,9 +78,10 @@ def test_findings_are_listed_with_their_turns(stuck_text: str) -> None:
 
 
 def test_decision_turn_is_where_the_final_trouble_began(stuck_text: str) -> None:
-    """The decision turn is the start of the loop still running at the end, with what the model had read."""
+    """The loop still running at the end followed a context-blowing test output: the decision is that call."""
     section = stuck_text[stuck_text.index("LIKELY DECISION TURN"):stuck_text.index("LAST 8 TURNS")]
-    assert "◆ turn 9" in section and "tool_loop" in section
+    assert "◆ turn 5" in section and "npx jest auth" in section
+    assert "began at turn 9: tool_loop" in " ".join(section.split())
     assert "it had just read:" in section and "Read auth/middleware.ts" in section
 
 
@@ -120,7 +121,7 @@ def test_clean_run_reports_success_and_no_decision_turn() -> None:
     (session,) = load_sessions(SEED / "clean_run.jsonl")
     text = render_text(session, analyze_session(session), color=False)
     assert "✓ finished normally (end_turn) after 6 turns" in text
-    assert "none: no warning-level finding" in text
+    assert "none: the run ended normally" in text
 
 
 def test_cache_savings_are_shown() -> None:
@@ -133,7 +134,7 @@ def test_cache_savings_are_shown() -> None:
 
 def test_decision_turn_from_a_failing_streak() -> None:
     """Without findings, a run of all-failing tool calls up to the end points at its first turn."""
-    assert decision_turn(synthetic(10, failing_from=6), [])[0] == 6
+    assert decision_turn(synthetic(10, failing_from=6), []).turn == 6
 
 
 def test_decision_turn_prefers_trouble_reaching_the_end() -> None:
@@ -141,12 +142,12 @@ def test_decision_turn_prefers_trouble_reaching_the_end() -> None:
     session = synthetic(20)
     early = Finding("hallucinated_input", "warning", 1, "early", turns=[1])
     late = Finding("tool_loop", "error", 19, "late", turns=[15, 19])
-    assert decision_turn(session, [early, late])[0] == 15
+    assert decision_turn(session, [early, late]).turn == 15
 
 
 def test_no_end_turn_alone_is_not_a_cause() -> None:
     """no_end_turn is the symptom being explained, so it never becomes the decision turn."""
-    assert decision_turn(synthetic(5), [Finding("no_end_turn", "error", 5, "x", turns=[5])]) is None
+    assert decision_turn(synthetic(5), [Finding("no_end_turn", "error", 5, "x", turns=[5])]).turn is None
 
 
 def test_html_is_self_contained(stuck: tuple[Session, list[Finding]]) -> None:
@@ -166,8 +167,8 @@ def test_html_chart_has_a_bar_per_turn(stuck: tuple[Session, list[Finding]]) -> 
 def test_html_has_outcome_decision_findings_and_turns(stuck: tuple[Session, list[Finding]]) -> None:
     """The page holds the same sections as the text report."""
     page = render_html([stuck])
-    for text in ("turn limit reached", "Likely decision turn", "<b>Turn 9</b>", "Findings (6)",
-                 "Last 8 turns, newest first", "Turn 14"):
+    for text in ("turn limit reached", "Likely decision turn", "<b>Turn 5</b>", "Findings (6), worst first",
+                 "Turns with findings and the last turns, newest first", "Turn 14"):
         assert text in page
     assert page.index("Turn 14") < page.index("Turn 13")
 
@@ -212,3 +213,12 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path,
     chart = dom[dom.index('id="token-chart"'):]
     chart = chart[:chart.index("</svg>")]
     assert chart.count("<rect") >= 14 and "<path" in chart
+
+
+def test_long_paths_are_clipped_to_the_width() -> None:
+    """Long absolute paths end a line with … at the width instead of spilling onto a line of their own."""
+    sessions = load_sessions(ROOT / "tests" / "fixtures" / "heldout" / "cc13_docs_drift_max_tokens.jsonl")
+    lines = render_text(sessions[0], analyze_session(sessions[0]), color=False, width=80).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    seen = lines.index("  it had just read:")
+    assert lines[seen + 1].endswith("…") and lines[seen + 2] == "  and then:"  # one Edit call, one line

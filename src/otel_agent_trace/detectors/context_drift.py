@@ -123,7 +123,7 @@ class ContextDrift(Detector):
             findings.append(Finding(
                 kind=self.kind, severity="warning", turn=t,
                 turns=sorted({first, prev.last_turn, t}), tool_use_ids=[prev.tool_use_id, call.tool_use_id],
-                message=(f"read {path} again at turn {t}; {earlier} ({gap} turns earlier), unchanged"
+                message=(f"read {path} again at turn {t}; {earlier} ({gap} turn{'s' * (gap != 1)} earlier), unchanged"
                          " since — the content is still in context but no longer used: consider a sub-agent"
                          " or a summary of the file"),
                 evidence={"reason": "reread", "path": path, "first_read_turn": first,
@@ -145,8 +145,8 @@ class ContextDrift(Detector):
                 kind=self.kind, severity="warning", turn=t, turns=[first_turn, t],
                 tool_use_ids=[first_id, call.tool_use_id],
                 message=(f"re-applied the same edit to {path} at turn {t} ({outcome}); first made at turn"
-                         f" {first_turn} ({t - first_turn} turns earlier) — the model lost track of its own"
-                         " changes: a running summary of changes or a smaller sub-task helps"),
+                         f" {first_turn} ({t - first_turn} turn{'s' * (t - first_turn != 1)} earlier) — the model lost"
+                         " track of its own changes: a running summary of changes or a smaller sub-task helps"),
                 evidence={"reason": "repeated_edit", "path": path, "first_edit_turn": first_turn,
                           "gap_turns": t - first_turn, "succeeded": ok},
             ))

@@ -8,6 +8,7 @@ transcript and a live run look the same in a backend.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -67,20 +68,25 @@ def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, p
 def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settings | None = None,
                  progress: Any = None, errors: Any = None) -> ImportSummary:
     """Replay every session of ``paths``; malformed lines are reported (file:line) and skipped."""
-    from otel_agent_trace.files.importers import LineError, load
+    from otel_agent_trace.files.importers import LineError, load, trace_files
+    from otel_agent_trace.files.overview import ReadLog
 
     settings = settings or Settings.from_env()
     summary = ImportSummary()
+    log = ReadLog(errors if errors is not None else open(os.devnull, "w"))  # noqa: SIM115
     for path in paths:
         summary.files += 1
         session_spans: dict[str, Span] = {}
+        if not trace_files(path):
+            summary.failures.append(f"{path}: no *.jsonl trace files in this directory")
+            log.line_error(str(path), 0, "no *.jsonl trace files in this directory")
         try:
             for item in load(path):
                 if isinstance(item, LineError):
                     summary.failures.append(str(item))
-                    if errors is not None:
-                        print(item, file=errors)
+                    log.line_error(item.file, item.line_no, item.message)  # one summary per unreadable file
                     continue
+                log.sessions_in[item.source or str(path)] += 1
                 span, spans, findings = replay_session(tracer, item, settings,
                                                        parent=session_spans.get(item.parent_id or ""))
                 session_spans[item.id] = span
@@ -94,17 +100,35 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
                 print(f"{path}: {error}", file=errors)
         if progress is not None:
             progress()
+    log.finish()
     return summary
 
 
+IMPORT_SERVICE_NAME = "otel-agent-trace-import"
+
+
+def _names_a_service(environ: Any) -> bool:
+    attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    return bool(environ.get("OTEL_SERVICE_NAME")) or any(
+        part.split("=", 1)[0].strip() == "service.name" for part in attributes.split(","))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="otel-agent-trace import",
-                                     description="Replay trace files as OTLP traces to the endpoint the "
-                                                 "standard OTEL_EXPORTER_OTLP_* variables name.")
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    from otel_agent_trace.cli import FORMATS_HELP
+
+    parser = argparse.ArgumentParser(
+        prog="otel-agent-trace import", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n  0  done\n  2  unreadable input (missing path, no trace files, not JSONL) or bad usage",
+        description="Replay trace files as OTLP traces to the endpoint the standard OTEL_EXPORTER_OTLP_*\n"
+                    f"variables name, as service {IMPORT_SERVICE_NAME} unless OTEL_SERVICE_NAME is set.\n"
+                    + FORMATS_HELP)
+    parser.add_argument("files", nargs="+", metavar="PATH", help="trace file or directory")
     args = parser.parse_args(argv)
     from otel_agent_trace.exporters.setup import ensure_tracer_provider
 
+    if not _names_a_service(os.environ):
+        # Findable in a backend: imported traces are not "unknown_service:python3".
+        os.environ["OTEL_SERVICE_NAME"] = IMPORT_SERVICE_NAME
     provider = ensure_tracer_provider()
     tracer = provider.get_tracer(sc.INSTRUMENTATION_SCOPE)
     summary = _with_progress(args.files, tracer)
@@ -112,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"imported {summary.files} file(s): {summary.sessions} session(s), {summary.turns} turn(s), "
           f"{summary.findings} finding(s), {summary.spans} span(s) sent"
           f"{'' if flushed else ' (export did not confirm)'}; {len(summary.failures)} line(s) skipped")
-    return 1 if summary.failures and not summary.sessions else 0
+    return 2 if summary.failures and not summary.sessions else 0  # 2: unreadable input, as every command
 
 
 def _with_progress(files: Sequence[str], tracer: trace.Tracer) -> ImportSummary:

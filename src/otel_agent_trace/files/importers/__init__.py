@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from otel_agent_trace.files.importers.base import LineError, Parsed, parsed_lines
+from otel_agent_trace.files.importers.claude_code import _session_of as session_of
 from otel_agent_trace.files.importers.claude_code import import_claude_code
 from otel_agent_trace.files.importers.seed import import_seed
 from otel_agent_trace.model.records import Session
 
-__all__ = ["Format", "LineError", "detect_format", "load", "load_sessions"]
+__all__ = ["Format", "LineError", "detect_format", "load", "load_sessions", "trace_files"]
 
 Format = Literal["seed", "claude_code"]
 _PEEK_LINES = 1_000  # Claude Code files can open with many UI-state lines before the first message
@@ -52,13 +53,29 @@ def detect_format(lines: list[Parsed]) -> Format | None:
 
 def load(path: str | Path) -> Iterator[Session | LineError]:
     """Sessions (and skipped-line errors) of a trace file, or of every ``*.jsonl`` in a directory."""
+    for file in trace_files(path):
+        yield from _load_file(file)
+
+
+def trace_files(path: str | Path) -> list[Path]:
+    """The files ``load(path)`` opens: ``path`` itself, or a directory's ``*.jsonl`` files in name order.
+
+    Sub-agent transcripts are read with the session file that owns them; one whose owner is absent (a
+    copied folder, a pruned project) is read on its own, so its turns are not lost.
+    """
     target = Path(path)
-    if target.is_dir():
-        for file in sorted(target.rglob("*.jsonl")):
-            if file.parent.name != "subagents":  # loaded with the session that owns them
-                yield from _load_file(file)
-        return
-    yield from _load_file(target)
+    if not target.is_dir():
+        return [target]
+    return [file for file in sorted(target.rglob("*.jsonl"))
+            if file.parent.name != "subagents" or not _owner_exists(file)]
+
+
+def _owner_exists(file: Path) -> bool:
+    folder = file.parent.parent  # <project>/<session>/subagents/agent-x.jsonl or <project>/subagents/…
+    if (folder.parent / f"{folder.name}.jsonl").is_file():
+        return True
+    session_id = session_of(file)
+    return bool(session_id) and (folder / f"{session_id}.jsonl").is_file()
 
 
 def load_sessions(path: str | Path) -> list[Session]:

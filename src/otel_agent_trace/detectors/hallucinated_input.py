@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from ..records import Finding, ToolCall
 from ._util import BoundedDict, short, turn_span
 from .base import Detector, Thresholds
-from .errors import HEAD_CHARS, PATH_PUNCT, PATH_TOKEN, bad_flag, error_line, missing_command, path_tokens
+from .errors import HEAD_CHARS, PATH_PUNCT, PATH_TOKEN, bad_flag, describe, error_line, missing_command, path_tokens
 from .roles import SEARCH, WRITE, ToolRole, call_info, norm_path
 
 _LISTING_CHARS = 16_384  # listings and search results are read further than ordinary results
@@ -198,7 +198,7 @@ class HallucinatedInput(Detector):
         elif what == "command":
             head = f"`{target}` at turn {t}: command not found"
         else:
-            head = f"`{target}` at turn {t}: {error_line(call.result, error, 80) or 'unknown option'}"
+            head = f"`{target}` at turn {t}: {describe(error)}"  # the error line itself is in the evidence
         return Finding(
             kind=self.kind, severity="warning" if cluster.before else "info", turn=t, turns=[t],
             tool_use_ids=[call.tool_use_id], message=f"{head} — {self._fix(cluster.before)}",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..records import Finding, Severity, ToolCall
 from ._util import BoundedDict, short, turn_span
 from .base import Detector, Thresholds
-from .errors import clip, error_line
+from .errors import clip, describe, error_line
 from .roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
 
 _MAX_GAP = 2  # turns between two failures of one streak ("consecutive-ish": one unrelated turn allowed)
@@ -126,7 +126,7 @@ class ToolLoop(Detector):
         role, target = key
         turns = list(s.turns)
         span = turn_span([s.first_turn, t])
-        err = f"{s.error}: “{clip(s.first_error, 100)}”" if s.first_error else s.error
+        err = f"{describe(s.error)} ({s.error})"  # described, not quoted: the quote is in the evidence
         if role == READ and target == _GUESS:
             what = f"{s.count} turns of guessed paths not found ({span}: {', '.join(s.targets)})"
             fix = "the model is guessing rather than exploring: give it a glob or directory listing first"

@@ -25,13 +25,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import anthropic
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from . import agent_session
     from .config import Settings
+    from .exporters.delivery import CountingDelivery, command_resource
     from .exporters.setup import build_exporter
     from .fake_api import FakeMessagesAPI
     from .instrumentor import AnthropicAgentInstrumentor
@@ -40,14 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     jsonl = Path(args.jsonl)
     jsonl.unlink(missing_ok=True)
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get(
-        "OTEL_SERVICE_NAME", "otel-agent-trace-demo")}))
+    provider = TracerProvider(resource=command_resource("otel-agent-trace-demo"))
     provider.add_span_processor(SimpleSpanProcessor(memory))
     endpoint = _export_target()
+    counting: CountingDelivery | None = None
     if endpoint:
         exporter = build_exporter()
         if exporter is not None:
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+            # Exported by the command itself, batch by batch, so it can say what the backend accepted.
+            counting = CountingDelivery(exporter)
+            provider.add_span_processor(counting)
     settings = Settings.from_env(jsonl=str(jsonl))
     instrumentor = AnthropicAgentInstrumentor()
     instrumentor.instrument(tracer_provider=provider, settings=settings)
@@ -69,14 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_bold("Span tree", color) + " (what Jaeger, Tempo, Langfuse or Phoenix show):")
     print(render_tree(spans))
     _print_report(jsonl, color, args.html)
-    if endpoint:
-        provider.force_flush()
-        print(f"\nexported {len(spans)} spans to {endpoint}")
+    lost = 0
+    if counting is not None:
+        delivery = counting.flush()
+        lost = delivery.lost
+        print(f"\n{delivery.summary(endpoint or 'the exporter')}")
+        if delivery.accepted:
+            print("\n".join(delivery.trace_lines()))
+    elif endpoint:
+        print("\nOTEL_TRACES_EXPORTER=none: the spans were not exported")
     else:
         print("\nset OTEL_EXPORTER_OTLP_ENDPOINT to also send these spans to a collector or backend")
     provider.shutdown()
     print(f"JSONL trace written to {jsonl} — try: otel-agent-trace report {jsonl}")
-    return 0
+    return 1 if lost else 0
 
 
 def _export_target() -> str | None:

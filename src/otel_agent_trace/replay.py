@@ -172,32 +172,58 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
     return summary
 
 
+IMPORT_SERVICE = "otel-agent-trace-import"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Replay the files and say what the backend accepted: exit 1 when spans were lost or nothing loaded."""
     parser = argparse.ArgumentParser(prog="otel-agent-trace import",
                                      description="Replay trace files as OTLP traces to the endpoint the "
                                                  "standard OTEL_EXPORTER_OTLP_* variables name.")
     parser.add_argument("files", nargs="+", metavar="FILE")
     args = parser.parse_args(argv)
-    from .exporters.setup import ensure_tracer_provider
+    from opentelemetry.sdk.trace import TracerProvider
 
-    provider = ensure_tracer_provider()
+    from .exporters.delivery import CountingDelivery, command_resource
+    from .exporters.setup import build_exporter, export_target
+
+    exporter = build_exporter()
+    if exporter is None:
+        print("OTEL_TRACES_EXPORTER=none: nothing would be exported; not importing", file=sys.stderr)
+        return 2
+    # A provider of our own, not the global one: its spans are counted as the exporter accepts them, and
+    # they carry their own service.name so imported traces are told apart from live ones.
+    provider = TracerProvider(resource=command_resource(IMPORT_SERVICE))
+    counting = CountingDelivery(exporter)
+    provider.add_span_processor(counting)
     tracer = provider.get_tracer(sc.INSTRUMENTATION_SCOPE)
-    summary = _with_progress(args.files, tracer)
-    flushed = provider.force_flush() if hasattr(provider, "force_flush") else True
+    summary = _with_progress(args.files, tracer, after_file=counting.flush)
+    delivery = counting.flush()
+    provider.shutdown()
     print(f"imported {summary.files} file(s): {summary.sessions} session(s), {summary.turns} turn(s), "
-          f"{summary.findings} finding(s), {summary.spans} span(s) sent"
-          f"{'' if flushed else ' (export did not confirm)'}; {len(summary.failures)} line(s) skipped")
-    return 1 if summary.failures and not summary.sessions else 0
+          f"{summary.findings} finding(s); {len(summary.failures)} line(s) skipped")
+    print(delivery.summary(export_target()))
+    if delivery.accepted:
+        print("find them by trace id or time range (service.name "
+              f"{provider.resource.attributes.get('service.name')!s}):")
+        print("\n".join(delivery.trace_lines()))
+    return 1 if delivery.lost or (summary.failures and not summary.sessions) else 0
 
 
-def _with_progress(files: Sequence[str], tracer: trace.Tracer) -> ImportSummary:
+def _with_progress(files: Sequence[str], tracer: trace.Tracer, after_file: Any = None) -> ImportSummary:
     try:
         from rich.progress import Progress  # the optional "cli" extra
     except ImportError:
         Progress = None
     if Progress is None or len(files) < 2 or not sys.stderr.isatty():
-        return import_files(files, tracer, errors=sys.stderr)
+        return import_files(files, tracer, errors=sys.stderr, progress=after_file)
 
     with Progress(transient=True) as bar:
         task = bar.add_task("importing", total=len(files))
-        return import_files(files, tracer, errors=sys.stderr, progress=lambda: bar.advance(task))
+
+        def advance() -> None:
+            if after_file is not None:
+                after_file()
+            bar.advance(task)
+
+        return import_files(files, tracer, errors=sys.stderr, progress=advance)

@@ -17,7 +17,15 @@ from opentelemetry.instrumentation.utils import unwrap
 from . import semconv as sc
 from .config import Settings
 from .package import _instruments
-from .patching import async_create, attempt_counter, create, native_span_guard, stream_helper
+from .patching import (
+    async_create,
+    async_request_fallback,
+    attempt_counter,
+    create,
+    native_span_guard,
+    request_fallback,
+    stream_helper,
+)
 from .recorder import AgentTracer, active_hub, set_active_hub
 
 log = logging.getLogger("otel_agent_trace")
@@ -37,6 +45,9 @@ _TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     (_BETA_MESSAGES, "Messages.stream", stream_helper),
     (_BETA_MESSAGES, "AsyncMessages.stream", stream_helper),
     (_BASE_CLIENT, "BaseClient._build_request", attempt_counter),
+    # Messages calls through a bound ``create`` the SDK cached before instrument() (with_raw_response).
+    (_BASE_CLIENT, "SyncAPIClient.request", request_fallback),
+    (_BASE_CLIENT, "AsyncAPIClient.request", async_request_fallback),
     (_BASE_CLIENT, "start_api_call_span", native_span_guard),
 )
 

@@ -122,7 +122,8 @@ def decision_turn(session: Session, findings: Sequence[Finding],
 
 def outcome(session: Session) -> tuple[str, str]:
     """(tone, sentence) for the session's end reason; tone is good / bad / unknown."""
-    unknown = ("unknown", f"? ended ({session.end_reason}) after {{n}}")
+    reason = str(session.end_reason).replace("{", "{{").replace("}", "}}")  # from the file: not a format string
+    unknown = ("unknown", f"? ended ({reason}) after {{n}}")
     tone, text = _OUTCOMES.get(session.end_reason or "", unknown)
     count = len(session.turns)
     text = text.format(n=f"{count:,} turn{'s' * (count != 1)}",

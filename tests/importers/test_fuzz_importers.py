@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from otel_agent_trace.detectors import analyze_session
 from otel_agent_trace.importers import LineError, load
 from otel_agent_trace.records import Session
+from otel_agent_trace.report import render_html, render_text
 from tests.reliability.support import hang_guard, scaled
 
 FUZZ = hypothesis_settings(max_examples=scaled(60, 1_500), deadline=None, database=None,
@@ -79,21 +80,23 @@ files = st.one_of(_file(seed_line), _file(ours_line), _file(claude_line))
 @FUZZ
 @given(lines=files)
 def test_no_exception_escapes_and_every_skipped_line_has_a_reason(tmp_path_factory, lines: list[str]) -> None:
-    """Whatever the lines, ``load`` (and the detectors over what it loads) returns, each error names the file and a
-    line that exists, and memory stays bounded."""
+    """Whatever the lines, ``load`` returns (and the detectors and both reports over what it loads do too),
+    each error names the file and a line that exists, and memory and output stay bounded."""
     path = tmp_path_factory.mktemp("fuzz") / "trace.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    text = "\n".join(lines) + "\n"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
     tracemalloc.start()
     try:
         with hang_guard(60):
             items = list(load(path))
-            for item in items:
-                if isinstance(item, Session):
-                    analyze_session(item)
+            sessions = [(item, analyze_session(item)) for item in items if isinstance(item, Session)]
+            pages = [render_text(session, findings) for session, findings in sessions]
+            html = render_html(sessions) if sessions else ""
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     errors = [item for item in items if isinstance(item, LineError)]
     assert all(isinstance(item, Session | LineError) for item in items)
-    assert all(str(e).startswith(f"{path}:") and 0 <= e.line_no <= len(lines) + 1 and e.message for e in errors)
+    assert all(str(e).startswith(f"{path}:") and 0 <= e.line_no <= text.count("\n") and e.message for e in errors)
     assert peak < 64 * 1024 * 1024
+    assert sum(map(len, pages)) + len(html) < 4 * 1024 * 1024  # counts are clamped: no runaway chart

@@ -184,3 +184,10 @@ def test_a_line_that_breaks_an_importer_rule_costs_only_that_line(tmp_path: Path
     sessions, errors = loaded(path)
     assert [str(e) for e in errors] == [f"{path}:2: could not import this line (ZeroDivisionError); skipped"]
     assert 2 in [t.index for t in sessions[0].turns]
+
+
+def test_an_end_reason_with_braces_is_reported_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown end reason like ``{0}`` from the file is printed, not used as a format string."""
+    path = write(tmp_path / "t.jsonl", START, seed_turn(1), {"event": "end", "end_reason": "{0} {x"})
+    assert cli.main(["report", "--no-color", str(path)]) == 0
+    assert "{0} {x" in capsys.readouterr().out

@@ -15,8 +15,8 @@ import sys
 
 import anthropic
 
-from otel_agent_trace import demo_agent
-from otel_agent_trace.fake_api import FakeMessagesAPI
+from otel_agent_trace.testing import demo_agent
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 
 
 def dispatch_tool(name: str, tool_input: dict) -> str:

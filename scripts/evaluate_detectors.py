@@ -2,7 +2,7 @@
 
     python scripts/evaluate_detectors.py [--dir tests/fixtures/labelled] [--verbose]
 
-Each fixture is a session in the dict form of ``otel_agent_trace.detectors.scenario`` plus
+Each fixture is a session in the dict form of ``otel_agent_trace.testing.scenario`` plus
 ``"expected": [{"kind": ..., "turn": N}]``. A finding matches an expected one of the same kind reported
 within ±1 turn (each expected finding matches at most once). Prints a markdown table; exits non-zero
 only when something crashes, so it can run in CI as a report.
@@ -19,11 +19,11 @@ from typing import Any
 
 try:
     from otel_agent_trace.detectors import KINDS, analyze_session
-    from otel_agent_trace.detectors.scenario import session_from_dict
+    from otel_agent_trace.testing.scenario import session_from_dict
 except ImportError:  # run from a checkout without installing: use the src layout next to this script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from otel_agent_trace.detectors import KINDS, analyze_session
-    from otel_agent_trace.detectors.scenario import session_from_dict
+    from otel_agent_trace.testing.scenario import session_from_dict
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "labelled"
 TOLERANCE = 1  # turns

@@ -1,5 +1,8 @@
-"""Shared fixtures: a real SDK tracing pipeline with an in-memory exporter, the fake Messages API, and
-the instrumentation installed for one test and removed after it."""
+"""Shared fixtures: a real SDK tracing pipeline with an in-memory exporter, the fake Messages API (the
+pytest plugin's ``fake_anthropic``), and the instrumentation installed for one test and removed after it.
+
+Tests that need the instrumentation's settings or provider themselves use these; tests of a whole run use
+the plugin's ``agent_trace`` (see tests/test_pytest_plugin.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import FakeMessagesAPI
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.testing.pytest_plugin import FakeAnthropic
 
 
 @pytest.fixture
@@ -45,6 +48,6 @@ def instrumented(provider: TracerProvider, settings: Settings) -> Iterator[Anthr
 
 
 @pytest.fixture
-def api() -> Iterator[FakeMessagesAPI]:
-    with FakeMessagesAPI() as server:
-        yield server
+def api(fake_anthropic: FakeAnthropic) -> FakeAnthropic:
+    """The pytest plugin's fake Messages API, under the name these tests have always used."""
+    return fake_anthropic

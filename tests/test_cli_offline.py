@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 STUCK = FIXTURES / "seed" / "turn_limit.jsonl"
 CLEAN = FIXTURES / "seed" / "clean_run.jsonl"
 SUBAGENTS = FIXTURES / "claude_code" / "with_subagents.jsonl"
-FINDING_KEYS = {"file", "session", "kind", "severity", "turn", "turns", "message", "evidence"}
+FINDING_KEYS = {"file", "session", "kind", "severity", "turn", "turns", "message", "tool_use_ids", "evidence"}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

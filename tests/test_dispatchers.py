@@ -10,9 +10,9 @@ import textwrap
 import anthropic
 import pytest
 
-from otel_agent_trace.fake_api import tool_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation
+from otel_agent_trace.testing.fake_api import tool_reply
 
 MODULE = textwrap.dedent('''
     class Toolbox:

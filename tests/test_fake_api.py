@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_agent_trace import fake_api
-from otel_agent_trace.fake_api import FakeMessagesAPI, Fault, Reply, text_reply, tool_reply
+from otel_agent_trace.testing import fake_api
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Fault, Reply, text_reply, tool_reply
 
 MODEL = "claude-fake-model"
 MSGS: list[Any] = [{"role": "user", "content": "hi"}]

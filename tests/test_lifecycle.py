@@ -9,11 +9,12 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_agent_trace.config import Settings, capture_content_from_env
-from otel_agent_trace.fake_api import text_reply, tool_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
-from tests.calls import REQUEST, clients
+from otel_agent_trace.testing.fake_api import text_reply, tool_reply
+from tests.calls import CALL_STYLES, REQUEST, call, clients
 
 HAS_NATIVE_SPANS = "open_telemetry" in anthropic.Anthropic.__init__.__code__.co_varnames
 
@@ -90,6 +91,28 @@ class TestInstrumentor:
             message = clients(api.base_url)[0].messages.create(**REQUEST)
         assert message.stop_reason == "end_turn"
         assert chat_spans(exporter) == []
+
+
+class TestNotRecording:
+    @pytest.mark.parametrize("style", CALL_STYLES)
+    def test_a_sampler_that_drops_everything_changes_nothing_for_the_agent(self, api, settings, style):
+        """With every span sampled out, calls answer exactly as before, nothing is exported, and the
+        request still carries the (unsampled) trace context for the services behind it."""
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=ALWAYS_OFF)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        bare = call(style, api.base_url)
+        instrumentor = AnthropicAgentInstrumentor()
+        instrumentor.instrument(tracer_provider=provider, settings=settings)
+        try:
+            traced = call(style, api.base_url)
+        finally:
+            instrumentor.uninstrument()
+        assert traced == bare
+        assert exporter.get_finished_spans() == ()
+        assert int(api.requests[-1].headers["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0  # not sampled
 
 
 class _RaisingExporter(SpanExporter):

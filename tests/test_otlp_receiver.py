@@ -28,7 +28,7 @@ from otel_agent_trace.exporters.langfuse import (
     LANGFUSE_READS,
     langfuse_otlp_config,
 )
-from otel_agent_trace.otlp_receiver import OTLPReceiver
+from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 
 _OTLP_ENV = (
     "OTEL_EXPORTER_OTLP_HEADERS",

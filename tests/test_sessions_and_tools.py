@@ -10,10 +10,10 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_agent_trace import agent_session, trace_tool
-from otel_agent_trace import demo_agent as demo
-from otel_agent_trace.fake_api import FakeMessagesAPI, text_reply, tool_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation, span_tree
+from otel_agent_trace.testing import demo_agent as demo
+from otel_agent_trace.testing.fake_api import text_reply, tool_reply
 
 CLEAN_TREE = [("invoke_agent agent", [
     ("chat claude-sonnet-4-6", [("execute_tool list_dir", [])]),
@@ -27,14 +27,14 @@ CLEAN_TREE = [("invoke_agent agent", [
 
 
 @pytest.fixture
-def scripted_api():
-    with FakeMessagesAPI(demo.scripted_model) as server:
-        yield server
+def scripted_api(fake_anthropic):
+    fake_anthropic.respond_with(demo.scripted_model)
+    return fake_anthropic
 
 
 @pytest.fixture
 def client(scripted_api):
-    return anthropic.Anthropic(api_key="k", base_url=scripted_api.base_url, max_retries=0)
+    return scripted_api.client()
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ class TestSeedLoopThreeWays:
         """Dispatcher by dotted path, decorator, or nothing: the same tree, with tool ids and sources."""
         dispatch = demo.dispatch_tool
         if source == "dispatcher":
-            settings.tool_dispatcher = "otel_agent_trace.demo_agent:dispatch_tool"
+            settings.tool_dispatcher = "otel_agent_trace.testing.demo_agent:dispatch_tool"
         instrumentor = _instrument(provider, settings)
         try:
             if source == "dispatcher":
@@ -128,7 +128,7 @@ class TestExplicitSessions:
     def test_context_manager_names_the_agent_and_ends_on_exit(self, api, provider, settings, exporter):
         """``agent_session`` groups calls under its span even after end_turn, and ends when the block does."""
         instrumentor = _instrument(provider, settings)
-        client = anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0)
+        client = api.client()
         try:
             with agent_session("fixer", conversation_id="conv-1"):
                 client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "a"}])
@@ -148,7 +148,7 @@ class TestExplicitSessions:
                                                              workspace):
         """Leaving the block with the seed's turn-limit error records ``end_reason=turn_limit``."""
         instrumentor = _instrument(provider, settings)
-        client = anthropic.Anthropic(api_key="k", base_url=scripted_api.base_url, max_retries=0)
+        client = scripted_api.client()
         try:
             with pytest.raises(RuntimeError), agent_session("looper"):
                 demo.run_agent(client, demo.FAILING_TASK, max_turns=2)
@@ -160,7 +160,7 @@ class TestExplicitSessions:
     def test_async_decorator(self, api, provider, settings, exporter):
         """The decorator form works on coroutines."""
         instrumentor = _instrument(provider, settings)
-        client = anthropic.AsyncAnthropic(api_key="k", base_url=api.base_url, max_retries=0)
+        client = api.async_client()
 
         @agent_session("async-agent")
         async def run():
@@ -177,7 +177,7 @@ class TestSubAgents:
     def test_conversation_started_inside_a_tool_is_a_child_session(self, provider, settings, exporter,
                                                                    scripted_api, workspace):
         """A fresh conversation started while a tool runs becomes a child session under that tool."""
-        client = anthropic.Anthropic(api_key="k", base_url=scripted_api.base_url, max_retries=0)
+        client = scripted_api.client()
 
         @trace_tool("list_dir")
         def dispatch(name, tool_input):
@@ -211,7 +211,7 @@ class TestConcurrency:
 
         def thread_agent() -> None:
             demo.workspace.set(demo.make_workspace())
-            client = anthropic.Anthropic(api_key="k", base_url=scripted_api.base_url, max_retries=2)
+            client = scripted_api.client(max_retries=2)
             try:
                 demo.run_agent(client, demo.CLEAN_TASK)
             except BaseException as error:  # pragma: no cover - reported below
@@ -225,7 +225,7 @@ class TestConcurrency:
                              {"role": "user", "content": f"continue {index}"}]
 
         async def many_tasks() -> None:
-            client = anthropic.AsyncAnthropic(api_key="k", base_url=scripted_api.base_url, max_retries=2)
+            client = scripted_api.async_client(max_retries=2)
             await asyncio.gather(*(task_agent(client, i) for i in range(50)))
 
         try:
@@ -263,7 +263,7 @@ class TestEndingImplicitSessions:
         """A loop that stopped mid-task is closed at shutdown with ``end_reason=abandoned``."""
         instrumentor = _instrument(provider, settings)
         api.enqueue(tool_reply(("read_file", {"path": "x"})))
-        anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0).messages.create(
+        api.client().messages.create(
             model="m", max_tokens=5, messages=[{"role": "user", "content": "go"}])
         instrumentor.uninstrument()
         (session,) = by_operation(exporter.get_finished_spans(), "invoke_agent")
@@ -273,7 +273,7 @@ class TestEndingImplicitSessions:
         """Past ``max_open_sessions`` the oldest open session is ended, so a service cannot leak."""
         settings.max_open_sessions = 3
         instrumentor = _instrument(provider, settings)
-        client = anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0)
+        client = api.client()
         try:
             for i in range(5):
                 api.enqueue(tool_reply(("read_file", {"path": "x"})))
@@ -287,7 +287,7 @@ class TestEndingImplicitSessions:
         """A session idle past the timeout is ended at the next call."""
         settings.session_idle_timeout = 0.0
         instrumentor = _instrument(provider, settings)
-        client = anthropic.Anthropic(api_key="k", base_url=api.base_url, max_retries=0)
+        client = api.client()
         try:
             api.enqueue(tool_reply(("read_file", {"path": "x"})), text_reply("ok"))
             client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "one"}])

@@ -7,9 +7,9 @@ import logging
 
 import anthropic
 import pytest
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id
 
-from otel_agent_trace.fake_api import Fault, text_reply, tool_reply
+from otel_agent_trace.testing.fake_api import Fault, text_reply, tool_reply
 from tests.calls import CALL_STYLES, REQUEST, call, clients
 
 USAGE = {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 900,
@@ -233,6 +233,7 @@ class TestProviders:
         client.messages.create(**REQUEST)
         (span,) = chat_spans(exporter)
         assert span.attributes["gen_ai.provider.name"] == "gcp.vertex_ai"
+        assert format_span_id(span.context.span_id) in api.requests[0].headers["traceparent"]
 
     def test_bedrock_client_is_aws_bedrock(self, api, exporter, instrumented):
         """Calls through ``AnthropicBedrock`` name the provider ``aws.bedrock``."""
@@ -242,3 +243,15 @@ class TestProviders:
         client.messages.create(**{**REQUEST, "model": "anthropic.claude-sonnet-4-6"})
         (span,) = chat_spans(exporter)
         assert span.attributes["gen_ai.provider.name"] == "aws.bedrock"
+
+    def test_bedrock_requests_carry_the_trace_context_beside_their_signature(self, api, exporter, instrumented):
+        """A SigV4-signed Bedrock request carries the traceparent too (botocore leaves it out of what it
+        signs, so the header never invalidates a signature)."""
+        pytest.importorskip("botocore")
+        client = anthropic.AnthropicBedrock(aws_access_key="AKIAFAKE", aws_secret_key="fake",
+                                            aws_region="us-east-1", base_url=api.base_url, max_retries=0)
+        client.messages.create(**{**REQUEST, "model": "anthropic.claude-sonnet-4-6"})
+        (span,) = chat_spans(exporter)
+        headers = api.requests[0].headers
+        assert format_span_id(span.context.span_id) in headers["traceparent"]
+        assert headers["authorization"].startswith("AWS4-HMAC-SHA256")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_agent_trace.otlp_receiver import OTLPReceiver
+from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "agent.py")
@@ -59,6 +59,15 @@ class TestOpentelemetryInstrument:
         assert session.resource["service.name"] == "zero-code-test"
         assert session.attributes["agent_trace.end_reason"] == "end_turn"
         assert chats[0].kind == "CLIENT"
+
+    def test_the_distros_grpc_default_against_an_http_endpoint_is_named(self, receiver):
+        """Left to the distro's gRPC default, an OTLP/HTTP endpoint gets nothing, and the user is told why."""
+        env = _env(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint.replace(str(receiver.port), "4318"),
+                   OTEL_EXPORTER_OTLP_TIMEOUT="1")
+        del env["OTEL_EXPORTER_OTLP_PROTOCOL"]
+        done = _run([str(BIN / "opentelemetry-instrument"), sys.executable, EXAMPLE], env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stderr.count("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf") == 1
 
     def test_dispatcher_named_by_env_is_patched_in_a_script(self, receiver):
         """``OTEL_AGENT_TRACE_TOOL_DISPATCHER=agent:dispatch_tool`` patches the script's own function."""

@@ -2,6 +2,7 @@
 
     import otel_agent_trace
     otel_agent_trace.instrument()          # or: opentelemetry-instrument python agent.py
+    trace = otel_agent_trace.load("trace.jsonl")   # a saved run: sessions, findings, rollups
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -17,10 +19,15 @@ from opentelemetry import trace
 from .instrumentor import AnthropicAgentInstrumentor, active_hub
 from .tools import trace_tool
 
+if TYPE_CHECKING:
+    from .config import Settings
+    from .files import TraceFile
+
 __all__ = [
     "AnthropicAgentInstrumentor",
     "agent_session",
     "instrument",
+    "load",
     "trace_tool",
     "uninstrument",
 ]
@@ -46,6 +53,15 @@ def instrument(*, tracer_provider: Any = None, meter_provider: Any = None, **opt
     provider = ensure_tracer_provider(tracer_provider)
     meters = ensure_meter_provider(meter_provider)
     instrumentor.instrument(tracer_provider=provider, meter_provider=meters, settings=settings)
+
+
+def load(path: str | Path, settings: Settings | None = None) -> TraceFile:
+    """A trace file (seed JSONL, ours, Claude Code; or a directory of them) as analysed sessions: each
+    with its findings and rollup, plus the lines that had to be skipped — what ``findings`` and
+    ``report`` read. Imported on first use, so instrumented agents never pay for it."""
+    from .files import load as load_file
+
+    return load_file(path, settings)
 
 
 def uninstrument() -> None:

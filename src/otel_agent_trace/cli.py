@@ -87,36 +87,25 @@ def _passthrough(command: str, rest: list[str]) -> int:
 
 # -- shared ---------------------------------------------------------------------------------------------
 def _sessions(path: str, errors: TextIO, problems: list[str]) -> Iterator[Session]:
-    """Sessions of ``path``; skipped lines go to ``errors``, unreadable files also to ``problems``."""
-    from .importers import LineError, load
+    """Analysed sessions of ``path`` (findings on ``session.findings``); skipped lines go to ``errors``,
+    unreadable files also to ``problems``."""
+    from .files import analyzed
+    from .importers import LineError
 
-    for item in load(path):
+    for item in analyzed(path):
         if isinstance(item, LineError):
             print(item, file=errors)
             if item.line_no == 0:
                 problems.append(str(item))
         else:
-            yield item
-
-
-def _analyze(session: Session) -> list[Finding]:
-    from .detectors import analyze_session, thresholds_from_env
-
-    return analyze_session(session, thresholds_from_env())
+            yield item.session
 
 
 def finding_row(file: str, finding: Finding, session_id: str) -> dict[str, Any]:
     """One finding as ``findings --json`` prints it (DESIGN §7)."""
-    return {
-        "file": file,
-        "session": finding.session or session_id,
-        "kind": finding.kind,
-        "severity": finding.severity,
-        "turn": finding.turn,
-        "turns": list(finding.turns or [finding.turn]),
-        "message": finding.message,
-        "evidence": finding.evidence,
-    }
+    from .findings import finding_to_dict
+
+    return {"file": file, "session": finding.session or session_id, **finding_to_dict(finding)}
 
 
 def _use_color(stream: TextIO, disabled: bool = False) -> bool:
@@ -137,7 +126,7 @@ def _cmd_findings(args: argparse.Namespace) -> int:
             sessions += 1
             # Sub-agent sessions come from their own files: report the file the turns are in.
             source = session.source or str(path)
-            rows.extend(finding_row(source, f, session.id) for f in _analyze(session))
+            rows.extend(finding_row(source, f, session.id) for f in session.findings)
     if args.json:
         json.dump(rows, sys.stdout, indent=2, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
@@ -191,7 +180,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.html:
         selected = [chosen] if args.session else sessions
         title = f"otel-agent-trace · {Path(args.file).name}"
-        page = render_html([(s, _analyze(s)) for s in selected], title=title)
+        page = render_html([(s, s.findings) for s in selected], title=title)
         Path(args.html).write_text(page, encoding="utf-8")
         print(f"wrote {args.html} ({len(selected)} session{'s' * (len(selected) != 1)})", file=sys.stderr)
         return 0
@@ -199,7 +188,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         others = len(sessions) - 1
         print(f"note: {args.file} holds {others} more session{'s' * (others != 1)}; showing {chosen.id} "
               f"(pick one with --session ID)", file=sys.stderr)
-    text = render_text(chosen, _analyze(chosen), color=_use_color(sys.stdout, args.no_color), width=_width())
+    text = render_text(chosen, chosen.findings, color=_use_color(sys.stdout, args.no_color), width=_width())
     sys.stdout.write(text)
     return 0
 

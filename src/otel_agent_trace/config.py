@@ -33,6 +33,7 @@ DEFAULT_INPUT_PRICES_USD_PER_MTOK: dict[str, float] = {
     "claude": 3.0,
 }
 CACHE_READ_PRICE_FACTOR = 0.10
+CACHE_WRITE_PRICE_FACTOR = 1.25  # five-minute cache writes
 
 
 @dataclass(slots=True)
@@ -94,6 +95,13 @@ class Settings:
         if not cache_read_tokens:
             return 0.0
         return cache_read_tokens * self.input_price(model) * (1 - CACHE_READ_PRICE_FACTOR) / 1e6
+
+    def input_cost_usd(self, model: str | None, fresh: int, cache_read: int = 0, cache_write: int = 0) -> float:
+        """What a turn's input cost: fresh tokens at the input price, cache reads at 10 %, writes at 125 %.
+
+        Output tokens are not priced: ``prices`` holds input prices only."""
+        billed = fresh + cache_read * CACHE_READ_PRICE_FACTOR + cache_write * CACHE_WRITE_PRICE_FACTOR
+        return billed * self.input_price(model) / 1e6
 
 
 def _parse_prices(raw: str) -> dict[str, float]:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import demo_agent as agent
 from . import semconv as sc
+from .testing import demo_agent as agent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,8 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .config import Settings
     from .exporters.delivery import CountingDelivery, command_resource
     from .exporters.setup import build_exporter
-    from .fake_api import FakeMessagesAPI
     from .instrumentor import AnthropicAgentInstrumentor
+    from .testing.fake_api import FakeMessagesAPI
 
     color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     jsonl = Path(args.jsonl)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .records import ToolResult, ToolUse, Turn, Usage
+from .records import Request, ToolResult, ToolUse, Turn, Usage
 
 _MISSING = object()
 
@@ -130,6 +130,23 @@ def request_uses_cache(kwargs: Mapping[str, Any]) -> bool:
     return False
 
 
+def parse_request(kwargs: Mapping[str, Any], *, stream: bool) -> Request:
+    """The one pass over a call's arguments that every consumer shares."""
+    messages = kwargs.get("messages")
+    model = kwargs.get("model")
+    max_tokens = kwargs.get("max_tokens")
+    return Request(
+        messages=messages,
+        model=model if isinstance(model, str) else None,
+        max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
+        stream=stream,
+        message_count=len(messages) if isinstance(messages, Sequence) else 0,
+        fingerprint=conversation_fingerprint(messages),
+        tool_results=request_tool_results(messages),
+        cache_control=request_uses_cache(kwargs),
+    )
+
+
 def usage_from(usage: Any, into: Usage | None = None) -> Usage:
     """Copy the token counts present on ``usage`` (stream deltas carry only some of them)."""
     result = into or Usage()
@@ -139,6 +156,16 @@ def usage_from(usage: Any, into: Usage | None = None) -> Usage:
         value = field_of(usage, name)
         if isinstance(value, int):
             setattr(result, name, value)
+    iterations = field_of(usage, "iterations")
+    if isinstance(iterations, Sequence) and not isinstance(iterations, str):
+        consumed_in = consumed_out = 0
+        for entry in iterations:
+            for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+                value = field_of(entry, name)
+                consumed_in += value if isinstance(value, int) else 0
+            value = field_of(entry, "output_tokens")
+            consumed_out += value if isinstance(value, int) else 0
+        result.iterations_input_tokens, result.iterations_output_tokens = consumed_in, consumed_out
     return result
 
 

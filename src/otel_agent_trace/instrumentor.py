@@ -98,6 +98,12 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         set_active_hub(hub)
         self._hub = hub
         _install_exit_hooks()
+        try:
+            from .exporters.setup import warn_on_protocol_mismatch
+
+            warn_on_protocol_mismatch()
+        except Exception:
+            pass
 
     def _uninstrument(self, **kwargs: Any) -> None:
         hub = getattr(self, "_hub", None)

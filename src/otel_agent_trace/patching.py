@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
 from .recorder import AgentTracer, TurnCall, active_hub, current_call, log_once
 
 
@@ -40,6 +42,8 @@ async def _run_async(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ..
 
 def create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``Messages.create`` (plain, beta, Bedrock, Vertex; also behind with_raw/streaming_response)."""
+    if not is_instrumentation_enabled():
+        return wrapped(*args, **kwargs)
     hub = active_hub()
     call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
     return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
@@ -47,6 +51,8 @@ def create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kw
 
 async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                        kwargs: dict[str, Any]) -> Any:
+    if not is_instrumentation_enabled():
+        return await wrapped(*args, **kwargs)
     hub = active_hub()
     call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
     if call is None:
@@ -111,6 +117,8 @@ def stream_helper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
     one that wraps the raw event stream. ``MessageStream`` reads every event from that raw stream —
     ``text_stream``, ``until_done()`` and ``get_final_message()`` included — so one proxy sees them all.
     """
+    if not is_instrumentation_enabled():
+        return wrapped(*args, **kwargs)
     manager = wrapped(*args, **kwargs)
     hub = active_hub()
     if hub is None:
@@ -161,11 +169,18 @@ class _TracedAwaitable:
 
 def attempt_counter(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Any:
-    """``BaseClient._build_request`` runs once per HTTP attempt, on httpx and httpx2 alike."""
+    """``BaseClient._build_request`` runs once per HTTP attempt, on httpx and httpx2 alike: each attempt is
+    counted, and its request carries our chat span's trace context (the SDK's own span, which would have
+    put it there, is suppressed inside our turn)."""
     call = current_call.get()
+    request = wrapped(*args, **kwargs)
     if call is not None:
-        call.count_attempt()
-    return wrapped(*args, **kwargs)
+        try:
+            call.count_attempt()
+            call.inject_trace_context(request.headers)
+        except Exception:
+            log_once("propagate", "otel_agent_trace: could not put the trace context on a request")
+    return request
 
 
 def native_span_guard(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],

@@ -10,30 +10,23 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-import traceback
-from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span
 
-from . import content as content_capture
 from . import semconv as sc
 from .config import Settings
-from .detectors.errors import classify_error
-from .extract import StreamAccumulator, apply_message, request_uses_cache, tool_names_offered
+from .detectors.errors import tool_result_is_error
+from .extract import StreamAccumulator, apply_message, parse_request, tool_names_offered
 from .metrics import AgentMetrics
-from .records import Finding, ToolCall, Turn
-from .sessions import LiveSession, SessionTracker, first_user_text
+from .records import ToolCall, Turn
+from .sessions import LiveSession, SessionTracker, first_user_text, leave_tool_context
+from .sink import RecordSink
 from .spans import (
-    attach_findings,
-    tool_attributes,
-    tool_span_name,
     turn_request_attributes,
-    turn_response_attributes,
-    turn_span_name,
 )
 
 log = logging.getLogger("otel_agent_trace")
@@ -89,26 +82,20 @@ class AgentTracer:
         self.settings = settings
         self.metrics = AgentMetrics(meter_provider)
         self.pending_dispatcher: Any = None  # a dispatcher patch still waiting for its function to exist
+        # With a dispatcher or @trace_tool in use, tool spans start when the tool runs; otherwise they are
+        # inferred, started when the response asking for them arrives (so work inside the tool nests).
+        self.tools_traced_by_user = bool(settings.tool_dispatcher)
         self.jsonl = None
         if settings.jsonl:
             from .exporters.jsonl import JsonlTraceWriter
 
             self.jsonl = JsonlTraceWriter(settings.jsonl)
-        self.content = content_capture.ContentEncoder(settings.max_content_chars)
         # Records keep content when someone will read it: span capture or the local JSONL file.
         self.keep_content = settings.capture_content or self.jsonl is not None
-        analyzer_factory = None
-        if settings.detectors:
-            from .detectors import SessionAnalyzer, thresholds_from_env
-
-            thresholds = thresholds_from_env(**settings.thresholds)
-            analyzer_factory = lambda session_id: SessionAnalyzer(session_id, thresholds)  # noqa: E731
-        self.sessions = SessionTracker(
-            tracer, agent_name=settings.agent_name, idle_timeout=settings.session_idle_timeout,
-            max_open=settings.max_open_sessions, analyzer_factory=analyzer_factory,
-            on_session_end=self._session_ended,
-            on_findings=self.metrics.findings,
-        )
+        self.sink = RecordSink(tracer, settings, metrics=self.metrics, jsonl=self.jsonl)
+        self.sessions = SessionTracker(self.sink, agent_name=settings.agent_name,
+                                       idle_timeout=settings.session_idle_timeout,
+                                       max_open=settings.max_open_sessions)
 
     # -- turns -------------------------------------------------------------------------------------
     def start_turn(self, resource: Any, kwargs: dict[str, Any], *, stream: bool) -> TurnCall | None:
@@ -126,32 +113,37 @@ class AgentTracer:
         if self.pending_dispatcher is not None and self.pending_dispatcher.try_install():
             self.pending_dispatcher = None
         self.sessions.sweep_idle()
-        session, results = self.sessions.resolve(kwargs, start_ns)
-        if results:
-            self.infer_tool_calls(session, results, start_ns)
-        messages = kwargs.get("messages")
+        request = parse_request(kwargs, stream=stream)
+        session, previous_count = self.sessions.resolve(request, start_ns)
+        leave_tool_context(session)  # the agent is back from its tool: what was current before it is again
+        if request.tool_results:
+            self.infer_tool_calls(session, request.tool_results, start_ns)
         with session.lock:
             session.turns += 1
             index = session.turns
-        if index == 1 and self.jsonl is not None:
-            self.jsonl.start(session.id, first_user_text(messages), session.agent_name,
+            announce = not session.announced
+            session.announced = True
+        if announce and self.jsonl is not None:
+            self.jsonl.start(session.id, first_user_text(request.messages), session.agent_name,
                              session.parent.id if session.parent else None)
         turn = Turn(
-            session=session.id, index=index, model=kwargs.get("model"),
-            message_count=len(messages) if isinstance(messages, Sequence) else 0,
+            session=session.id, index=index, model=request.model, message_count=request.message_count,
             tools_offered=tool_names_offered(kwargs.get("tools")) if self.keep_content else (),
-            cache_control=request_uses_cache(kwargs), tool_results=results, start_ns=start_ns,
+            cache_control=request.cache_control, tool_results=request.tool_results, start_ns=start_ns,
         )
         client = getattr(resource, "_client", None)
         attributes = turn_request_attributes(turn, session.id, provider_of(client),
-                                             max_tokens=kwargs.get("max_tokens"), stream=stream)
+                                             max_tokens=request.max_tokens, stream=stream)
         _server_attributes(client, attributes)
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
-        return TurnCall(self, session, turn, attributes, stream)
+        # Started now, not at the end: its context goes out on the wire (traceparent) and is current while
+        # the SDK sends, so proxies, gateways and HTTP-client spans find their parent.
+        span = self.sink.turn_span(session, request.model, attributes, start_ns)
+        return TurnCall(self, session, turn, span, stream, previous_count)
 
     def _request_content(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
-        encoder = self.content
+        encoder = self.sink.content
         attributes[sc.INPUT_MESSAGES] = encoder.input_messages(kwargs.get("messages"))
         if kwargs.get("system") is not None:
             attributes[sc.SYSTEM_INSTRUCTIONS] = encoder.system_instructions(kwargs.get("system"))
@@ -159,44 +151,26 @@ class AgentTracer:
             attributes[sc.TOOL_DEFINITIONS] = encoder.tool_definitions(kwargs.get("tools"))
 
     def complete_turn(self, call: TurnCall) -> None:
-        """Record a finished turn: rollups, detectors, then its span, created whole and ended at once.
+        """Hand a finished call to the sink, then do what only the live path knows: session bookkeeping,
+        the tool uses to wait for, and ending a session at ``end_turn``.
 
-        The span is built only now, with its original start time: nothing needs it while the request is
-        in flight (the SDK's own span is suppressed inside our turn), and one creation with every
-        attribute costs far less than a span opened early and filled in later.
+        A call that failed (HTTP or network error, a refusal by the SDK before sending, a stream cut by an
+        error) is a failed attempt, not a turn: the call that re-sends the conversation takes its turn
+        number in the same session (see ``SessionTracker.resolve``).
         """
         turn, session = call.turn, call.session
         turn.end_ns = time.time_ns()
-        saved = self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
-        findings: list[Finding] = []
+        counted = self.sink.turn(session, turn, call.span, call.error)
         with session.lock:
-            session.last_turn = turn
-            session.last_stop_reason = turn.stop_reason
             session.last_error = turn.error_type
-            session.rollup.add_turn(turn, saved)
-            if session.analyzer is not None:
-                findings = session.analyzer.observe_turn(turn)
-                session.note_findings(findings)
-        attributes = call.attributes
-        attributes.update(turn_response_attributes(turn, saved))
-        if self.settings.capture_content and turn.content is not None:
-            attributes[sc.OUTPUT_MESSAGES] = self.content.output_messages(turn.content, turn.stop_reason)
-        if turn.first_chunk_ns:
-            attributes[sc.LANGFUSE_COMPLETION_START] = _iso(turn.first_chunk_ns)
-        span = self.tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(session.span),
-                                      kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)
-        if call.error is not None:
-            record_error(span, call.error, turn.end_ns)
-        if findings:
-            attach_findings(span, findings)
-            self.metrics.findings(findings)
-        if turn.error_type:
-            span.set_status(Status(StatusCode.ERROR, turn.error_type))
-        span.end(end_time=turn.end_ns)
-        self.sessions.expect_tool_uses(session, turn, span)
-        self.metrics.turn(turn)
-        if self.jsonl is not None:
-            self.jsonl.turn(turn, findings)
+            if counted:
+                session.last_stop_reason = turn.stop_reason
+            else:
+                session.forget_attempt(turn, call.previous_count)
+        if not counted:
+            return
+        self.sessions.expect_tool_uses(session, turn, call.span, start_spans=not self.tools_traced_by_user,
+                                       make_current=call.in_caller_context)
         if turn.stop_reason in ("end_turn", "stop_sequence") and not session.explicit:
             self.sessions.end(session, "end_turn", end_ns=turn.end_ns)
 
@@ -211,16 +185,19 @@ class AgentTracer:
                 continue
             turn_index = pending.turn_index
             if pending.dispatched:
+                # Its span is the dispatcher's or decorator's, ended when the tool returned; its record
+                # still goes to the JSONL line beside the inferred ones.
+                if pending.call is not None:
+                    calls.append(pending.call)
                 continue
             call = ToolCall(
                 session=session.id, tool_use_id=result.tool_use_id, name=pending.use.name,
                 turn_index=pending.turn_index, input=pending.use.input, result=result.content,
-                # Hand-written loops rarely set is_error, so the result text decides (as on import).
-                is_error=classify_error(result.content, result.is_error) is not None,
+                is_error=tool_result_is_error(result.content, result.is_error),
                 start_ns=pending.turn_end_ns or now_ns, end_ns=now_ns,
                 source="inferred",
             )
-            self.record_tool_span(session, call, pending.span_context)
+            self.record_tool_span(session, call, pending.span_context, span=pending.span)
             calls.append(call)
         if turn_index and self.jsonl is not None:
             self.jsonl.tool_results(session.id, turn_index, results, calls)
@@ -228,38 +205,7 @@ class AgentTracer:
     def record_tool_span(self, session: LiveSession, call: ToolCall, parent: otel_context.Context,
                          span: Span | None = None) -> None:
         """Detectors, attributes and end for one finished tool call (span created here if not given)."""
-        attributes = tool_attributes(call, session.id)
-        if self.settings.capture_content:
-            limit = self.settings.max_content_chars
-            attributes[sc.TOOL_CALL_ARGUMENTS] = content_capture.to_attribute(call.input, limit)
-            attributes[sc.TOOL_CALL_RESULT] = content_capture.cap(content_capture.redact(call.result), limit)
-        if span is None:
-            span = self.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
-                                          attributes=attributes, start_time=call.start_ns)
-        else:
-            span.set_attributes(attributes)
-        findings: list[Finding] = []
-        with session.lock:
-            session.rollup.tool_calls += 1
-            if session.analyzer is not None:
-                findings = session.analyzer.observe_tool(call)
-                session.note_findings(findings)
-        if findings:
-            attach_findings(span, findings)
-            self.metrics.findings(findings)
-        if call.is_error:
-            span.set_status(Status(StatusCode.ERROR, call.error_type or "tool reported an error"))
-        span.end(end_time=call.end_ns)
-        self.metrics.tool(call)
-
-    # -- sessions ----------------------------------------------------------------------------------
-    def _session_ended(self, session: LiveSession) -> None:
-        if self.jsonl is not None:
-            from .records import Session
-
-            self.jsonl.end(Session(id=session.id, agent_name=session.agent_name, end_reason=session.end_reason,
-                                   parent_id=session.parent.id if session.parent else None,
-                                   findings=list(session.final_findings)))
+        self.sink.tool(session, call, span or self.sink.tool_span(call.name, parent, call.start_ns))
 
     def shutdown(self, reason: str | None = None) -> None:
         try:
@@ -273,28 +219,38 @@ class AgentTracer:
 class TurnCall:
     """One in-flight model call. ``finish`` runs exactly once, whichever exit path gets there first."""
 
-    __slots__ = ("_accumulator", "_done", "attributes", "error", "hub", "session", "stream", "turn")
+    __slots__ = ("_accumulator", "_done", "context", "error", "hub", "in_caller_context", "previous_count",
+                 "session", "span", "stream", "turn")
 
-    def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, attributes: dict[str, Any],
-                 stream: bool) -> None:
+    def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, span: Span, stream: bool,
+                 previous_count: int) -> None:
         self.hub = hub
         self.session = session
         self.turn = turn
-        self.attributes = attributes  # request side, known at start; the response side is added at the end
+        self.span = span
+        self.context = trace.set_span_in_context(span)
         self.stream = stream
+        self.previous_count = previous_count  # the session's history length before this request
         self.error: BaseException | None = None
+        # False when the call is finished by garbage collection: whatever runs then is not the agent's code.
+        self.in_caller_context = True
         self._done = False
         self._accumulator: StreamAccumulator | None = None
 
-    def activate(self) -> contextvars.Token:
-        return current_call.set(self)
+    def activate(self) -> tuple[contextvars.Token, object]:
+        return current_call.set(self), otel_context.attach(self.context)
 
     @staticmethod
-    def deactivate(token: contextvars.Token) -> None:
-        current_call.reset(token)
+    def deactivate(tokens: tuple[contextvars.Token, object]) -> None:
+        otel_context.detach(tokens[1])
+        current_call.reset(tokens[0])
 
     def count_attempt(self) -> None:
         self.turn.http_attempts += 1
+
+    def inject_trace_context(self, headers: Any) -> None:
+        """This call's span as the parent on the wire, through the propagators the application configured."""
+        propagate.inject(headers, context=self.context)
 
     # -- outcomes ----------------------------------------------------------------------------------
     def fail(self, error: BaseException) -> None:
@@ -344,6 +300,11 @@ class TurnCall:
         else:
             self.finish()
 
+    def abandon(self) -> None:
+        """Finish a response nobody read to the end, from the garbage collector."""
+        self.in_caller_context = False
+        self.finish_stream()
+
     def finish(self) -> None:
         if self._done:
             return
@@ -354,36 +315,6 @@ class TurnCall:
             log_once("finish", "otel_agent_trace: could not finish a turn span")
 
 
-def safe_str(value: Any, fallback: str) -> str:
-    """``str(value)``, or ``fallback`` when the object's ``__str__`` raises (user objects can)."""
-    try:
-        return str(value)
-    except Exception:
-        return fallback
-
-
-#: Characters of an exception's message kept on its span event: tool errors quote tool output, which must not
-#: leave the process wholesale when content capture is off.
-ERROR_MESSAGE_CHARS = 200
-
-
-def record_error(span: Span, error: BaseException, timestamp: int | None = None) -> None:
-    """An ``exception`` event like ``Span.record_exception``, with the message redacted and capped and the
-    stack trace made of frames plus that message (not the chained exceptions' full text): exceptions from
-    tools and clients quote inputs and outputs, and those may hold keys."""
-    from .content import cap, redact
-
-    message = cap(redact(safe_str(error, "(unprintable exception)"), ERROR_MESSAGE_CHARS), ERROR_MESSAGE_CHARS)
-    frames = redact("".join(traceback.format_tb(error.__traceback__)))
-    name = type(error).__qualname__
-    span.add_event("exception", {
-        "exception.type": name,
-        "exception.message": message,
-        "exception.stacktrace": f"Traceback (most recent call last):\n{frames}{name}: {message}",
-        "exception.escaped": False,
-    }, timestamp=timestamp)
-
-
 def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
     url = getattr(client, "base_url", None)
     host = getattr(url, "host", None)
@@ -391,11 +322,6 @@ def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
         attributes[sc.SERVER_ADDRESS] = host
         port = getattr(url, "port", None)
         attributes[sc.SERVER_PORT] = port or (443 if getattr(url, "scheme", "https") == "https" else 80)
-
-
-def _iso(ns: int) -> str:
-    seconds, remainder = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1000:06d}Z"
 
 
 __all__ = ["AgentTracer", "TurnCall", "active_hub", "current_call", "log_once", "set_active_hub"]

@@ -22,6 +22,10 @@ class Usage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # Sums over ``usage.iterations`` (server-side tool loops, compaction, advisor), whose entries can hold
+    # tokens the top-level counts leave out; 0 when the response has no iterations.
+    iterations_input_tokens: int = 0
+    iterations_output_tokens: int = 0
 
     @property
     def context_tokens(self) -> int:
@@ -54,6 +58,21 @@ class ToolResult:
     @property
     def chars(self) -> int:
         return len(self.content)
+
+
+@dataclass(slots=True)
+class Request:
+    """One Messages API request, read once when the call starts: session matching, the turn record, span
+    attributes and the JSONL start line all take what they need from here."""
+
+    messages: Any  # the caller's own list, kept for opt-in content capture; never modified
+    model: str | None = None
+    max_tokens: int | None = None
+    stream: bool = False
+    message_count: int = 0
+    fingerprint: int | None = None  # identity of the conversation: its first message
+    tool_results: list[ToolResult] = field(default_factory=list)  # answers to the previous turn's tools
+    cache_control: bool = False
 
 
 @dataclass(slots=True)
@@ -90,6 +109,11 @@ class Turn:
     def tool_names(self) -> list[str]:
         return [use.name for use in self.tool_uses]
 
+    @property
+    def has_response(self) -> bool:
+        """Whether any response reached us: a call refused or failed before one carries no response fields."""
+        return self.response_id is not None or self.stop_reason is not None
+
 
 @dataclass(slots=True)
 class ToolCall:
@@ -124,6 +148,23 @@ class Finding:
     turns: list[int] = field(default_factory=list)  # every turn involved, earliest first
     tool_use_ids: list[str] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def end_reason(last_stop_reason: str | None, *, failed: bool = False, tools_left_unanswered: bool = False) -> str:
+    """How a run ended, from its last model call — the one rule for live sessions and every importer.
+
+    ``failed``: the last call failed and nothing came after it. ``tools_left_unanswered``: the last
+    response asked for tools whose results were produced but never sent back (a loop that stopped at its
+    turn limit after running them)."""
+    if failed:
+        return "error"
+    if last_stop_reason in ("end_turn", "stop_sequence"):
+        return "end_turn"
+    if last_stop_reason == "max_tokens":
+        return "max_tokens"
+    if last_stop_reason == "tool_use" and tools_left_unanswered:
+        return "turn_limit"
+    return "abandoned"
 
 
 @dataclass(slots=True)

@@ -15,24 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span
 
 from . import semconv as sc
 from .config import Settings
-from .detectors.base import Thresholds
-from .records import Finding, Session, ToolCall, Turn
-from .spans import (
-    Rollup,
-    attach_findings,
-    failure_description,
-    session_span_name,
-    session_start_attributes,
-    tool_attributes,
-    tool_span_name,
-    turn_request_attributes,
-    turn_response_attributes,
-    turn_span_name,
-)
+from .records import Session
+from .sink import RecordSink
+from .sink import replay_session as sink_replay
 
 _STEP_NS = 1_000_000_000  # synthetic spacing of turns for files without timestamps
 
@@ -67,84 +56,20 @@ def _timeline(session: Session) -> None:
             call.end_ns = call.start_ns + _STEP_NS // 4
 
 
-def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, thresholds: Thresholds | None,
-                   parent: Span | None = None) -> tuple[Span, int, int]:
-    """Emit one session's spans, running the detectors event by event exactly as the live path does, so
-    each finding lands on the same span it would have live. Returns the session span (for sub-agents),
-    the number of spans and the number of findings."""
-    from .detectors import SessionAnalyzer, session_events
-
+def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, parent: Span | None = None
+                   ) -> tuple[Span, int, int]:
+    """Emit one session's spans through the same sink the live path uses. Returns the session span (for
+    sub-agents), the number of spans and the number of findings."""
     _timeline(session)
-    start = min((t.start_ns for t in session.turns), default=time.time_ns())
-    end = max([start, *(max(t.end_ns, t.start_ns) for t in session.turns), *(c.end_ns for c in session.tool_calls)])
-    context = trace.set_span_in_context(parent) if parent is not None else None
-    session_span = tracer.start_span(
-        session_span_name(session.agent_name), context=context, kind=SpanKind.INTERNAL,
-        attributes=session_start_attributes(session.id, session.agent_name, session.parent_id), start_time=start,
-    )
-    analyzer = SessionAnalyzer(session.id, thresholds) if settings.detectors else None
-    turn_spans: dict[int, Span] = {}
-    last: Turn | None = None
-    rollup = Rollup()
-    for event in session_events(session):
-        if isinstance(event, Turn):
-            findings = analyzer.observe_turn(event) if analyzer else []
-            turn_spans[event.index], saved = _turn_span(tracer, session, event, session_span, findings, settings)
-            rollup.add_turn(event, saved)
-            last = event
-        else:
-            findings = analyzer.observe_tool(event) if analyzer else []
-            _tool_span(tracer, session, event, turn_spans.get(event.turn_index, session_span), findings)
-            rollup.tool_calls += 1
-    final = analyzer.finish(last, session.end_reason) if analyzer else []
-    if final:
-        attach_findings(session_span, final, timestamp=end)
-    all_findings = analyzer.findings if analyzer else []
-    session.findings = list(all_findings)
-    rollup.add_findings(all_findings)
-    session_span.set_attributes(rollup.attributes(session.end_reason))
-    failed = failure_description(session.end_reason)
-    if failed:
-        session_span.set_status(Status(StatusCode.ERROR, failed))
-    session_span.end(end_time=end)
-    return session_span, 1 + len(turn_spans) + rollup.tool_calls, len(all_findings)
-
-
-def _turn_span(tracer: trace.Tracer, session: Session, turn: Turn, parent: Span, findings: Sequence[Finding],
-               settings: Settings) -> tuple[Span, float]:
-    attributes = turn_request_attributes(turn, session.id, sc.PROVIDER_ANTHROPIC)
-    saved = settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
-    attributes.update(turn_response_attributes(turn, saved))
-    span = tracer.start_span(turn_span_name(turn.model), context=trace.set_span_in_context(parent),
-                             kind=SpanKind.CLIENT, attributes=attributes, start_time=turn.start_ns)
-    if findings:
-        attach_findings(span, findings, timestamp=turn.end_ns)
-    if turn.error_type:
-        span.set_status(Status(StatusCode.ERROR, turn.error_type))
-    span.end(end_time=max(turn.end_ns, turn.start_ns))
-    return span, saved
-
-
-def _tool_span(tracer: trace.Tracer, session: Session, call: ToolCall, parent: Span,
-               findings: Sequence[Finding]) -> None:
-    span = tracer.start_span(tool_span_name(call.name), context=trace.set_span_in_context(parent),
-                             kind=SpanKind.INTERNAL, attributes=tool_attributes(call, session.id),
-                             start_time=call.start_ns)
-    if findings:
-        attach_findings(span, findings, timestamp=call.end_ns)
-    if call.is_error:
-        span.set_status(Status(StatusCode.ERROR, "tool reported an error"))
-    span.end(end_time=max(call.end_ns, call.start_ns))
+    return sink_replay(RecordSink(tracer, settings), session, parent)
 
 
 def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settings | None = None,
                  progress: Any = None, errors: Any = None) -> ImportSummary:
     """Replay every session of ``paths``; malformed lines are reported (file:line) and skipped."""
-    from .detectors import thresholds_from_env
     from .importers import LineError, load
 
     settings = settings or Settings.from_env()
-    thresholds = thresholds_from_env(**settings.thresholds)
     summary = ImportSummary()
     for path in paths:
         summary.files += 1
@@ -156,7 +81,7 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
                     if errors is not None:
                         print(item, file=errors)
                     continue
-                span, spans, findings = replay_session(tracer, item, settings, thresholds,
+                span, spans, findings = replay_session(tracer, item, settings,
                                                        parent=session_spans.get(item.parent_id or ""))
                 session_spans[item.id] = span
                 summary.sessions += 1

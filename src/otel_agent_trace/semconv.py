@@ -60,6 +60,12 @@ HTTP_ATTEMPTS = "agent_trace.http.attempts"
 REQUEST_MESSAGES = "agent_trace.request.messages"
 REQUEST_CACHE_CONTROL = "agent_trace.request.cache_control"
 CONTEXT_TOKENS = "agent_trace.context_tokens"
+# Everything the call consumed where ``usage.iterations`` holds more than the top-level counts.
+USAGE_CONSUMED_INPUT_TOKENS = "agent_trace.usage.consumed.input_tokens"
+USAGE_CONSUMED_OUTPUT_TOKENS = "agent_trace.usage.consumed.output_tokens"
+# A model call that failed before any response (HTTP error, network error, a refusal by the SDK itself):
+# its error span keeps the turn index the retry will take, and does not count as a turn.
+TURN_FAILED_ATTEMPT = "agent_trace.turn.failed_attempt"
 TURNS = "agent_trace.turns"
 TOKENS_INPUT = "agent_trace.tokens.input"
 TOKENS_OUTPUT = "agent_trace.tokens.output"

@@ -7,8 +7,15 @@ A call is matched to a session, most reliable evidence first:
 2. the explicit ``agent_session(...)`` active in this context;
 3. the implicit session last active in this context (thread or asyncio task), when the call's
    ``messages`` start with the same first message and are longer than that session's last request;
-4. any open session with that first message and a shorter history;
+4. any open session with that first message and a shorter history (the most recent few are looked at,
+   so matching costs the same however many runs of one task are open);
 5. otherwise a new session, a child of the session in whose tool call it started (a sub-agent).
+
+Two rules keep retries and repeated runs apart. A call that fails (HTTP or network error, a refusal by
+the SDK before sending) gives its history length and its turn number back, so the call that re-sends the
+same conversation continues the same session as the same turn. A request that starts the task of the
+session last active in this context again from the top, after that session's last call succeeded, is a
+new run of the task: the previous run ends and the new one becomes its sibling, never its sub-agent.
 
 Implicit sessions end at ``end_turn``, on an uncaught exception (turn limit), at shutdown, after an idle
 timeout, or when the bounded set of open sessions overflows; explicit sessions when their block exits.
@@ -21,16 +28,17 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span
 
-from .extract import conversation_fingerprint, field_of, request_tool_results, text_of
-from .records import Finding, ToolResult, ToolUse, Turn
-from .spans import Rollup, attach_findings, failure_description, session_span_name, session_start_attributes
+from .extract import field_of, text_of
+from .records import Request, ToolCall, ToolResult, ToolUse, Turn, end_reason
+from .sink import RecordSink, SessionLedger
+from .spans import inferred_tool_start_attributes
 
 _explicit_session: contextvars.ContextVar[LiveSession | None] = contextvars.ContextVar(
     "otel_agent_trace_explicit_session", default=None
@@ -44,69 +52,74 @@ current_tool_span: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
     "otel_agent_trace_tool_span", default=None
 )
 
+# Between a response that asks for one tool and the request carrying its result, the inferred tool span is
+# current in the agent's context, so a sub-agent, the tool's own spans and its HTTP calls nest under it.
+# Each entry: (owner session, context before, context we made current, the entry it covers).
+_tool_context: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
+    "otel_agent_trace_tool_context", default=None
+)
+
 _MAX_PENDING_TOOL_USES = 256
+_MATCH_CANDIDATES = 8  # open sessions of one task looked at per call, most recent first
 
 
 class PendingToolUse:
     """A ``tool_use`` waiting for its result, with the turn span it must be parented to."""
 
-    __slots__ = ("dispatched", "span_context", "turn_end_ns", "turn_index", "use")
+    __slots__ = ("call", "dispatched", "span", "span_context", "turn_end_ns", "turn_index", "use")
 
-    def __init__(self, use: ToolUse, span_context: otel_context.Context, turn_index: int, turn_end_ns: int):
+    def __init__(self, use: ToolUse, span_context: otel_context.Context, turn_index: int, turn_end_ns: int,
+                 span: Span | None = None):
         self.use = use
         self.span_context = span_context
         self.turn_index = turn_index
         self.turn_end_ns = turn_end_ns
+        self.span = span  # the execute_tool span started when the response arrived, if inferred
         self.dispatched = False
+        self.call: ToolCall | None = None  # the dispatcher's or decorator's record, once the tool returned
 
 
-class LiveSession:
-    """One agent run in progress: its span, rollups, detector state and pending tool uses."""
+class LiveSession(SessionLedger):
+    """One agent run in progress: the sink's ledger plus what matching needs (history, pending tools)."""
 
     def __init__(self, conversation_id: str, agent_name: str, span: Span, *, explicit: bool,
                  parent: LiveSession | None, analyzer: Any | None) -> None:
-        self.id = conversation_id
-        self.agent_name = agent_name
-        self.span = span
+        super().__init__(conversation_id, agent_name, span, parent.id if parent else None, analyzer)
         self.explicit = explicit
         self.parent = parent
-        self.analyzer = analyzer
-        self.lock = threading.RLock()
         self.turns = 0
         self.fingerprint: int | None = None
         self.message_count = 0
         self.last_stop_reason: str | None = None
         self.last_error: str | None = None
-        self.last_turn: Turn | None = None
         self.last_activity = time.monotonic()
         self.pending: dict[str, PendingToolUse] = {}
-        self.rollup = Rollup()
         self.ended = False
+        self.announced = False  # its start line is in the JSONL file
         self.end_reason: str | None = None
-        self.final_findings: Sequence[Finding] = ()  # what the detectors said when the session ended
 
-    def note_findings(self, findings: Sequence[Finding]) -> None:
-        self.rollup.add_findings(findings)
+    def forget_attempt(self, turn: Turn, previous_count: int) -> None:
+        """A failed call gives back its turn number and history length, so its retry continues here as the
+        same turn. Call with ``lock`` held."""
+        if self.turns == turn.index:
+            self.turns -= 1
+        if self.message_count == turn.message_count:
+            self.message_count = previous_count
+        self.last_stop_reason = None
 
 
 class SessionTracker:
     """Finds or creates the session of each call; ends sessions; bounded in the number it keeps open."""
 
-    def __init__(self, tracer: trace.Tracer, *, agent_name: str, idle_timeout: float, max_open: int,
-                 analyzer_factory: Callable[[str], Any] | None,
-                 on_session_end: Callable[[LiveSession], None] | None = None,
-                 on_findings: Callable[[Sequence[Finding]], None] | None = None) -> None:
-        self._tracer = tracer
+    def __init__(self, sink: RecordSink, *, agent_name: str, idle_timeout: float, max_open: int) -> None:
+        self._sink = sink
         self._agent_name = agent_name
         self._idle_timeout = idle_timeout
         self._max_open = max_open
-        self._analyzer_factory = analyzer_factory
-        self._on_end = on_session_end
-        self._on_findings = on_findings
         self._lock = threading.Lock()
         self._open: OrderedDict[str, LiveSession] = OrderedDict()
         self._by_tool_use: dict[str, LiveSession] = {}
-        self._by_fingerprint: dict[int, list[LiveSession]] = {}
+        self._by_fingerprint: dict[int, OrderedDict[str, LiveSession]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def open(self, agent_name: str | None, *, conversation_id: str | None = None, explicit: bool,
@@ -117,13 +130,10 @@ class SessionTracker:
             parent_context = otel_context.get_current()
         else:
             parent_context = trace.set_span_in_context(current_tool_span.get() or parent.span)
-        span = self._tracer.start_span(
-            session_span_name(name), context=parent_context, kind=SpanKind.INTERNAL,
-            attributes=session_start_attributes(conversation_id, name, parent.id if parent else None),
-            start_time=start_ns,
-        )
-        analyzer = self._analyzer_factory(conversation_id) if self._analyzer_factory else None
-        session = LiveSession(conversation_id, name, span, explicit=explicit, parent=parent, analyzer=analyzer)
+        span = self._sink.session_span(conversation_id, name, parent.id if parent else None, parent_context,
+                                       start_ns)
+        session = LiveSession(conversation_id, name, span, explicit=explicit, parent=parent,
+                              analyzer=self._sink.analyzer(conversation_id))
         evicted: list[LiveSession] = []
         with self._lock:
             self._open[conversation_id] = session
@@ -147,40 +157,26 @@ class SessionTracker:
             if session.fingerprint is not None:
                 bucket = self._by_fingerprint.get(session.fingerprint)
                 if bucket is not None:
-                    bucket[:] = [s for s in bucket if s is not session]
+                    bucket.pop(session.id, None)
                     if not bucket:
                         del self._by_fingerprint[session.fingerprint]
         if _active_session.get() is session:
             _active_session.set(session.parent)
-        try:
-            self._finish_span(session, end_ns)
-        finally:
-            if self._on_end is not None:
-                self._on_end(session)
-
-    def _finish_span(self, session: LiveSession, end_ns: int | None) -> None:
-        span = session.span
-        if session.analyzer is not None:
-            findings = session.analyzer.finish(session.last_turn, session.end_reason)
-            if findings:
-                session.note_findings(findings)
-                session.final_findings = findings
-                attach_findings(span, findings)
-                if self._on_findings is not None:
-                    self._on_findings(findings)
-        span.set_attributes(session.rollup.attributes(session.end_reason))
-        failed = failure_description(session.end_reason)
-        if failed:
-            span.set_status(Status(StatusCode.ERROR, session.last_error or failed))
-        span.end(end_time=end_ns)
+        leave_tool_context(session)
+        with session.lock:
+            unanswered = [p for p in session.pending.values() if p.span is not None and not p.dispatched]
+            unsent = [p for p in session.pending.values() if p.call is not None]
+            session.pending.clear()
+        for pending in unanswered:  # asked for, never answered: the run ended first
+            pending.span.end(end_time=end_ns)  # type: ignore[union-attr]
+        if unsent:  # run by a dispatcher, but the run ended before their results went out with a request
+            self._sink.unsent_tool_calls([p.call for p in unsent if p.call is not None])
+        self._sink.end_session(session, session.end_reason, end_ns, error=session.last_error)
 
     @staticmethod
     def _default_end_reason(session: LiveSession) -> str:
-        if session.last_error is not None and session.last_stop_reason is None:
-            return "error"
-        if session.last_stop_reason in ("end_turn", "stop_sequence", "max_tokens"):
-            return "end_turn" if session.last_stop_reason == "stop_sequence" else session.last_stop_reason
-        return "abandoned"
+        return end_reason(session.last_stop_reason,
+                          failed=session.last_error is not None and session.last_stop_reason is None)
 
     def end_all(self, reason: str | None = None) -> None:
         with self._lock:
@@ -201,34 +197,42 @@ class SessionTracker:
             self.end(oldest, None)
 
     # -- resolution --------------------------------------------------------------------------------
-    def resolve(self, kwargs: dict[str, Any], start_ns: int) -> tuple[LiveSession, list[ToolResult]]:
-        """The session this call belongs to (created if needed) and the tool results it carries."""
-        messages = kwargs.get("messages")
-        results = request_tool_results(messages)
-        fingerprint = conversation_fingerprint(messages)
-        count = len(messages) if isinstance(messages, Sequence) else 0
-        session = self._match(results, fingerprint, count)
+    def resolve(self, request: Request, start_ns: int) -> tuple[LiveSession, int]:
+        """The session this call belongs to (created if needed), and the session's history length before
+        this call (given back if the call fails)."""
+        _leave_ended_tool_contexts()
+        fingerprint, count = request.fingerprint, request.message_count
+        session = self._match(request.tool_results, fingerprint, count)
         if session is None:
-            explicit = _explicit_session.get()
-            if explicit is not None and not explicit.ended and explicit.turns == 0:
-                session = explicit
-            else:
-                active = _active_session.get()
-                parent = None
-                if active is not None and not active.ended and active.last_stop_reason == "tool_use":
-                    parent = active
-                elif explicit is not None and not explicit.ended:
-                    parent = explicit
-                session = self.open(None, explicit=False, parent=parent, start_ns=start_ns)
+            session = self._new_run(fingerprint, start_ns)
         with session.lock:
             session.last_activity = time.monotonic()
             if fingerprint is not None and session.fingerprint is None:
                 session.fingerprint = fingerprint
                 with self._lock:
-                    self._by_fingerprint.setdefault(fingerprint, []).append(session)
+                    self._by_fingerprint.setdefault(fingerprint, OrderedDict())[session.id] = session
+            previous_count = session.message_count
             session.message_count = max(session.message_count, count)
         _active_session.set(session)
-        return session, results
+        return session, previous_count
+
+    def _new_run(self, fingerprint: int | None, start_ns: int) -> LiveSession:
+        explicit = _explicit_session.get()
+        if explicit is not None and not explicit.ended and explicit.turns == 0:
+            return explicit
+        active = _active_session.get()
+        parent = None
+        if active is not None and not active.ended:
+            if fingerprint is not None and active.fingerprint == fingerprint and not active.explicit:
+                # The same task from the top again (an eval harness, a caller retrying a whole run): the
+                # previous run is over, and the new one is its sibling, not its sub-agent.
+                parent = active.parent if active.parent is not None and not active.parent.ended else None
+                self.end(active)
+            elif active.last_stop_reason == "tool_use":
+                parent = active
+        if parent is None and explicit is not None and not explicit.ended:
+            parent = explicit
+        return self.open(None, explicit=False, parent=parent, start_ns=start_ns)
 
     def _match(self, results: list[ToolResult], fingerprint: int | None, count: int) -> LiveSession | None:
         if results:
@@ -247,28 +251,50 @@ class SessionTracker:
         if fingerprint is None:
             return None
         with self._lock:
-            for candidate in reversed(self._by_fingerprint.get(fingerprint, ())):
+            bucket = self._by_fingerprint.get(fingerprint)
+            if not bucket:
+                return None
+            for looked, candidate in enumerate(reversed(bucket.values())):
+                if looked == _MATCH_CANDIDATES:
+                    break
                 if not candidate.ended and count > candidate.message_count and (
                         explicit is None or candidate is explicit or candidate.parent is explicit):
                     return candidate
         return None
 
-    def expect_tool_uses(self, session: LiveSession, turn: Turn, turn_span: Span) -> None:
-        """Remember the turn's tool_uses so results (dispatched or inferred) find their parent turn span."""
+    def expect_tool_uses(self, session: LiveSession, turn: Turn, turn_span: Span, *, start_spans: bool,
+                         make_current: bool) -> None:
+        """Remember the turn's tool_uses so results (dispatched or inferred) find their parent turn span.
+
+        With ``start_spans`` each gets its ``execute_tool`` span now, when the response asks for it; with
+        ``make_current`` and a single tool, that span is current in the agent's context until the request
+        carrying its result, so work done inside the tool nests under it."""
         if not turn.tool_uses:
             return
         parent_context = trace.set_span_in_context(turn_span)
+        stale: list[PendingToolUse] = []
         with session.lock:
             for use in turn.tool_uses:
-                session.pending[use.id] = PendingToolUse(use, parent_context, turn.index, turn.end_ns)
+                span = None
+                if start_spans:
+                    span = self._sink.tool_span(use.name, parent_context, turn.end_ns,
+                                                inferred_tool_start_attributes(use, turn.index, session.id))
+                session.pending[use.id] = PendingToolUse(use, parent_context, turn.index, turn.end_ns, span)
             while len(session.pending) > _MAX_PENDING_TOOL_USES:
-                stale = next(iter(session.pending))
-                del session.pending[stale]
+                stale_id = next(iter(session.pending))
+                stale.append(session.pending.pop(stale_id))
                 with self._lock:
-                    self._by_tool_use.pop(stale, None)
+                    self._by_tool_use.pop(stale_id, None)
+        for pending in stale:
+            if pending.span is not None and not pending.dispatched:
+                pending.span.end()
         with self._lock:
             for use in turn.tool_uses:
                 self._by_tool_use[use.id] = session
+        if make_current and start_spans and len(turn.tool_uses) == 1:
+            only = session.pending.get(turn.tool_uses[0].id)
+            if only is not None and only.span is not None:
+                enter_tool_context(session, only.span)
 
     def owner_of_pending(self, tool_use_id: str | None, name: str, tool_input: Any) -> LiveSession | None:
         """The session waiting for this tool call, for calls made where no session is in context (a tool
@@ -292,6 +318,39 @@ class SessionTracker:
             with self._lock:
                 self._by_tool_use.pop(tool_use_id, None)
         return pending
+
+
+def enter_tool_context(session: LiveSession, span: Span) -> None:
+    """Make ``span`` current in this context until ``leave_tool_context(session)``."""
+    before = otel_context.get_current()
+    ours = trace.set_span_in_context(span, before)
+    otel_context.attach(ours)
+    _tool_context.set((session, before, ours, _tool_context.get(), current_tool_span.get()))
+    current_tool_span.set(span)
+
+
+def leave_tool_context(session: LiveSession) -> None:
+    """Undo ``enter_tool_context`` for ``session`` in this context; a no-op for any other session (a
+    sub-agent's calls run inside its parent's tool and leave the parent's tool current)."""
+    entry = _tool_context.get()
+    if entry is None or entry[0] is not session:
+        return
+    _, before, ours, covered, tool_span = entry
+    _tool_context.set(covered)
+    current_tool_span.set(tool_span)
+    # No detach: the token belongs to another call frame. Re-attaching what was current is the same end
+    # state; if the agent made something else current meanwhile, that is left alone.
+    if otel_context.get_current() is ours:
+        otel_context.attach(before)
+
+
+def _leave_ended_tool_contexts() -> None:
+    """A run that ended with a tool still current here (its session ended on another thread, by idle
+    timeout or eviction) must not parent what this context does next."""
+    entry = _tool_context.get()
+    while entry is not None and entry[0].ended:
+        leave_tool_context(entry[0])
+        entry = _tool_context.get()
 
 
 def current_session() -> LiveSession | None:

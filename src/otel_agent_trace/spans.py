@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span, format_span_id
 
 from . import semconv as sc
 from .content import redact
-from .records import Finding, ToolCall, Turn
+from .findings import SEVERITY_ORDER, finding_from_dict, finding_to_dict
+from .records import Finding, Session, ToolCall, ToolUse, Turn
 
-_SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
+if TYPE_CHECKING:
+    from .config import Settings
+
 _LANGFUSE_LEVEL = {"info": "DEFAULT", "warning": "WARNING", "error": "ERROR"}
 
 
 def turn_span_name(model: str | None) -> str:
+    """``{operation} {gen_ai.request.model}``: the model asked for, not the snapshot that answered."""
     return f"{sc.OP_CHAT} {model}" if model else sc.OP_CHAT
 
 
@@ -52,8 +56,15 @@ def turn_request_attributes(turn: Turn, conversation_id: str, provider: str, *, 
 
 
 def turn_response_attributes(turn: Turn, saved_usd: float) -> dict[str, Any]:
+    """What the response said. A call that failed before any response gets only its error and attempts:
+    no model, tokens or finish reason that nothing reported."""
+    if not turn.has_response:
+        attributes: dict[str, Any] = {sc.HTTP_ATTEMPTS: turn.http_attempts}
+        if turn.error_type:
+            attributes[sc.ERROR_TYPE] = turn.error_type
+        return attributes
     usage = turn.usage
-    attributes: dict[str, Any] = {
+    attributes = {
         # The semantic conventions (and the SDK's own spans) count cached tokens as input tokens.
         sc.USAGE_INPUT_TOKENS: usage.context_tokens,
         sc.USAGE_OUTPUT_TOKENS: usage.output_tokens,
@@ -65,6 +76,9 @@ def turn_response_attributes(turn: Turn, saved_usd: float) -> dict[str, Any]:
         sc.CACHE_SAVED_USD: round(saved_usd, 6),
         sc.HTTP_ATTEMPTS: turn.http_attempts,
     }
+    if usage.iterations_input_tokens > usage.context_tokens or usage.iterations_output_tokens > usage.output_tokens:
+        attributes[sc.USAGE_CONSUMED_INPUT_TOKENS] = max(usage.iterations_input_tokens, usage.context_tokens)
+        attributes[sc.USAGE_CONSUMED_OUTPUT_TOKENS] = max(usage.iterations_output_tokens, usage.output_tokens)
     if turn.response_id:
         attributes[sc.RESPONSE_ID] = turn.response_id
     if turn.model:
@@ -99,6 +113,21 @@ def tool_attributes(call: ToolCall, conversation_id: str) -> dict[str, Any]:
     return attributes
 
 
+def inferred_tool_start_attributes(use: ToolUse, turn_index: int, conversation_id: str) -> dict[str, Any]:
+    """An inferred tool span as it starts, when the response asks for the tool; the result side is set
+    from ``tool_attributes`` when the next request carries it."""
+    return {
+        sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+        sc.TOOL_NAME: use.name,
+        sc.TOOL_CALL_ID: use.id,
+        sc.TOOL_TYPE: "function",
+        sc.TOOL_SOURCE: "inferred",
+        sc.TURN_INDEX: turn_index,
+        sc.CONVERSATION_ID: conversation_id,
+        sc.LANGFUSE_SESSION_ID: conversation_id,
+    }
+
+
 def session_start_attributes(conversation_id: str, agent_name: str, parent_id: str | None) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         sc.OPERATION_NAME: sc.OP_INVOKE_AGENT,
@@ -111,21 +140,26 @@ def session_start_attributes(conversation_id: str, agent_name: str, parent_id: s
     return attributes
 
 
+# The finding's dict form (findings.py) under event attribute names; evidence stays off spans (nested).
+_EVENT_KEYS = {"kind": sc.FINDING_KIND, "severity": sc.FINDING_SEVERITY, "turn": sc.FINDING_TURN,
+               "turns": sc.FINDING_TURNS, "message": sc.FINDING_MESSAGE, "tool_use_ids": sc.FINDING_TOOL_USE_IDS}
+
+
 def finding_event_attributes(finding: Finding, span_id: int | None) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        sc.FINDING_KIND: finding.kind,
-        sc.FINDING_SEVERITY: finding.severity,
-        sc.FINDING_TURN: finding.turn,
-        # Messages quote paths, commands and error lines from tool traffic: mask any secret in them.
-        sc.FINDING_MESSAGE: redact(finding.message),
-    }
-    if finding.turns:
-        attributes[sc.FINDING_TURNS] = tuple(finding.turns)
-    if finding.tool_use_ids:
-        attributes[sc.FINDING_TOOL_USE_IDS] = tuple(finding.tool_use_ids)
+    data = finding_to_dict(finding)
+    # Messages quote paths, commands and error lines from tool traffic: mask any secret in them.
+    data["message"] = redact(finding.message)
+    attributes = {name: tuple(data[key]) if isinstance(data[key], list) else data[key]
+                  for key, name in _EVENT_KEYS.items() if data[key] != []}
     if span_id:
         attributes[sc.FINDING_SPAN_ID] = format_span_id(span_id)
     return attributes
+
+
+def finding_from_event_attributes(attributes: Any, session: str = "") -> Finding | None:
+    """The Finding an ``agent_trace.finding`` span event describes (evidence is not on spans)."""
+    return finding_from_dict({key: attributes[name] for key, name in _EVENT_KEYS.items() if name in attributes},
+                             session)
 
 
 @dataclass(slots=True)
@@ -150,6 +184,24 @@ class Rollup:
         self.cache_read += usage.cache_read_input_tokens
         self.cache_write += usage.cache_creation_input_tokens
         self.saved_usd += saved_usd
+
+    @classmethod
+    def of(cls, session: Session, settings: Settings) -> Rollup:
+        """A finished session's totals, as its ``invoke_agent`` span carries them."""
+        rollup = cls(tool_calls=len(session.tool_calls))
+        for turn in session.turns:
+            rollup.add_turn(turn, settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens))
+        rollup.add_findings(session.findings)
+        return rollup
+
+    @classmethod
+    def from_attributes(cls, attributes: Any) -> Rollup:
+        """The totals an ``invoke_agent`` span carries, read back (the inverse of ``attributes``)."""
+        get = attributes.get
+        return cls(turns=get(sc.TURNS, 0), input_tokens=get(sc.TOKENS_INPUT, 0), output_tokens=get(sc.TOKENS_OUTPUT, 0),
+                   cache_read=get(sc.TOKENS_CACHE_READ, 0), cache_write=get(sc.TOKENS_CACHE_WRITE, 0),
+                   saved_usd=get(sc.CACHE_SAVED_USD, 0.0), tool_calls=get(sc.TOOL_CALLS, 0),
+                   findings_count=get(sc.FINDINGS_COUNT, 0), findings_kinds=dict.fromkeys(get(sc.FINDINGS_KINDS, ())))
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         for finding in findings:
@@ -190,7 +242,7 @@ def attach_findings(span: Span, findings: Iterable[Finding], *, timestamp: int |
     span_id = span.get_span_context().span_id
     for finding in findings:
         span.add_event(sc.FINDING_EVENT, finding_event_attributes(finding, span_id), timestamp=timestamp)
-        if worst is None or _SEVERITY_ORDER[finding.severity] > _SEVERITY_ORDER[worst.severity]:
+        if worst is None or SEVERITY_ORDER[finding.severity] > SEVERITY_ORDER[worst.severity]:
             worst = finding
     if worst is not None:
         span.set_attribute(sc.LANGFUSE_LEVEL, _LANGFUSE_LEVEL[worst.severity])

@@ -85,7 +85,7 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_call.finish_stream(exc)
 
     def __del__(self) -> None:
-        self._self_call.finish_stream()
+        self._self_call.abandon()
 
 
 class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -127,7 +127,7 @@ class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_call.finish_stream(exc)
 
     def __del__(self) -> None:
-        self._self_call.finish_stream()
+        self._self_call.abandon()
 
 
 class _APIResponseBase(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -142,7 +142,7 @@ class _APIResponseBase(wrapt.ObjectProxy):  # type: ignore[misc]
         return self._self_parsed
 
     def __del__(self) -> None:
-        self._self_call.finish_stream()
+        self._self_call.abandon()
 
 
 class TracedAPIResponse(_APIResponseBase):

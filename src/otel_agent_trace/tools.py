@@ -21,11 +21,12 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.trace import Span, SpanKind
 
-from .detectors.errors import classify_error
+from .detectors.errors import tool_result_is_error
 from .extract import field_of, text_of
-from .recorder import AgentTracer, active_hub, log_once, record_error, safe_str
+from .recorder import AgentTracer, active_hub, log_once
 from .records import ToolCall, ToolSource
 from .sessions import LiveSession, PendingToolUse, current_session, current_tool_span
+from .sink import record_error, safe_str
 from .spans import tool_span_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,9 +79,7 @@ def _result_is_error(result: Any, text: str) -> bool:
     """An explicit ``is_error`` on the returned value wins; otherwise the text decides, as it does for
     inferred and imported tool calls, so every source flags the same results."""
     flag = None if isinstance(result, (str, bytes, list, tuple)) else field_of(result, "is_error")
-    if flag is not None:
-        return bool(flag)
-    return classify_error(text, None) is not None
+    return tool_result_is_error(text, None if flag is None else bool(flag))
 
 
 def _result_text(result: Any) -> str:
@@ -94,10 +93,11 @@ def _result_text(result: Any) -> str:
 class ToolRun:
     """One traced tool execution: span and record, finished exactly once."""
 
-    __slots__ = ("_token", "_tool_token", "call", "hub", "session", "span")
+    __slots__ = ("_token", "_tool_token", "call", "hub", "pending", "session", "span")
 
-    def __init__(self, hub: AgentTracer, session: LiveSession | None, call: ToolCall, span: Span) -> None:
-        self.hub, self.session, self.call, self.span = hub, session, call, span
+    def __init__(self, hub: AgentTracer, session: LiveSession | None, call: ToolCall, span: Span,
+                 pending: PendingToolUse | None) -> None:
+        self.hub, self.session, self.call, self.span, self.pending = hub, session, call, span, pending
         self._token = otel_context.attach(trace.set_span_in_context(span))
         self._tool_token = current_tool_span.set(span)
 
@@ -120,6 +120,8 @@ class ToolRun:
                 call.is_error = _result_is_error(result, call.result)
         except Exception:
             log_once("tool_result", "otel_agent_trace: could not read a tool result")
+        if self.pending is not None:
+            self.pending.call = call
         try:
             if self.session is None:
                 self.span.end(end_time=call.end_ns)
@@ -151,10 +153,15 @@ def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any
             name=pending.use.name if pending else name, turn_index=pending.turn_index if pending else 0,
             input=tool_input, start_ns=now, source=source,
         )
-        parent = pending.span_context if pending is not None else otel_context.get_current()
-        span = hub.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
-                                     start_time=now)
-        return ToolRun(hub, session, call, span)
+        # From now on this hub's tool spans start when tools run, not when responses ask for them.
+        hub.tools_traced_by_user = True
+        if pending is not None and pending.span is not None:
+            span = pending.span  # started when the response asked for this tool: it is ours to finish now
+        else:
+            parent = pending.span_context if pending is not None else otel_context.get_current()
+            span = hub.tracer.start_span(tool_span_name(call.name), context=parent, kind=SpanKind.INTERNAL,
+                                         start_time=now)
+        return ToolRun(hub, session, call, span, pending)
     except Exception:
         log_once("tool_start", "otel_agent_trace: could not start a tool span")
         return None

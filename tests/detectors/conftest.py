@@ -1,4 +1,4 @@
-"""Detector tests run hand-made sessions (``otel_agent_trace.detectors.scenario``) through one detector."""
+"""Detector tests run hand-made sessions (``otel_agent_trace.testing.scenario``) through one detector."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from otel_agent_trace.detectors import Thresholds, analyze_session
-from otel_agent_trace.detectors.scenario import session
 from otel_agent_trace.records import Finding
+from otel_agent_trace.testing.scenario import session
 
 Detect = Callable[..., list[Finding]]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_agent_trace.detectors.scenario import read, turn
+from otel_agent_trace.testing.scenario import read, turn
 
 from .conftest import Detect
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_agent_trace.detectors.scenario import bash, edit, grep, ls, read, tool, turn
+from otel_agent_trace.testing.scenario import bash, edit, grep, ls, read, tool, turn
 
 from .conftest import Detect
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from otel_agent_trace.detectors import SessionAnalyzer
-from otel_agent_trace.detectors.scenario import bash, edit, read, turn
+from otel_agent_trace.testing.scenario import bash, edit, read, turn
 
 from .conftest import Detect
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_agent_trace.detectors import SessionAnalyzer
-from otel_agent_trace.detectors.scenario import bash, edit, grep, read, session, turn
+from otel_agent_trace.testing.scenario import bash, edit, grep, read, session, turn
 
 from .conftest import Detect
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_agent_trace.detectors.scenario import bash, edit, glob, read, tool, turn
+from otel_agent_trace.testing.scenario import bash, edit, glob, read, tool, turn
 
 from .conftest import Detect
 

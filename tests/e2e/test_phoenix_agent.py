@@ -8,7 +8,7 @@ Every run is a subprocess configured only through the standard ``OTEL_*`` variab
 assertion is on what Phoenix stored: the span tree (AGENT ``invoke_agent`` → LLM ``chat`` → TOOL
 ``execute_tool``), the attributes, and the ``agent_trace.finding`` events.
 
-The failing scenario (otel_agent_trace.demo_agent.FAILING_SCRIPT) runs 11 turns, each asking for one
+The failing scenario (otel_agent_trace.testing.demo_agent.FAILING_SCRIPT) runs 11 turns, each asking for one
 tool; the loop raises ``RuntimeError("Turn limit reached")`` before the 11th tool result is sent back.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from otel_agent_trace.demo_agent import CLEAN_SCRIPT, FAILING_SCRIPT, MODEL
+from otel_agent_trace.testing.demo_agent import CLEAN_SCRIPT, FAILING_SCRIPT, MODEL
 
 pytestmark = pytest.mark.e2e
 

@@ -172,14 +172,15 @@ def test_repeated_blocks_are_merged_once(tmp_path: Path) -> None:
 def test_a_line_that_breaks_an_importer_rule_costs_only_that_line(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """An unforeseen exception while importing one line becomes that line's error; later lines load."""
-    real = importer_base.finding_from_dict
+    seed = sys.modules["otel_agent_trace.importers.seed"]
+    real = seed.finding_from_dict
 
     def explode(data: Any, session: str) -> Any:
         if data == {"kind": "boom"}:
             raise ZeroDivisionError
         return real(data, session)
 
-    monkeypatch.setattr(sys.modules["otel_agent_trace.importers.seed"], "finding_from_dict", explode)
+    monkeypatch.setattr(seed, "finding_from_dict", explode)
     path = write(tmp_path / "t.jsonl", START, seed_turn(1, findings=[{"kind": "boom"}]), seed_turn(2))
     sessions, errors = loaded(path)
     assert [str(e) for e in errors] == [f"{path}:2: could not import this line (ZeroDivisionError); skipped"]

@@ -16,12 +16,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_agent_trace import demo_agent as demo
 from otel_agent_trace import trace_tool
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import FakeMessagesAPI
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation
+from otel_agent_trace.testing import demo_agent as demo
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 from tests.reliability.support import EndCounter, scaled
 
 THREADS, TASKS = 64, 200
@@ -142,7 +142,7 @@ def crowd() -> dict[str, Any]:
     run = Crowd()
     instrumentor = AnthropicAgentInstrumentor()
     instrumentor.instrument(tracer_provider=provider,
-                            settings=Settings(tool_dispatcher="otel_agent_trace.demo_agent:dispatch_tool"))
+                            settings=Settings(tool_dispatcher="otel_agent_trace.testing.demo_agent:dispatch_tool"))
     try:
         with pytest.MonkeyPatch.context() as patch, FakeMessagesAPI(demo.scripted_model) as api:
             patch.setattr(demo, "make_workspace", tracked_workspace)

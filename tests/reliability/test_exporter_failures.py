@@ -1,12 +1,14 @@
-"""A broken trace backend costs the agent nothing: unreachable, slow, rejecting or raising exporters leave
-call latency unchanged, raise nothing into the agent, and are reported by one warning — not one per call."""
+"""A broken trace backend costs the agent nothing: unreachable, slow, rejecting or raising exporters never
+hold up a model call, raise nothing into the agent, and are reported by one warning — not one per call.
+
+"Never blocks on export" is checked structurally, not with timings: model calls return while the exporter
+is held inside ``export``. Latency ratios belong to ``benchmarks/``, where noise can be measured."""
 
 from __future__ import annotations
 
 import logging
 import socket
-import statistics
-import time
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -18,22 +20,29 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from otel_agent_trace.config import Settings
 from otel_agent_trace.exporters import setup as exporter_setup
-from otel_agent_trace.exporters.setup import build_exporter
-from otel_agent_trace.fake_api import FakeMessagesAPI
+from otel_agent_trace.exporters.setup import LogOnceExporter, build_exporter, new_tracer_provider
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
-from otel_agent_trace.otlp_receiver import OTLPReceiver
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI
+from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 from tests.reliability.support import Records, scaled
 
-CALLS = scaled(300, 3_000)  # per arm; medians of a few hundred ~1 ms calls are stable to a few percent
-BLOCK = 25  # calls per block; the arms alternate block by block so drift hits both alike
-RATIO, EPSILON_S = 1.05, 0.000_05
+CALLS = scaled(60, 3_000)  # calls made against each broken backend
 EXPORT_TIMEOUT_S = "0.5"  # per export; keeps force_flush short when the backend never answers
+HANG_GUARD_S = 60.0  # only catches a hang; a healthy run needs a small fraction of it
 
 
-class NoopExporter(SpanExporter):
-    """The healthy baseline: a backend that accepts everything instantly."""
+class BlockedExporter(SpanExporter):
+    """A backend that takes each batch and then hangs until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.batches = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.batches += 1
+        self.entered.set()
+        self.release.wait(HANG_GUARD_S)
         return SpanExportResult.SUCCESS
 
 
@@ -52,55 +61,83 @@ def _strip_once_filters() -> None:
             logger.removeFilter(once)
 
 
-class Arm:
-    """One instrumentation setup (provider + batch processor), switched on for a block of calls at a time."""
-
-    def __init__(self, exporter: SpanExporter) -> None:
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(BatchSpanProcessor(exporter))
-        self.latencies: list[float] = []
-
-
-def run_agent_calls(client: anthropic.Anthropic, arm: Arm, n: int) -> None:
+def run_agent_calls(client: anthropic.Anthropic, provider: TracerProvider, n: int) -> int:
+    """``n`` instrumented calls, each checked for the fake API's answer; returns how many returned."""
     instrumentor = AnthropicAgentInstrumentor()
-    instrumentor.instrument(tracer_provider=arm.provider, settings=Settings())
+    instrumentor.instrument(tracer_provider=provider, settings=Settings())
+    returned = 0
     try:
         for i in range(n):
-            request = {"model": "claude-sonnet-4-6", "max_tokens": 64,
-                       "messages": [{"role": "user", "content": f"task {len(arm.latencies)} {i}"}]}
-            start = time.perf_counter()
-            message = client.messages.create(**request)
-            arm.latencies.append(time.perf_counter() - start)
+            message = client.messages.create(model="claude-sonnet-4-6", max_tokens=64,
+                                             messages=[{"role": "user", "content": f"task {i}"}])
             assert message.content[0].text == "ok"
+            returned += 1
     finally:
         instrumentor.uninstrument()
+    return returned
+
+
+def in_thread_with_guard(work: Any) -> Any:
+    """Runs ``work`` on a thread and fails the test, instead of hanging it, if it does not finish."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # reported on the test's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD_S)
+    assert not thread.is_alive(), f"the agent's calls did not finish within {HANG_GUARD_S:.0f} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+class TestNeverBlocksOnExport:
+    def test_calls_return_while_the_exporter_is_stuck_in_export(self, monkeypatch):
+        """With the provider ``instrument()`` installs, a backend that hangs inside ``export`` does not hold
+        up the agent: every call returns while the export thread is still stuck."""
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "1")  # the first batch leaves at once
+        exporter = BlockedExporter()
+        provider = new_tracer_provider(LogOnceExporter(exporter, "a hung backend"))
+        with FakeMessagesAPI() as api:
+            client = anthropic.Anthropic(api_key="sk-ant-test-key-000000", base_url=api.base_url, max_retries=0)
+            try:
+                in_thread_with_guard(lambda: run_agent_calls(client, provider, 1))
+                assert exporter.entered.wait(HANG_GUARD_S), "the batch processor never called export"
+                returned = in_thread_with_guard(lambda: run_agent_calls(client, provider, 40))
+                assert returned == 40
+                assert not exporter.release.is_set() and exporter.batches == 1, "export was not held while calling"
+            finally:
+                exporter.release.set()
+                provider.shutdown()
+        assert exporter.batches >= 2, "spans made while export was stuck were exported once it came back"
 
 
 class Outcome:
-    def __init__(self, broken_median: float, healthy_median: float, warnings: list[logging.LogRecord]) -> None:
-        self.broken_median, self.healthy_median, self.warnings = broken_median, healthy_median, warnings
+    def __init__(self, returned: int, warnings: list[logging.LogRecord]) -> None:
+        self.returned, self.warnings = returned, warnings
         self.name = ""
 
 
 def measure(broken: SpanExporter) -> Outcome:
-    """Median call latency with the broken exporter and with a healthy one (blocks interleaved), then the
-    warnings after several more batches have failed and the provider has been flushed and shut down."""
-    healthy, failing = Arm(NoopExporter()), Arm(broken)
+    """Runs the agent's calls against the broken exporter, then a few more batches, and collects what the
+    user's log got once the provider has been flushed and shut down."""
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(broken))
     with Records() as records:
         with FakeMessagesAPI() as api:
             client = anthropic.Anthropic(api_key="sk-ant-test-key-000000", base_url=api.base_url, max_retries=0)
-            run_agent_calls(client, healthy, BLOCK)  # warm up connections, imports and caches
-            healthy.latencies.clear()
-            while len(failing.latencies) < CALLS:
-                run_agent_calls(client, failing, BLOCK)
-                run_agent_calls(client, healthy, BLOCK)
-        tracer = failing.provider.get_tracer("more-batches")
+            returned = in_thread_with_guard(lambda: run_agent_calls(client, provider, CALLS))
+        tracer = provider.get_tracer("more-batches")
         for _ in range(4):
             tracer.start_span("one more batch").end()
-            failing.provider.force_flush(timeout_millis=5_000)
-        failing.provider.shutdown()
-        healthy.provider.shutdown()
-    return Outcome(statistics.median(failing.latencies), statistics.median(healthy.latencies), records.records)
+            provider.force_flush(timeout_millis=5_000)
+        provider.shutdown()
+    return Outcome(returned, records.records)
 
 
 def _explode(self: Any, spans: Any) -> SpanExportResult:
@@ -149,12 +186,9 @@ def broken_backend(request) -> Iterator[Outcome]:
 
 
 class TestBrokenBackends:
-    def test_agent_latency_is_unchanged(self, broken_backend):
-        """Median call latency with the broken backend is within 5 % (+50 µs) of a healthy one's."""
-        outcome = broken_backend
-        print(f"{outcome.name}: median call {outcome.broken_median * 1e3:.3f} ms with the broken backend, "
-              f"{outcome.healthy_median * 1e3:.3f} ms with a healthy one")
-        assert outcome.broken_median <= outcome.healthy_median * RATIO + EPSILON_S
+    def test_every_call_returns_its_answer(self, broken_backend):
+        """The agent's calls all return the model's answer, whatever the backend does."""
+        assert broken_backend.returned == CALLS
 
     def test_reported_by_exactly_one_warning(self, broken_backend):
         """However many batches fail, the user's log gets one warning from us or the exporter, not one each."""

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_agent_trace import trace_tool
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import tool_reply
+from otel_agent_trace.testing.fake_api import tool_reply
 from tests.calls import REQUEST
 from tests.reliability.support import UrandomIds, scaled
 

@@ -12,8 +12,8 @@ import anthropic
 import pytest
 
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import FakeMessagesAPI, text_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply
 from tests.reliability.support import hang_guard
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX file modes and FIFOs")

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from otel_agent_trace.otlp_receiver import MAX_DECOMPRESSED_BYTES, OTLPReceiver
+from otel_agent_trace.testing.otlp_receiver import MAX_DECOMPRESSED_BYTES, OTLPReceiver
 from tests.reliability.support import hang_guard
 
 

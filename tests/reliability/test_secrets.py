@@ -15,8 +15,8 @@ import pytest
 
 from otel_agent_trace import trace_tool
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import FakeMessagesAPI, Reply, text_reply, tool_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Reply, text_reply, tool_reply
 
 # Header and key values: only ever sent as credentials.
 API_KEY = "sk-ant-api03-K3yOnlyInTheClient0000aaaa1111bbbb2222cccc3333dddd-xyzAA"

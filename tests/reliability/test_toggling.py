@@ -14,11 +14,11 @@ import pytest
 import wrapt
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_agent_trace import demo_agent as demo
 from otel_agent_trace import instrumentor as instrumentor_module
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import FakeMessagesAPI, text_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.testing import demo_agent as demo
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply
 from tests.reliability.support import EndCounter, Records, scaled
 
 TOGGLES = scaled(50, 1_000)
@@ -191,7 +191,7 @@ class TestBoundDispatcher:
     def test_dispatcher_bound_while_instrumented_stops_tracing_after_uninstrument(self, provider, settings, ends):
         """A patched dispatcher that user code bound to a name while instrumented (``from tools import
         dispatch_tool``) traces nothing once the instrumentation is removed."""
-        settings.tool_dispatcher = "otel_agent_trace.demo_agent:dispatch_tool"
+        settings.tool_dispatcher = "otel_agent_trace.testing.demo_agent:dispatch_tool"
         instrumentor = AnthropicAgentInstrumentor()
         instrumentor.instrument(tracer_provider=provider, settings=settings)
         bound = demo.dispatch_tool

@@ -10,9 +10,9 @@ import pytest
 
 from otel_agent_trace import trace_tool
 from otel_agent_trace.config import Settings
-from otel_agent_trace.fake_api import FakeMessagesAPI, Reply, text_reply, tool_reply
 from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
-from otel_agent_trace.recorder import ERROR_MESSAGE_CHARS
+from otel_agent_trace.sink import ERROR_MESSAGE_CHARS
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Reply, text_reply, tool_reply
 from tests.reliability.test_secrets import span_texts
 
 # Words no message of ours contains: any of them on a span came from the tool's output.

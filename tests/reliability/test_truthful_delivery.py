@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_agent_trace import demo, replay
 from otel_agent_trace.exporters.delivery import CountingDelivery
-from otel_agent_trace.otlp_receiver import OTLPReceiver
+from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "seed" / "clean_run.jsonl"
 

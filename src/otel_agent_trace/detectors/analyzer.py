@@ -16,6 +16,7 @@ from ..records import Finding, Session, ToolCall, Turn
 from .base import Detector, Thresholds
 from .cache_miss import CacheMiss
 from .context_drift import ContextDrift
+from .errors import tool_result_is_error
 from .hallucinated_input import HallucinatedInput
 from .no_end_turn import NoEndTurn
 from .token_jump import TokenJump
@@ -125,7 +126,7 @@ def _calls_from_turns(session: Session) -> list[ToolCall]:
                 continue
             calls.append(ToolCall(session=session.id, tool_use_id=use.id, name=use.name,
                                   turn_index=turn.index, input=use.input, result=result.content,
-                                  is_error=bool(result.is_error)))
+                                  is_error=tool_result_is_error(result.content, result.is_error)))
     return calls
 
 

@@ -184,6 +184,19 @@ def classify_error(result_text: str | None, is_error_flag: bool | None = None) -
     return name
 
 
+
+def tool_result_is_error(result_text: str | None, is_error_flag: bool | None) -> bool:
+    """Whether a tool call failed: an explicit ``is_error`` wins; without one, the result text decides.
+
+    The one rule for every source — dispatcher, decorator, inferred live, and imported files — so a
+    result is flagged the same live and on import (hand-written loops and the seed's JSONL rarely set
+    the flag).
+    """
+    if is_error_flag is not None:
+        return bool(is_error_flag)
+    return classify_error(result_text, None) is not None
+
+
 # Path-like tokens: anything with a slash, or a name with a short extension ("session.ts"; "Makefile"
 # is missed on purpose: bare words are too common to count as evidence). Whitespace splitting first and
 # a regex only on candidates is several times faster than one regex scan over the whole text.

@@ -16,24 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..findings import finding_to_dict
 from ..records import Finding, Session, ToolCall, ToolResult, Turn
 
 _log = logging.getLogger(__name__)
-
-
-def finding_dict(finding: Finding) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "kind": finding.kind,
-        "severity": finding.severity,
-        "turn": finding.turn,
-        "turns": list(finding.turns),
-        "message": finding.message,
-    }
-    if finding.tool_use_ids:
-        data["tool_use_ids"] = list(finding.tool_use_ids)
-    if finding.evidence:
-        data["evidence"] = finding.evidence
-    return data
 
 
 def _content_blocks(turn: Turn) -> list[dict[str, Any]]:
@@ -70,7 +56,11 @@ def turn_line(turn: Turn, findings: Iterable[Finding] = ()) -> dict[str, Any]:
         line["error_type"] = turn.error_type
     if turn.after_compaction:
         line["after_compaction"] = True
-    line["findings"] = [finding_dict(f) for f in findings]
+    if turn.message_count:
+        line["request_messages"] = turn.message_count
+    if turn.cache_control:
+        line["cache_control"] = True
+    line["findings"] = [finding_to_dict(f) for f in findings]
     return line
 
 
@@ -111,7 +101,7 @@ def start_line(session_id: str, task: str | None, agent_name: str = "agent",
 
 def end_line(session: Session) -> dict[str, Any]:
     line: dict[str, Any] = {"event": "end", "session": session.id, "end_reason": session.end_reason,
-                            "findings": [finding_dict(f) for f in session.findings]}
+                            "findings": [finding_to_dict(f) for f in session.findings]}
     if session.parent_id:
         line["parent"] = session.parent_id
     return line

@@ -154,6 +154,32 @@ def _explicit_options(env: Mapping[str, str], protocol: str) -> dict[str, Any]:
     return options
 
 
+def warn_on_protocol_mismatch(environ: Mapping[str, str] | None = None) -> bool:
+    """Log once when the OTLP protocol is gRPC but the endpoint is plainly an OTLP/HTTP one.
+
+    The OpenTelemetry distro behind ``opentelemetry-instrument`` defaults the protocol to gRPC, so a
+    zero-code run pointed at port 4318, Langfuse or Phoenix's ``/v1/traces`` otherwise exports nothing
+    and says nothing about why. Returns whether it warned."""
+    env = os.environ if environ is None else environ
+    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "")
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or ""
+    if protocol.strip().lower() != "grpc" or not endpoint:
+        return False
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(endpoint.strip())
+        port = url.port
+    except ValueError:
+        return False
+    if port != 4318 and url.path.rstrip("/") in ("", "/") and port != 6006:
+        return False
+    log.warning("otel_agent_trace: OTEL_EXPORTER_OTLP_PROTOCOL is grpc but %s looks like an OTLP/HTTP endpoint, "
+                "so no spans will arrive there; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf "
+                "(opentelemetry-instrument defaults the protocol to grpc)", endpoint)
+    return True
+
+
 def ensure_tracer_provider(tracer_provider: Any = None, environ: Mapping[str, str] | None = None) -> Any:
     """The provider to use: the one passed, else the global SDK provider, else a new one we install."""
     if tracer_provider is not None:
@@ -161,12 +187,17 @@ def ensure_tracer_provider(tracer_provider: Any = None, environ: Mapping[str, st
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
+    trace.set_tracer_provider(new_tracer_provider(build_exporter(environ)))
+    return trace.get_tracer_provider()
+
+
+def new_tracer_provider(exporter: SpanExporter | None) -> TracerProvider:
+    """The provider ``instrument()`` installs: export runs on the batch processor's own thread, so a slow
+    or hung backend never holds up a model call."""
     provider = TracerProvider(resource=Resource.create())
-    exporter = build_exporter(environ)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return trace.get_tracer_provider()
+    return provider
 
 
 def ensure_meter_provider(meter_provider: Any = None, environ: Mapping[str, str] | None = None) -> Any:

@@ -12,9 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..detectors.errors import classify_error
-from ..records import Finding
-
 
 @dataclass(frozen=True, slots=True)
 class LineError:
@@ -186,31 +183,3 @@ def iso_to_ns(value: Any) -> int:
     delta = moment - _EPOCH
     ns = ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000
     return ns if 0 <= ns <= MAX_NS else 0
-
-
-def finding_from_dict(data: Any, session: str) -> Finding | None:
-    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
-        return None
-    severity = data.get("severity")
-    listed, ids = data.get("turns"), data.get("tool_use_ids")
-    turns = [as_int(t) for t in listed if isinstance(t, int)] if isinstance(listed, list) else []
-    turn = as_int(data["turn"]) if isinstance(data.get("turn"), int) else (turns[-1] if turns else 0)
-    return Finding(
-        kind=data["kind"],
-        severity=severity if severity in ("info", "warning", "error") else "warning",
-        turn=turn,
-        message=str(data.get("message", "")),
-        session=session,
-        turns=turns or [turn],
-        tool_use_ids=[str(i) for i in ids if isinstance(i, str | int)] if isinstance(ids, list) else [],
-        evidence=data.get("evidence") if isinstance(data.get("evidence"), dict) else {},
-    )
-
-
-def looks_like_error(text: str) -> bool:
-    """Whether a tool result without an explicit flag reads like a failure.
-
-    Seed-format files carry no ``is_error`` (the article's loop logs ``str(output)``), so the detectors'
-    error classes decide; one definition of "an error" keeps imports, detectors and reports in agreement.
-    """
-    return classify_error(text, None) is not None

@@ -36,9 +36,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..detectors.errors import tool_result_is_error
 from ..extract import text_of
-from ..records import Session, ToolCall, ToolResult, ToolUse, Turn
-from .base import LineError, Parsed, as_count, iso_to_ns, looks_like_error, parsed_lines
+from ..records import Session, ToolCall, ToolResult, ToolUse, Turn, end_reason
+from .base import LineError, Parsed, as_count, iso_to_ns, parsed_lines
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _INTERRUPTED = "[Request interrupted by user"
@@ -148,7 +149,7 @@ class _Builder:
             turn_index=turn_index or len(self.session.turns),
             input=use.input if use is not None else None,
             result=text,
-            is_error=result.is_error if result.is_error is not None else looks_like_error(text),
+            is_error=tool_result_is_error(text, result.is_error),
             start_ns=asked_ns,
             end_ns=now_ns,
             source="imported",
@@ -168,16 +169,9 @@ class _Builder:
 
 
 def _end_reason(turns: list[Turn], trailing: str | None) -> str:
-    if trailing == "error":
-        return "error"
-    if not turns or trailing == "interrupted":
-        return "abandoned"
-    stop = turns[-1].stop_reason
-    if stop in ("end_turn", "stop_sequence"):
-        return "end_turn"
-    if stop == "max_tokens":
-        return "max_tokens"
-    return "abandoned"
+    """``trailing``: what Claude Code wrote after the last model call (an API error, an interrupt)."""
+    last_stop = turns[-1].stop_reason if turns and trailing != "interrupted" else None
+    return end_reason(last_stop, failed=trailing == "error")
 
 
 class _Transcript:

@@ -24,9 +24,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..detectors.errors import tool_result_is_error
 from ..extract import text_of
-from ..records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage
-from .base import LineError, Parsed, as_count, as_ns, finding_from_dict, looks_like_error
+from ..findings import finding_from_dict
+from ..records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage, end_reason
+from .base import LineError, Parsed, as_count, as_ns
 
 MAX_TURN = 1_000_000  # a turn number past this is a corrupt line, not a session that long
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -73,6 +75,8 @@ class _Builder:
             error_type=obj.get("error_type") if isinstance(obj.get("error_type"), str) else None,
             content=blocks,
             after_compaction=obj.get("after_compaction") is True,
+            message_count=as_count(obj.get("request_messages")),
+            cache_control=obj.get("cache_control") is True,
         )
         turn.tool_results = self.results_for.pop(index - 1, [])
         self.turns[index] = turn
@@ -104,7 +108,7 @@ class _Builder:
                 turn_index=asked_at,
                 input=use.input if use is not None else None,
                 result=result.content,
-                is_error=result.is_error if result.is_error is not None else looks_like_error(result.content),
+                is_error=tool_result_is_error(result.content, result.is_error),
                 start_ns=as_ns(block.get("start_ns")),
                 end_ns=as_ns(block.get("end_ns")),
                 source="imported",
@@ -137,17 +141,10 @@ class _Builder:
 
 def _infer_end_reason(turns: list[Turn], unclaimed_results: dict[int, list[ToolResult]]) -> str:
     if not turns:
-        return "abandoned"
+        return end_reason(None)
     last = turns[-1]
-    if last.error_type:
-        return "error"
-    if last.stop_reason in ("end_turn", "stop_sequence"):
-        return "end_turn"
-    if last.stop_reason == "max_tokens":
-        return "max_tokens"
-    if last.stop_reason == "tool_use" and last.index in unclaimed_results:
-        return "turn_limit"
-    return "abandoned"
+    return end_reason(last.stop_reason, failed=last.error_type is not None,
+                      tools_left_unanswered=last.index in unclaimed_results)
 
 
 def import_seed(path: Path, lines: Iterable[Parsed]) -> Iterator[Session | LineError]:

@@ -28,7 +28,7 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from otel_agent_trace.detectors import SessionAnalyzer
-from otel_agent_trace.records import ToolCall, Turn, Usage
+from otel_agent_trace.model.records import ToolCall, Turn, Usage
 
 WINDOWS = ((10, 100), (1_000, 1_100), (9_900, 10_000))
 SOURCE = "".join(f"{n}\tdef handler_{n}(request):\n" for n in range(1, 60))  # ~1.7 KB file read

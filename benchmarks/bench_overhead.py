@@ -346,7 +346,7 @@ class Harness:
             self.client_options = {"tracer_provider": self.provider, "traces": {"content_mode": "content"}}
         elif mode.startswith("ours"):
             from otel_agent_trace.config import Settings
-            from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor, active_hub
+            from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor, active_hub
 
             environ = {}
             if mode == "ours-content":
@@ -973,21 +973,21 @@ def soak_report(turns: int) -> str:
 # The functions of our hot path that --breakdown times (owner module, attribute path). A missing one is
 # skipped, so the list can name functions that a refactor removes.
 BREAKDOWN_TARGETS = (
-    ("otel_agent_trace.recorder", "AgentTracer.start_turn"),
-    ("otel_agent_trace.recorder", "AgentTracer.infer_tool_calls"),
-    ("otel_agent_trace.recorder", "AgentTracer.record_tool_span"),
-    ("otel_agent_trace.recorder", "AgentTracer.complete_turn"),
-    ("otel_agent_trace.recorder", "TurnCall.adopt"),
-    ("otel_agent_trace.recorder", "TurnCall.on_event"),
-    ("otel_agent_trace.recorder", "TurnCall.finish_stream"),
-    ("otel_agent_trace.recorder", "AgentTracer._request_content"),
-    ("otel_agent_trace.sessions", "SessionTracker.resolve"),
-    ("otel_agent_trace.sessions", "SessionTracker.expect_tool_uses"),
+    ("otel_agent_trace.instrumentation.recorder", "AgentTracer.start_turn"),
+    ("otel_agent_trace.instrumentation.recorder", "AgentTracer.infer_tool_calls"),
+    ("otel_agent_trace.instrumentation.recorder", "AgentTracer.record_tool_span"),
+    ("otel_agent_trace.instrumentation.recorder", "AgentTracer.complete_turn"),
+    ("otel_agent_trace.instrumentation.recorder", "TurnCall.adopt"),
+    ("otel_agent_trace.instrumentation.recorder", "TurnCall.on_event"),
+    ("otel_agent_trace.instrumentation.recorder", "TurnCall.finish_stream"),
+    ("otel_agent_trace.instrumentation.recorder", "AgentTracer._request_content"),
+    ("otel_agent_trace.instrumentation.sessions", "SessionTracker.resolve"),
+    ("otel_agent_trace.instrumentation.sessions", "SessionTracker.expect_tool_uses"),
     ("otel_agent_trace.detectors.analyzer", "SessionAnalyzer.observe_turn"),
     ("otel_agent_trace.detectors.analyzer", "SessionAnalyzer.observe_tool"),
-    ("otel_agent_trace.recorder", "apply_message"),
-    ("otel_agent_trace.recorder", "turn_response_attributes"),
-    ("otel_agent_trace.metrics", "AgentMetrics.turn"),
+    ("otel_agent_trace.instrumentation.recorder", "apply_message"),
+    ("otel_agent_trace.instrumentation.recorder", "turn_response_attributes"),
+    ("otel_agent_trace.pipeline.metrics", "AgentMetrics.turn"),
     ("opentelemetry.sdk.trace", "Tracer.start_span"),
     ("opentelemetry.sdk.trace", "Span.set_attributes"),
     ("opentelemetry.sdk.trace", "Span.end"),

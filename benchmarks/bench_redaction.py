@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 try:
-    from otel_agent_trace.content import redact
+    from otel_agent_trace.pipeline.content import redact
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from otel_agent_trace.content import redact
+    from otel_agent_trace.pipeline.content import redact
 
 BODY = "MIIEpAIBAAKCAQEA" * 12
 

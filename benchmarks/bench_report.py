@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from otel_agent_trace.detectors import analyze_session
-from otel_agent_trace.importers import load
-from otel_agent_trace.records import Session
-from otel_agent_trace.report import render_html, render_text
+from otel_agent_trace.files.importers import load
+from otel_agent_trace.files.report import render_html, render_text
+from otel_agent_trace.model.records import Session
 
 
 def _call(rng: random.Random, n: int) -> tuple[str, dict[str, str], str]:

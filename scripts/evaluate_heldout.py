@@ -4,7 +4,7 @@
 The held-out set was written from the failure descriptions only (seed article, DESIGN §6, README
 "Findings"), not from the detectors' code or their own fixtures; see tests/fixtures/heldout/README.md.
 
-For every file: load it with ``otel_agent_trace.importers.load``, run ``analyze_session`` on the main
+For every file: load it with ``otel_agent_trace.files.importers.load``, run ``analyze_session`` on the main
 session (sub-agents skipped), and match findings to the labels of labels.json: same kind, turn within
 ±1, one finding per label (closest turn first). Unmatched findings are false positives (a second
 finding for an already matched label is still a false positive, tagged "duplicate"); unmatched labels
@@ -24,11 +24,11 @@ from typing import Any
 
 try:
     from otel_agent_trace.detectors import KINDS, analyze_session
-    from otel_agent_trace.importers import LineError, load
+    from otel_agent_trace.files.importers import LineError, load
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from otel_agent_trace.detectors import KINDS, analyze_session
-    from otel_agent_trace.importers import LineError, load
+    from otel_agent_trace.files.importers import LineError, load
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "heldout"
 TOLERANCE = 1  # turns

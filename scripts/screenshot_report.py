@@ -34,8 +34,8 @@ def find_chromium() -> str | None:
 def write_report(trace: Path, html_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from otel_agent_trace.detectors import analyze_session
-    from otel_agent_trace.importers import load_sessions
-    from otel_agent_trace.report import render_html
+    from otel_agent_trace.files.importers import load_sessions
+    from otel_agent_trace.files.report import render_html
 
     sessions = load_sessions(trace)
     html_path.write_text(render_html([(s, analyze_session(s)) for s in sessions],

@@ -131,8 +131,8 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     assert code == 2 and "findings" in err
 
 
-@pytest.mark.parametrize(("command", "module"), [("demo", "otel_agent_trace.demo"),
-                                                 ("import", "otel_agent_trace.replay")])
+@pytest.mark.parametrize(("command", "module"), [("demo", "otel_agent_trace.cli.demo"),
+                                                 ("import", "otel_agent_trace.files.replay")])
 def test_demo_and_import_hand_their_arguments_over(capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch, command: str,
                                                    module: str) -> None:

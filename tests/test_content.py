@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from otel_agent_trace.content import REDACTED, ContentEncoder, redact
+from otel_agent_trace.pipeline.content import REDACTED, ContentEncoder, redact
 
 
 @pytest.mark.parametrize("secret", [

@@ -10,7 +10,7 @@ import textwrap
 import anthropic
 import pytest
 
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation
 from otel_agent_trace.testing.fake_api import tool_reply
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from otel_agent_trace.cli import finding_row
-from otel_agent_trace.exporters.jsonl import end_line
-from otel_agent_trace.findings import finding_from_dict, finding_to_dict
-from otel_agent_trace.records import Finding, Session
-from otel_agent_trace.spans import finding_event_attributes, finding_from_event_attributes
+from otel_agent_trace.files.jsonl import end_line
+from otel_agent_trace.model.findings import finding_from_dict, finding_to_dict
+from otel_agent_trace.model.records import Finding, Session
+from otel_agent_trace.pipeline.spans import finding_event_attributes, finding_from_event_attributes
 
 FINDING = Finding("tool_loop", "error", 7, "Read of a.py failed 3 times", session="s1", turns=[5, 6, 7],
                   tool_use_ids=["toolu_1", "toolu_2"], evidence={"tool": "Read", "attempts": 3})

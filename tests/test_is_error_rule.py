@@ -8,7 +8,7 @@ import pytest
 
 from otel_agent_trace.config import Settings
 from otel_agent_trace.detectors.errors import tool_result_is_error
-from otel_agent_trace.importers import load_sessions
+from otel_agent_trace.files.importers import load_sessions
 from otel_agent_trace.testing import text_reply, tool_reply
 
 # (result text, explicit is_error flag or None, what the call is) — one of each way the rule can go.

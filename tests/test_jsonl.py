@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_agent_trace.exporters.jsonl import JsonlTraceWriter, start_line, tool_results_line, turn_line
-from otel_agent_trace.importers import load_sessions
-from otel_agent_trace.records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage
+from otel_agent_trace.files.importers import load_sessions
+from otel_agent_trace.files.jsonl import JsonlTraceWriter, start_line, tool_results_line, turn_line
+from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage
 
 SEED_TURN_KEYS = {"turn", "stop_reason", "input_tokens", "output_tokens", "content"}
 
@@ -149,7 +149,7 @@ def test_concurrent_sessions_never_interleave_within_a_line(tmp_path: Path) -> N
 def test_writer_never_raises_and_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """An unwritable path is logged once; every later write is silently dropped."""
     writer = JsonlTraceWriter(tmp_path)  # a directory cannot be opened for appending
-    with caplog.at_level(logging.WARNING, logger="otel_agent_trace.exporters.jsonl"):
+    with caplog.at_level(logging.WARNING, logger="otel_agent_trace.files.jsonl"):
         session = make_session()
         write_session(writer, session)
         write_session(writer, session)

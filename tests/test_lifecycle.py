@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_agent_trace.config import Settings, capture_content_from_env
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing.fake_api import text_reply, tool_reply
 from tests.calls import CALL_STYLES, REQUEST, call, clients
 
@@ -83,7 +83,8 @@ class TestInstrumentor:
         from importlib.metadata import entry_points
 
         names = {ep.name: ep.value for ep in entry_points(group="opentelemetry_instrumentor")}
-        assert names.get("anthropic_agent_trace") == "otel_agent_trace.instrumentor:AnthropicAgentInstrumentor"
+        assert names.get("anthropic_agent_trace") == (
+            "otel_agent_trace.instrumentation.instrumentor:AnthropicAgentInstrumentor")
 
     def test_suppress_instrumentation_is_honoured(self, api, exporter, instrumented):
         """Inside ``suppress_instrumentation`` no span is created and the call still works."""

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from otel_agent_trace.records import Finding
+from otel_agent_trace.model.records import Finding
 from otel_agent_trace.testing import text_reply, tool_reply
 from otel_agent_trace.testing.demo_agent import run_agent  # your agent's loop goes here
 from otel_agent_trace.testing.run import Findings
@@ -135,7 +135,7 @@ def test_failed_clean_assertion_shows_the_findings(pytester: pytest.Pytester) ->
 
 def test_instrumentation_is_removed_after_the_test(pytester: pytest.Pytester) -> None:
     """After a test using ``agent_trace`` the SDK is no longer instrumented."""
-    from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+    from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 
     pytester.makepyfile(test_user=USER_TEST)
     pytester.runpytest("-k", "stuck")

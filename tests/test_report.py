@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from otel_agent_trace.detectors import analyze_session
-from otel_agent_trace.importers import load_sessions
-from otel_agent_trace.records import Finding, Session, ToolCall, ToolUse, Turn, Usage
-from otel_agent_trace.report import decision_turn, render_html, render_text
+from otel_agent_trace.files.importers import load_sessions
+from otel_agent_trace.files.report import decision_turn, render_html, render_text
+from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolUse, Turn, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "fixtures" / "seed"

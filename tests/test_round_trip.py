@@ -14,10 +14,10 @@ import otel_agent_trace
 from otel_agent_trace import agent_session
 from otel_agent_trace.config import Settings
 from otel_agent_trace.detectors import analyze_session
-from otel_agent_trace.importers import LineError, load
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
-from otel_agent_trace.replay import import_files
-from otel_agent_trace.report import render_text
+from otel_agent_trace.files.importers import LineError, load
+from otel_agent_trace.files.replay import import_files
+from otel_agent_trace.files.report import render_text
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import demo_agent as demo
 from otel_agent_trace.testing import findings_of, span_tree
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_agent_trace import agent_session, trace_tool
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation, span_tree
 from otel_agent_trace.testing import demo_agent as demo
 from otel_agent_trace.testing.fake_api import text_reply, tool_reply

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from .instrumentor import AnthropicAgentInstrumentor, active_hub
-from .tools import trace_tool
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor, active_hub
+from otel_agent_trace.instrumentation.tools import trace_tool
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .files import TraceFile
+    from otel_agent_trace.config import Settings
+    from otel_agent_trace.files import TraceFile
 
 __all__ = [
     "AnthropicAgentInstrumentor",
@@ -46,8 +46,8 @@ def instrument(*, tracer_provider: Any = None, meter_provider: Any = None, **opt
     instrumentor = AnthropicAgentInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         return
-    from .config import Settings
-    from .exporters.setup import ensure_meter_provider, ensure_tracer_provider
+    from otel_agent_trace.config import Settings
+    from otel_agent_trace.exporters.setup import ensure_meter_provider, ensure_tracer_provider
 
     settings = Settings.from_env(**options)
     provider = ensure_tracer_provider(tracer_provider)
@@ -59,7 +59,7 @@ def load(path: str | Path, settings: Settings | None = None) -> TraceFile:
     """A trace file (seed JSONL, ours, Claude Code; or a directory of them) as analysed sessions: each
     with its findings and rollup, plus the lines that had to be skipped — what ``findings`` and
     ``report`` read. Imported on first use, so instrumented agents never pay for it."""
-    from .files import load as load_file
+    from otel_agent_trace.files import load as load_file
 
     return load_file(path, settings)
 
@@ -85,7 +85,7 @@ class agent_session:
         self._state: list[tuple[Any, ...]] = []
 
     def __enter__(self) -> agent_session:
-        from .sessions import _active_session, _explicit_session, current_session
+        from otel_agent_trace.instrumentation.sessions import _active_session, _explicit_session, current_session
 
         hub = active_hub()
         if hub is None:
@@ -98,7 +98,7 @@ class agent_session:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from .sessions import _active_session, _explicit_session
+        from otel_agent_trace.instrumentation.sessions import _active_session, _explicit_session
 
         state = self._state.pop()
         if not state:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from otel_agent_trace.detectors import Thresholds, analyze_session
-from otel_agent_trace.records import Finding
+from otel_agent_trace.model.records import Finding
 from otel_agent_trace.testing.scenario import session
 
 Detect = Callable[..., list[Finding]]

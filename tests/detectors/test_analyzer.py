@@ -17,7 +17,7 @@ from otel_agent_trace.detectors import (
     analyze_session,
     thresholds_from_env,
 )
-from otel_agent_trace.records import Finding, ToolCall, Turn
+from otel_agent_trace.model.records import Finding, ToolCall, Turn
 from otel_agent_trace.testing.scenario import bash, edit, read, session, turn
 
 MISSING = "File does not exist."

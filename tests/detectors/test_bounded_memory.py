@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from otel_agent_trace.detectors import SessionAnalyzer, Thresholds
-from otel_agent_trace.records import ToolCall, Turn, Usage
+from otel_agent_trace.model.records import ToolCall, Turn, Usage
 
 CAP = 64
 

@@ -9,7 +9,7 @@ import pytest
 from otel_agent_trace.detectors import classify_error, classify_tool
 from otel_agent_trace.detectors.errors import bad_flag, error_line, path_tokens
 from otel_agent_trace.detectors.roles import call_info
-from otel_agent_trace.records import ToolCall
+from otel_agent_trace.model.records import ToolCall
 
 EDITOR = "str_replace_based_edit_tool"
 

@@ -12,9 +12,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from otel_agent_trace.detectors import analyze_session
-from otel_agent_trace.importers import LineError, load
-from otel_agent_trace.records import Session
-from otel_agent_trace.report import render_html, render_text
+from otel_agent_trace.files.importers import LineError, load
+from otel_agent_trace.files.report import render_html, render_text
+from otel_agent_trace.model.records import Session
 from tests.reliability.support import hang_guard, scaled
 
 FUZZ = hypothesis_settings(max_examples=scaled(60, 1_500), deadline=None, database=None,

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from otel_agent_trace import cli
-from otel_agent_trace.importers import LineError, load
-from otel_agent_trace.importers import base as importer_base
-from otel_agent_trace.importers.base import MAX_TOKENS
-from otel_agent_trace.records import Session
+from otel_agent_trace.files.importers import LineError, load
+from otel_agent_trace.files.importers import base as importer_base
+from otel_agent_trace.files.importers.base import MAX_TOKENS
+from otel_agent_trace.model.records import Session
 from tests.reliability.support import hang_guard
 
 START = {"turn": 0, "event": "start", "task": "fix the bug"}
@@ -172,7 +172,7 @@ def test_repeated_blocks_are_merged_once(tmp_path: Path) -> None:
 def test_a_line_that_breaks_an_importer_rule_costs_only_that_line(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """An unforeseen exception while importing one line becomes that line's error; later lines load."""
-    seed = sys.modules["otel_agent_trace.importers.seed"]
+    seed = sys.modules["otel_agent_trace.files.importers.seed"]
     real = seed.finding_from_dict
 
     def explode(data: Any, session: str) -> Any:

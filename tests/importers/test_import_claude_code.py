@@ -6,9 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from otel_agent_trace.importers import load_sessions
-from otel_agent_trace.importers.base import iso_to_ns
-from otel_agent_trace.records import Session
+from otel_agent_trace.files.importers import load_sessions
+from otel_agent_trace.files.importers.base import iso_to_ns
+from otel_agent_trace.model.records import Session
 
 CC = Path(__file__).resolve().parent.parent / "fixtures" / "claude_code"
 

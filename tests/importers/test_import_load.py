@@ -7,9 +7,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from otel_agent_trace.importers import LineError, detect_format, load, load_sessions
-from otel_agent_trace.importers.base import parsed_lines
-from otel_agent_trace.records import Session
+from otel_agent_trace.files.importers import LineError, detect_format, load, load_sessions
+from otel_agent_trace.files.importers.base import parsed_lines
+from otel_agent_trace.model.records import Session
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

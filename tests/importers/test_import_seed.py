@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from otel_agent_trace.importers import LineError, load, load_sessions
-from otel_agent_trace.records import Session
+from otel_agent_trace.files.importers import LineError, load, load_sessions
+from otel_agent_trace.model.records import Session
 
 SEED = Path(__file__).resolve().parent.parent / "fixtures" / "seed"
 

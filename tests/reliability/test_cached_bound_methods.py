@@ -11,7 +11,7 @@ import anthropic
 import pytest
 
 from otel_agent_trace.config import Settings
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply
 
 REQUEST: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 16,

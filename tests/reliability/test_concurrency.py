@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_agent_trace import trace_tool
 from otel_agent_trace.config import Settings
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation
 from otel_agent_trace.testing import demo_agent as demo
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from otel_agent_trace.config import Settings
 from otel_agent_trace.exporters import setup as exporter_setup
 from otel_agent_trace.exporters.setup import LogOnceExporter, build_exporter, new_tracer_provider
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 from tests.reliability.support import Records, scaled

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from otel_agent_trace import recorder
 from otel_agent_trace.config import Settings
+from otel_agent_trace.instrumentation import recorder
 from tests.calls import REQUEST
 from tests.reliability.support import EndCounter, RawHTTPServer, UrandomIds, outcome, safe_repr, scaled, uninstrumented
 

@@ -12,7 +12,7 @@ import anthropic
 import pytest
 
 from otel_agent_trace.config import Settings
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply
 from tests.reliability.support import hang_guard
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from otel_agent_trace.content import REDACTED, redact
-from otel_agent_trace.redaction import FAMILIES, MAX_SCAN_CHARS, PATTERNS
+from otel_agent_trace.pipeline.content import REDACTED, redact
+from otel_agent_trace.pipeline.redaction import FAMILIES, MAX_SCAN_CHARS, PATTERNS
 from tests.reliability.support import hang_guard, scaled
 
 if sys.version_info >= (3, 11):

@@ -15,7 +15,7 @@ import pytest
 
 from otel_agent_trace import trace_tool
 from otel_agent_trace.config import Settings
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Reply, text_reply, tool_reply
 
 # Header and key values: only ever sent as credentials.

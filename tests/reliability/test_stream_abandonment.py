@@ -15,8 +15,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_agent_trace.config import Settings
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
-from otel_agent_trace.recorder import TurnCall
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.recorder import TurnCall
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 from tests.calls import REQUEST
 from tests.reliability.support import EndCounter, Records, scaled

@@ -14,9 +14,9 @@ import pytest
 import wrapt
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_agent_trace import instrumentor as instrumentor_module
 from otel_agent_trace.config import Settings
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation import instrumentor as instrumentor_module
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import demo_agent as demo
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply
 from tests.reliability.support import EndCounter, Records, scaled

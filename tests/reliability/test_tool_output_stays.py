@@ -10,8 +10,8 @@ import pytest
 
 from otel_agent_trace import trace_tool
 from otel_agent_trace.config import Settings
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
-from otel_agent_trace.sink import ERROR_MESSAGE_CHARS
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.pipeline.sink import ERROR_MESSAGE_CHARS
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Reply, text_reply, tool_reply
 from tests.reliability.test_secrets import span_texts
 

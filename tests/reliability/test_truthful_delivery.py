@@ -14,8 +14,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_agent_trace import demo, replay
+from otel_agent_trace.cli import demo
 from otel_agent_trace.exporters.delivery import CountingDelivery
+from otel_agent_trace.files import replay
 from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "seed" / "clean_run.jsonl"

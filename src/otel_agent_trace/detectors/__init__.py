@@ -5,10 +5,16 @@ finished ``Session``. Kinds: context_drift, tool_loop, hallucinated_input, token
 no_end_turn, cache_miss.
 """
 
-from .analyzer import ALL_DETECTORS, SessionAnalyzer, analyze_session, session_events, thresholds_from_env
-from .base import Detector, Thresholds
-from .errors import classify_error
-from .roles import ToolRole, classify_tool
+from otel_agent_trace.detectors.analyzer import (
+    ALL_DETECTORS,
+    SessionAnalyzer,
+    analyze_session,
+    session_events,
+    thresholds_from_env,
+)
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.detectors.errors import classify_error
+from otel_agent_trace.detectors.roles import ToolRole, classify_tool
 
 KINDS: tuple[str, ...] = tuple(cls.kind for cls in ALL_DETECTORS)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from ..content import redact
+from otel_agent_trace.pipeline.content import redact
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -12,16 +12,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields
 from typing import Any
 
-from ..records import Finding, Session, ToolCall, Turn
-from .base import Detector, Thresholds
-from .cache_miss import CacheMiss
-from .context_drift import ContextDrift
-from .errors import tool_result_is_error
-from .hallucinated_input import HallucinatedInput
-from .no_end_turn import NoEndTurn
-from .token_jump import TokenJump
-from .tool_avalanche import ToolAvalanche
-from .tool_loop import ToolLoop
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.detectors.cache_miss import CacheMiss
+from otel_agent_trace.detectors.context_drift import ContextDrift
+from otel_agent_trace.detectors.errors import tool_result_is_error
+from otel_agent_trace.detectors.hallucinated_input import HallucinatedInput
+from otel_agent_trace.detectors.no_end_turn import NoEndTurn
+from otel_agent_trace.detectors.token_jump import TokenJump
+from otel_agent_trace.detectors.tool_avalanche import ToolAvalanche
+from otel_agent_trace.detectors.tool_loop import ToolLoop
+from otel_agent_trace.model.records import Finding, Session, ToolCall, Turn
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import Finding, ToolCall, Turn
+from otel_agent_trace.model.records import Finding, ToolCall, Turn
 
 
 @dataclass(slots=True)

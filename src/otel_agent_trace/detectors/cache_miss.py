@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..records import Finding, Turn
-from ._util import fmt_tokens
-from .base import Detector, Thresholds
+from otel_agent_trace.detectors._util import fmt_tokens
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.model.records import Finding, Turn
 
 _MIN_CACHEABLE = 1_024  # tokens: the smallest prefix any Claude model caches
 _CACHE_TTL_NS = 300 * 1_000_000_000  # default ephemeral cache lifetime: a longer pause is an expected miss

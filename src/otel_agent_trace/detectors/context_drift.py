@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import Finding, ToolCall, Turn
-from ._util import BoundedDict
-from .base import Detector, Thresholds
-from .roles import BASH, CHANGE_ROLES, READ, call_info
+from otel_agent_trace.detectors._util import BoundedDict
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, READ, call_info
+from otel_agent_trace.model.records import Finding, ToolCall, Turn
 
 _EDITS_PER_PATH = 16  # distinct successful edits remembered per file
 

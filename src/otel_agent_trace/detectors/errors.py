@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..content import redact
+from otel_agent_trace.pipeline.content import redact
 
 # Results can be megabytes of test output; errors that matter are announced near the start.
 HEAD_CHARS = 2_048

@@ -36,11 +36,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..records import Finding, ToolCall
-from ._util import BoundedDict, short, turn_span
-from .base import Detector, Thresholds
-from .errors import HEAD_CHARS, PATH_PUNCT, PATH_TOKEN, bad_flag, describe, error_line, missing_command, path_tokens
-from .roles import SEARCH, WRITE, ToolRole, call_info, norm_path
+from otel_agent_trace.detectors._util import BoundedDict, short, turn_span
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.detectors.errors import (
+    HEAD_CHARS,
+    PATH_PUNCT,
+    PATH_TOKEN,
+    bad_flag,
+    describe,
+    error_line,
+    missing_command,
+    path_tokens,
+)
+from otel_agent_trace.detectors.roles import SEARCH, WRITE, ToolRole, call_info, norm_path
+from otel_agent_trace.model.records import Finding, ToolCall
 
 _LISTING_CHARS = 16_384  # listings and search results are read further than ordinary results
 _LISTING_LINES = 512

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..records import Finding, Severity, ToolUse, Turn
-from .base import Detector, Thresholds
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.model.records import Finding, Severity, ToolUse, Turn
 
 _CLEAN_STOPS = frozenset({"end_turn", "stop_sequence"})
 _BAD_ENDS: dict[str, Severity] = {"turn_limit": "error", "max_tokens": "warning", "error": "warning"}

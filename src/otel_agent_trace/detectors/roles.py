@@ -10,8 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ..records import ToolCall
-from .errors import classify_error
+from otel_agent_trace.detectors.errors import classify_error
+from otel_agent_trace.model.records import ToolCall
 
 READ, EDIT, WRITE, SEARCH, BASH, OTHER = "read", "edit", "write", "search", "bash", "other"
 CHANGE_ROLES = frozenset({EDIT, WRITE})
@@ -219,7 +219,7 @@ def classify_tool(name: str | None, tool_input: Any) -> ToolRole:
             command = tool_input
         if isinstance(command, list):
             command = " ".join(str(c) for c in command)
-        from .shell import classify_command  # local: shell imports ToolRole from here
+        from otel_agent_trace.detectors.shell import classify_command  # local: shell imports ToolRole from here
 
         return classify_command(command if isinstance(command, str) else "")
     raw_path = _first(data, _PATH_KEYS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .roles import BASH, READ, SEARCH, WRITE, ToolRole, norm_path
+from otel_agent_trace.detectors.roles import BASH, READ, SEARCH, WRITE, ToolRole, norm_path
 
 _MAX_CHARS = 500
 _SEGMENTS = re.compile(r"\s*(?:&&|\|\||;|\n)\s*")

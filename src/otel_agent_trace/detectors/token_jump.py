@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import Finding, ToolCall, ToolUse, Turn
-from ._util import fmt_tokens, short
-from .base import Detector, Thresholds
-from .roles import READ, classify_tool
+from otel_agent_trace.detectors._util import fmt_tokens, short
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.detectors.roles import READ, classify_tool
+from otel_agent_trace.model.records import Finding, ToolCall, ToolUse, Turn
 
 _CHARS_PER_TOKEN = 4  # rough, for "this result explains the jump" estimates only
 _EARLY_TURNS = 2  # a big read at turn 1-2 builds the first context: expected

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..records import Finding, Turn
-from ._util import fmt_tokens
-from .base import Detector, Thresholds
-from .roles import READ, SEARCH, classify_tool
+from otel_agent_trace.detectors._util import fmt_tokens
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.detectors.roles import READ, SEARCH, classify_tool
+from otel_agent_trace.model.records import Finding, Turn
 
 _EXPLORE = frozenset({READ, SEARCH})
 _MAX_TARGETS = 64  # distinct targets remembered per run, for the evidence only

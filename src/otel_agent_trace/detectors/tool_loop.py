@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..records import Finding, Severity, ToolCall
-from ._util import BoundedDict, short, turn_span
-from .base import Detector, Thresholds
-from .errors import clip, describe, error_line
-from .roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
+from otel_agent_trace.detectors._util import BoundedDict, short, turn_span
+from otel_agent_trace.detectors.base import Detector, Thresholds
+from otel_agent_trace.detectors.errors import clip, describe, error_line
+from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
+from otel_agent_trace.model.records import Finding, Severity, ToolCall
 
 _MAX_GAP = 2  # turns between two failures of one streak ("consecutive-ish": one unrelated turn allowed)
 _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted first

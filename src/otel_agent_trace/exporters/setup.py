@@ -112,7 +112,7 @@ def build_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter | N
     silencer = _silence_exporter_logs()
     endpoint_set = "OTEL_EXPORTER_OTLP_ENDPOINT" in env or "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in env
     if not endpoint_set:
-        from .langfuse import langfuse_otlp_config
+        from otel_agent_trace.exporters.langfuse import langfuse_otlp_config
 
         langfuse = langfuse_otlp_config(env)
         if langfuse is not None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .fake_api import FakeMessagesAPI, Fault, RecordedRequest, Reply, text_reply, tool_reply
-from .otlp_receiver import OTLPReceiver
-from .run import AgentRun, Findings, SessionResult, TraceShape, sessions_of_file, trace_shape
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Fault, RecordedRequest, Reply, text_reply, tool_reply
+from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
+from otel_agent_trace.testing.run import AgentRun, Findings, SessionResult, TraceShape, sessions_of_file, trace_shape
 
 __all__ = [
     "AgentRun", "FakeMessagesAPI", "Fault", "Findings", "OTLPReceiver", "RecordedRequest", "Reply",

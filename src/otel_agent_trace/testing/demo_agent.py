@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .fake_api import Reply, text_reply, tool_reply
+from otel_agent_trace.testing.fake_api import Reply, text_reply, tool_reply
 
 MODEL = "claude-sonnet-4-6"
 CLEAN_TASK = "Fix the session-expiry bug in auth/session.ts and run the tests."

@@ -3,7 +3,7 @@
 It is a real HTTP server (standard library only) that the real ``anthropic`` client talks to through
 ``base_url``, so instrumentation is exercised through the SDK's own transport, retries, streaming and
 error mapping instead of through mocks. Answers are scripted: each HTTP request to a messages route
-consumes one :class:`Reply` or :class:`Fault` from a queue, falls back to a :data:`Responder`
+consumes one :class:`Reply`, :class:`Fault` or :class:`Recorded` from a queue, falls back to a :data:`Responder`
 callable, and finally to ``text_reply("ok")``.
 
 Routes: ``POST /v1/messages`` (any query string, e.g. the beta client's ``?beta=true``),
@@ -35,8 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["MAX_RECORDED_REQUESTS", "FakeMessagesAPI", "Fault", "RecordedRequest", "Reply", "Responder",
-           "ScriptItem", "text_reply", "tool_reply"]
+__all__ = ["MAX_RECORDED_REQUESTS", "FakeMessagesAPI", "Fault", "Recorded", "RecordedRequest", "Reply", "Responder",
+           "ScriptItem", "aws_event_stream", "text_reply", "tool_reply"]
 
 #: ``FakeMessagesAPI.requests`` keeps only this many of the most recent requests, so long benchmarks
 #: and soak runs do not grow memory without bound.
@@ -152,7 +152,20 @@ class Fault:
         return cls("bad_request", message=message)
 
 
-ScriptItem = Reply | Fault
+@dataclass
+class Recorded:
+    """One response sent exactly as given: status, content type and body bytes, for replaying responses
+    recorded from the real API. Stream content types (SSE, AWS event stream) go out with chunked framing,
+    like the real API's streams; anything else with a content length."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+ScriptItem = Reply | Fault | Recorded
+_SCRIPT_TYPES = (Reply, Fault, Recorded)
 #: Called with the request body (normalised: ``model`` filled from Vertex/Bedrock paths, ``stream``
 #: set) when the scripted queue is empty; returns what to answer. It runs on a server thread.
 Responder = Callable[[dict[str, Any]], ScriptItem]
@@ -261,6 +274,11 @@ def _aws_frame(event: dict[str, Any]) -> bytes:
     return message + struct.pack(">I", zlib.crc32(message))
 
 
+def aws_event_stream(events: Iterable[dict[str, Any]]) -> bytes:
+    """Bedrock's InvokeModelWithResponseStream body carrying ``events``, for :class:`Recorded` replies."""
+    return b"".join(_aws_frame(event) for event in events)
+
+
 def _count_tokens(body: dict[str, Any]) -> int:
     # A stable rough estimate (~4 characters a token), not a tokenizer: tests need determinism only.
     text = json.dumps([body.get("system"), body.get("messages"), body.get("tools")], sort_keys=True)
@@ -361,6 +379,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a broken responder should fail the call, not kill the server thread
             self._send_json(500, _error_body("api_error", f"fake_api responder raised {exc!r}"), rid)
             return
+        if isinstance(item, Recorded):
+            self._send_recorded(item, rid)
+            return
         if isinstance(item, Fault) and item.kind in _FAULT_STATUS:
             status, etype = _FAULT_STATUS[item.kind]
             headers: dict[str, str] = {}
@@ -405,6 +426,16 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             self._write_chunk(encode(event))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _send_recorded(self, item: Recorded, rid: str) -> None:
+        if item.content_type.startswith(("text/event-stream", "application/vnd.amazon.eventstream")):
+            self._send_head(item.status, item.content_type, rid,
+                            {**item.headers, "transfer-encoding": "chunked", "cache-control": "no-cache"})
+            if item.body:
+                self._write_chunk(item.body)
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self._send_raw(item.status, item.content_type, item.body, rid, headers=item.headers)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Malformed request lines and headers get the API's JSON error shape instead of stdlib HTML.
@@ -464,7 +495,7 @@ class FakeMessagesAPI:
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        if callable(script) and not isinstance(script, (Reply, Fault)):
+        if callable(script) and not isinstance(script, _SCRIPT_TYPES):
             self._responder = script
         elif script is not None:
             self.enqueue(*script)
@@ -479,8 +510,8 @@ class FakeMessagesAPI:
     def enqueue(self, *items: ScriptItem) -> None:
         """Append items to the script; each is consumed by one messages request, in order."""
         for item in items:
-            if not isinstance(item, (Reply, Fault)):
-                raise TypeError(f"script items must be Reply or Fault, got {type(item).__name__}")
+            if not isinstance(item, _SCRIPT_TYPES):
+                raise TypeError(f"script items must be Reply, Fault or Recorded, got {type(item).__name__}")
         with self._lock:
             self._queue.extend(items)
 
@@ -534,8 +565,8 @@ class FakeMessagesAPI:
         if self._responder is None:
             return text_reply("ok")
         item = self._responder(request)  # outside the lock: responders may be slow or re-enter
-        if not isinstance(item, (Reply, Fault)):
-            raise TypeError(f"responder returned {type(item).__name__}, expected Reply or Fault")
+        if not isinstance(item, _SCRIPT_TYPES):
+            raise TypeError(f"responder returned {type(item).__name__}, expected Reply, Fault or Recorded")
         return item
 
     def _record(self, request: RecordedRequest) -> None:

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from ..config import Settings
-from .fake_api import FakeMessagesAPI, Responder
-from .run import AgentRun, TraceShape
+from otel_agent_trace.config import Settings
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Responder
+from otel_agent_trace.testing.run import AgentRun, TraceShape
 
 _UPDATE_OPTION = "--agent-trace-update-snapshots"
 
@@ -62,7 +62,7 @@ class AgentTrace(AgentRun):
 
     def end_sessions(self) -> None:
         """End every session still open (a loop that raised, a run without ``end_turn``)."""
-        from ..instrumentor import active_hub
+        from otel_agent_trace.instrumentation.instrumentor import active_hub
 
         hub = active_hub()
         if hub is not None:
@@ -88,7 +88,7 @@ def agent_trace_settings() -> Settings:
 @pytest.fixture
 def agent_trace(request: pytest.FixtureRequest, agent_trace_settings: Settings) -> Iterator[AgentTrace]:
     """Instrument the ``anthropic`` SDK for this test; the value is the run it records."""
-    from ..instrumentor import AnthropicAgentInstrumentor
+    from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 
     run = AgentTrace(_settings(request, agent_trace_settings))
     instrumentor = AnthropicAgentInstrumentor()

@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import semconv as sc
-from ..config import Settings
-from ..findings import SEVERITY_ORDER
-from ..records import Finding
-from ..spans import Rollup, finding_from_event_attributes
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.config import Settings
+from otel_agent_trace.model.findings import SEVERITY_ORDER
+from otel_agent_trace.model.records import Finding
+from otel_agent_trace.pipeline.spans import Rollup, finding_from_event_attributes
 
 if TYPE_CHECKING:
-    from ..files import AnalyzedSession
+    from otel_agent_trace.files import AnalyzedSession
 
 __all__ = ["AgentRun", "Findings", "SessionResult", "TraceShape"]
 
@@ -136,7 +136,7 @@ def _shape_label(span: Any) -> str:
 
 def trace_shape(spans: Sequence[Any]) -> TraceShape:
     """``spans`` as a :class:`TraceShape`."""
-    from . import span_tree
+    from otel_agent_trace.testing import span_tree
 
     lines: list[str] = []
 
@@ -236,7 +236,7 @@ class AgentRun:
 
     def spans_of(self, operation: str) -> list[Any]:
         """Finished spans of one ``gen_ai.operation.name``: ``chat``, ``execute_tool`` or ``invoke_agent``."""
-        from . import by_operation
+        from otel_agent_trace.testing import by_operation
 
         return by_operation(self.spans, operation)
 
@@ -249,6 +249,6 @@ class AgentRun:
 
 def sessions_of_file(path: Any, settings: Settings | None = None) -> list[SessionResult]:
     """Every session of a saved trace file as :class:`SessionResult`, through ``otel_agent_trace.load``."""
-    from ..files import load
+    from otel_agent_trace.files import load
 
     return [SessionResult.from_analyzed(run, settings) for run in load(path, settings).sessions]

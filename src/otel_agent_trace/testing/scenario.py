@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..records import Session, ToolCall, ToolResult, ToolUse, Turn, Usage
+from otel_agent_trace.model.records import Session, ToolCall, ToolResult, ToolUse, Turn, Usage
 
 _FILLER = "x = 1\n"  # padding with no path-like tokens and no error words
 

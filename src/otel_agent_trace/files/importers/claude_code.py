@@ -36,10 +36,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..detectors.errors import tool_result_is_error
-from ..extract import text_of
-from ..records import Session, ToolCall, ToolResult, ToolUse, Turn, end_reason
-from .base import LineError, Parsed, as_count, iso_to_ns, parsed_lines
+from otel_agent_trace.detectors.errors import tool_result_is_error
+from otel_agent_trace.files.importers.base import LineError, Parsed, as_count, iso_to_ns, parsed_lines
+from otel_agent_trace.instrumentation.extract import text_of
+from otel_agent_trace.model.records import Session, ToolCall, ToolResult, ToolUse, Turn, end_reason
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _INTERRUPTED = "[Request interrupted by user"

@@ -19,11 +19,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from . import content as content_capture
-from . import semconv as sc
-from .config import Settings
-from .records import Finding, Session, ToolCall, ToolResult, Turn
-from .spans import (
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.config import Settings
+from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolResult, Turn
+from otel_agent_trace.pipeline import content as content_capture
+from otel_agent_trace.pipeline.spans import (
     Rollup,
     attach_findings,
     failure_description,
@@ -63,7 +63,7 @@ class RecordSink:
         self.content = content_capture.ContentEncoder(settings.max_content_chars)
         self._thresholds = None
         if settings.detectors:
-            from .detectors import thresholds_from_env
+            from otel_agent_trace.detectors import thresholds_from_env
 
             self._thresholds = thresholds_from_env(**settings.thresholds)
 
@@ -77,7 +77,7 @@ class RecordSink:
     def analyzer(self, session_id: str) -> Any | None:
         if self._thresholds is None:
             return None
-        from .detectors import SessionAnalyzer
+        from otel_agent_trace.detectors import SessionAnalyzer
 
         return SessionAnalyzer(session_id, self._thresholds)
 
@@ -190,8 +190,8 @@ def replay_session(sink: RecordSink, session: Session, parent: Span | None = Non
     """Feed a finished session's records through the sink in the order the live path sees them, so each
     finding lands on the span it would have live. Returns the session span (for sub-agents), the number
     of spans and the number of findings."""
-    from .detectors import session_events
-    from .spans import inferred_tool_start_attributes, turn_request_attributes
+    from otel_agent_trace.detectors import session_events
+    from otel_agent_trace.pipeline.spans import inferred_tool_start_attributes, turn_request_attributes
 
     start = min((t.start_ns for t in session.turns), default=time.time_ns())
     end = max([start, *(max(t.end_ns, t.start_ns) for t in session.turns), *(c.end_ns for c in session.tool_calls)])

@@ -2,8 +2,8 @@
 
     otel-agent-trace findings FILE... [--json]
     otel-agent-trace report FILE [--session ID] [--html OUT] [--no-color]
-    otel-agent-trace demo ...      (otel_agent_trace.demo:main)
-    otel-agent-trace import ...    (otel_agent_trace.replay:main)
+    otel-agent-trace demo ...      (otel_agent_trace.cli.demo:main)
+    otel-agent-trace import ...    (otel_agent_trace.files.replay:main)
 
 Files are the seed article's JSONL, ours, or Claude Code transcripts (auto-detected). Lines that cannot
 be read are reported on stderr as ``file:line: message`` and skipped. Exit codes: 0 done (findings or
@@ -23,12 +23,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .records import Finding, Session
+from otel_agent_trace.model.records import Finding, Session
 
 # Subcommands implemented in other modules, handed their own argv so they own their options.
 _PASSTHROUGH = {
-    "demo": ("otel_agent_trace.demo", "run a scripted agent against the embedded fake Messages API"),
-    "import": ("otel_agent_trace.replay", "replay trace files as OTLP spans to the configured endpoint"),
+    "demo": ("otel_agent_trace.cli.demo", "run a scripted agent against the embedded fake Messages API"),
+    "import": ("otel_agent_trace.files.replay", "replay trace files as OTLP spans to the configured endpoint"),
 }
 
 
@@ -89,8 +89,8 @@ def _passthrough(command: str, rest: list[str]) -> int:
 def _sessions(path: str, errors: TextIO, problems: list[str]) -> Iterator[Session]:
     """Analysed sessions of ``path`` (findings on ``session.findings``); skipped lines go to ``errors``,
     unreadable files also to ``problems``."""
-    from .files import analyzed
-    from .importers import LineError
+    from otel_agent_trace.files import analyzed
+    from otel_agent_trace.files.importers import LineError
 
     for item in analyzed(path):
         if isinstance(item, LineError):
@@ -103,7 +103,7 @@ def _sessions(path: str, errors: TextIO, problems: list[str]) -> Iterator[Sessio
 
 def finding_row(file: str, finding: Finding, session_id: str) -> dict[str, Any]:
     """One finding as ``findings --json`` prints it (DESIGN §7)."""
-    from .findings import finding_to_dict
+    from otel_agent_trace.model.findings import finding_to_dict
 
     return {"file": file, "session": finding.session or session_id, **finding_to_dict(finding)}
 
@@ -165,7 +165,7 @@ def _findings_table(rows: list[dict[str, Any]], sessions: int, files: int, color
 
 # -- report ---------------------------------------------------------------------------------------------
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import render_html, render_text
+    from otel_agent_trace.files.report import render_html, render_text
 
     problems: list[str] = []
     sessions = list(_sessions(args.file, sys.stderr, problems))

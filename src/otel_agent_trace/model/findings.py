@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .records import Finding, Severity
+from otel_agent_trace.model.records import Finding, Severity
 
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")
 SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import semconv as sc
-from .testing import demo_agent as agent
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.testing import demo_agent as agent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,12 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from . import agent_session
-    from .config import Settings
-    from .exporters.delivery import CountingDelivery, command_resource
-    from .exporters.setup import build_exporter
-    from .instrumentor import AnthropicAgentInstrumentor
-    from .testing.fake_api import FakeMessagesAPI
+    from otel_agent_trace import agent_session
+    from otel_agent_trace.config import Settings
+    from otel_agent_trace.exporters.delivery import CountingDelivery, command_resource
+    from otel_agent_trace.exporters.setup import build_exporter
+    from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
+    from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 
     color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     jsonl = Path(args.jsonl)
@@ -102,8 +102,8 @@ def _bold(text: str, color: bool) -> str:
 
 def _print_turns(jsonl: Path, color: bool) -> None:
     """The seed's per-turn listing, from the JSONL trace the run just wrote."""
-    from .importers import LineError, load
-    from .report import target_of
+    from otel_agent_trace.files.importers import LineError, load
+    from otel_agent_trace.files.report import target_of
 
     for session in load(jsonl):
         if isinstance(session, LineError):
@@ -156,9 +156,9 @@ def render_tree(spans: Sequence[Any]) -> str:
 
 
 def _print_report(jsonl: Path, color: bool, html: str | None) -> None:
-    from .detectors import analyze_session
-    from .importers import LineError, load
-    from .report import render_html, render_text
+    from otel_agent_trace.detectors import analyze_session
+    from otel_agent_trace.files.importers import LineError, load
+    from otel_agent_trace.files.report import render_html, render_text
 
     sessions = [s for s in load(jsonl) if not isinstance(s, LineError)]
     analysed = [(s, analyze_session(s)) for s in sessions]

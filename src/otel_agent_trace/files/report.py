@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Settings
-from .detectors.base import Thresholds
-from .records import Finding, Session, ToolCall, Turn
+from otel_agent_trace.config import Settings
+from otel_agent_trace.detectors.base import Thresholds
+from otel_agent_trace.model.records import Finding, Session, ToolCall, Turn
 
 LAST_TURNS = 8
 MAX_CHART_ROWS = 40  # terminal chart: longer sessions are bucketed, each row the largest turn of its bucket

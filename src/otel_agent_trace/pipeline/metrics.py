@@ -7,8 +7,8 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from . import semconv as sc
-from .records import Finding, ToolCall, Turn
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.model.records import Finding, ToolCall, Turn
 
 
 class AgentMetrics:

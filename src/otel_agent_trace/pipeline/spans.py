@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span, format_span_id
 
-from . import semconv as sc
-from .content import redact
-from .findings import SEVERITY_ORDER, finding_from_dict, finding_to_dict
-from .records import Finding, Session, ToolCall, ToolUse, Turn
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.model.findings import SEVERITY_ORDER, finding_from_dict, finding_to_dict
+from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolUse, Turn
+from otel_agent_trace.pipeline.content import redact
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from otel_agent_trace.config import Settings
 
 _LANGFUSE_LEVEL = {"info": "DEFAULT", "warning": "WARNING", "error": "ERROR"}
 

@@ -21,13 +21,13 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.trace import Span, SpanKind
 
-from .detectors.errors import tool_result_is_error
-from .extract import field_of, text_of
-from .recorder import AgentTracer, active_hub, log_once
-from .records import ToolCall, ToolSource
-from .sessions import LiveSession, PendingToolUse, current_session, current_tool_span
-from .sink import record_error, safe_str
-from .spans import tool_span_name
+from otel_agent_trace.detectors.errors import tool_result_is_error
+from otel_agent_trace.instrumentation.extract import field_of, text_of
+from otel_agent_trace.instrumentation.recorder import AgentTracer, active_hub, log_once
+from otel_agent_trace.instrumentation.sessions import LiveSession, PendingToolUse, current_session, current_tool_span
+from otel_agent_trace.model.records import ToolCall, ToolSource
+from otel_agent_trace.pipeline.sink import record_error, safe_str
+from otel_agent_trace.pipeline.spans import tool_span_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -212,7 +212,7 @@ def trace_tool(name_or_function: Any = None) -> Any:
 
         def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Any:
-            from .instrumentor import active_hub
+            from otel_agent_trace.instrumentation.instrumentor import active_hub
 
             hub = active_hub()
             if hub is None:

@@ -24,11 +24,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..detectors.errors import tool_result_is_error
-from ..extract import text_of
-from ..findings import finding_from_dict
-from ..records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage, end_reason
-from .base import LineError, Parsed, as_count, as_ns
+from otel_agent_trace.detectors.errors import tool_result_is_error
+from otel_agent_trace.files.importers.base import LineError, Parsed, as_count, as_ns
+from otel_agent_trace.instrumentation.extract import text_of
+from otel_agent_trace.model.findings import finding_from_dict
+from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage, end_reason
 
 MAX_TURN = 1_000_000  # a turn number past this is a corrupt line, not a session that long
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")

@@ -8,7 +8,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from .recorder import AgentTracer, TurnCall, active_hub, current_call, log_once
+from otel_agent_trace.instrumentation.recorder import AgentTracer, TurnCall, active_hub, current_call, log_once
 
 
 def _run(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -35,10 +35,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from .extract import field_of, text_of
-from .records import Request, ToolCall, ToolResult, ToolUse, Turn, end_reason
-from .sink import RecordSink, SessionLedger
-from .spans import inferred_tool_start_attributes
+from otel_agent_trace.instrumentation.extract import field_of, text_of
+from otel_agent_trace.model.records import Request, ToolCall, ToolResult, ToolUse, Turn, end_reason
+from otel_agent_trace.pipeline.sink import RecordSink, SessionLedger
+from otel_agent_trace.pipeline.spans import inferred_tool_start_attributes
 
 _explicit_session: contextvars.ContextVar[LiveSession | None] = contextvars.ContextVar(
     "otel_agent_trace_explicit_session", default=None

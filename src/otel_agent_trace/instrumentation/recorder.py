@@ -17,15 +17,15 @@ from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span
 
-from . import semconv as sc
-from .config import Settings
-from .detectors.errors import tool_result_is_error
-from .extract import StreamAccumulator, apply_message, parse_request, tool_names_offered
-from .metrics import AgentMetrics
-from .records import ToolCall, Turn
-from .sessions import LiveSession, SessionTracker, first_user_text, leave_tool_context
-from .sink import RecordSink
-from .spans import (
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.config import Settings
+from otel_agent_trace.detectors.errors import tool_result_is_error
+from otel_agent_trace.instrumentation.extract import StreamAccumulator, apply_message, parse_request, tool_names_offered
+from otel_agent_trace.instrumentation.sessions import LiveSession, SessionTracker, first_user_text, leave_tool_context
+from otel_agent_trace.model.records import ToolCall, Turn
+from otel_agent_trace.pipeline.metrics import AgentMetrics
+from otel_agent_trace.pipeline.sink import RecordSink
+from otel_agent_trace.pipeline.spans import (
     turn_request_attributes,
 )
 
@@ -87,7 +87,7 @@ class AgentTracer:
         self.tools_traced_by_user = bool(settings.tool_dispatcher)
         self.jsonl = None
         if settings.jsonl:
-            from .exporters.jsonl import JsonlTraceWriter
+            from otel_agent_trace.files.jsonl import JsonlTraceWriter
 
             self.jsonl = JsonlTraceWriter(settings.jsonl)
         # Records keep content when someone will read it: span capture or the local JSONL file.
@@ -263,7 +263,7 @@ class TurnCall:
     def adopt(self, result: Any) -> Any:
         """Record a return value, or wrap it so its remainder is recorded; returns what the user gets."""
         try:
-            from .streams import adopt_result
+            from otel_agent_trace.instrumentation.streams import adopt_result
 
             return adopt_result(self, result)
         except Exception:

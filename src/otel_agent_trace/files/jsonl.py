@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..findings import finding_to_dict
-from ..records import Finding, Session, ToolCall, ToolResult, Turn
+from otel_agent_trace.model.findings import finding_to_dict
+from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolResult, Turn
 
 _log = logging.getLogger(__name__)
 

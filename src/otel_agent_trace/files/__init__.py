@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings
-from .importers import LineError
-from .importers import load as read_sessions
-from .records import Finding, Session
-from .spans import Rollup
+from otel_agent_trace.config import Settings
+from otel_agent_trace.files.importers import LineError
+from otel_agent_trace.files.importers import load as read_sessions
+from otel_agent_trace.model.records import Finding, Session
+from otel_agent_trace.pipeline.spans import Rollup
 
 
 @dataclass(slots=True)
@@ -54,7 +54,7 @@ class TraceFile:
 def analyzed(path: str | Path, settings: Settings | None = None) -> Iterator[AnalyzedSession | LineError]:
     """Each session of ``path`` (file or directory of ``*.jsonl``) analysed as it is read, and each
     skipped line as a ``LineError`` (line 0: the whole file)."""
-    from .detectors import analyze_session, thresholds_from_env
+    from otel_agent_trace.detectors import analyze_session, thresholds_from_env
 
     if settings is None:
         try:

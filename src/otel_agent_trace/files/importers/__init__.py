@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from ..records import Session
-from .base import LineError, Parsed, parsed_lines
-from .claude_code import import_claude_code
-from .seed import import_seed
+from otel_agent_trace.files.importers.base import LineError, Parsed, parsed_lines
+from otel_agent_trace.files.importers.claude_code import import_claude_code
+from otel_agent_trace.files.importers.seed import import_seed
+from otel_agent_trace.model.records import Session
 
 __all__ = ["Format", "LineError", "detect_format", "load", "load_sessions"]
 

@@ -12,9 +12,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .extract import block_as_dict, field_of, text_of
-from .redaction import REDACTED as REDACTED  # re-exported: callers have always imported it from here
-from .redaction import redact
+from otel_agent_trace.instrumentation.extract import block_as_dict, field_of, text_of
+from otel_agent_trace.pipeline.redaction import REDACTED as REDACTED  # re-exported: callers import it from here
+from otel_agent_trace.pipeline.redaction import redact
 
 
 def cap(text: str, limit: int) -> str:

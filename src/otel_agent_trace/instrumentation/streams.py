@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 if TYPE_CHECKING:
-    from .recorder import TurnCall
+    from otel_agent_trace.instrumentation.recorder import TurnCall
 
 
 def adopt_result(call: TurnCall, result: Any) -> Any:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .records import Request, ToolResult, ToolUse, Turn, Usage
+from otel_agent_trace.model.records import Request, ToolResult, ToolUse, Turn, Usage
 
 _MISSING = object()
 

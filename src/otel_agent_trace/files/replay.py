@@ -17,11 +17,11 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from . import semconv as sc
-from .config import Settings
-from .records import Session
-from .sink import RecordSink
-from .sink import replay_session as sink_replay
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.config import Settings
+from otel_agent_trace.model.records import Session
+from otel_agent_trace.pipeline.sink import RecordSink
+from otel_agent_trace.pipeline.sink import replay_session as sink_replay
 
 _STEP_NS = 1_000_000_000  # synthetic spacing of turns for files without timestamps
 
@@ -67,7 +67,7 @@ def replay_session(tracer: trace.Tracer, session: Session, settings: Settings, p
 def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settings | None = None,
                  progress: Any = None, errors: Any = None) -> ImportSummary:
     """Replay every session of ``paths``; malformed lines are reported (file:line) and skipped."""
-    from .importers import LineError, load
+    from otel_agent_trace.files.importers import LineError, load
 
     settings = settings or Settings.from_env()
     summary = ImportSummary()
@@ -109,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from opentelemetry.sdk.trace import TracerProvider
 
-    from .exporters.delivery import CountingDelivery, command_resource
-    from .exporters.setup import build_exporter, export_target
+    from otel_agent_trace.exporters.delivery import CountingDelivery, command_resource
+    from otel_agent_trace.exporters.setup import build_exporter, export_target
 
     exporter = build_exporter()
     if exporter is None:

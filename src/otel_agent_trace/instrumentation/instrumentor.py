@@ -14,10 +14,10 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from . import semconv as sc
-from .config import Settings
-from .package import _instruments
-from .patching import (
+from otel_agent_trace import semconv as sc
+from otel_agent_trace.config import Settings
+from otel_agent_trace.instrumentation.package import _instruments
+from otel_agent_trace.instrumentation.patching import (
     async_create,
     async_request_fallback,
     attempt_counter,
@@ -26,7 +26,7 @@ from .patching import (
     request_fallback,
     stream_helper,
 )
-from .recorder import AgentTracer, active_hub, set_active_hub
+from otel_agent_trace.instrumentation.recorder import AgentTracer, active_hub, set_active_hub
 
 log = logging.getLogger("otel_agent_trace")
 
@@ -92,14 +92,14 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             owner, attribute = target
             wrapt.wrap_function_wrapper(owner, attribute, wrapper)
             self._patched.append(target)
-        from .tools import install_dispatcher
+        from otel_agent_trace.instrumentation.tools import install_dispatcher
 
         self._dispatcher = install_dispatcher(hub, settings.tool_dispatcher)
         set_active_hub(hub)
         self._hub = hub
         _install_exit_hooks()
         try:
-            from .exporters.setup import warn_on_protocol_mismatch
+            from otel_agent_trace.exporters.setup import warn_on_protocol_mismatch
 
             warn_on_protocol_mismatch()
         except Exception:

@@ -1,0 +1,1 @@
+"""Live capture from the anthropic SDK: patching, turn lifecycle, sessions, streams, tools."""

@@ -1,0 +1,1 @@
+"""Records to telemetry, the same live and offline: the sink, span attributes, metrics, content."""

@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from otel_agent_trace.otlp_receiver import OTLPReceiver
+from otel_agent_trace.testing.otlp_receiver import OTLPReceiver
 
 try:
     import tomllib

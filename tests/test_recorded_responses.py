@@ -36,9 +36,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from otel_agent_trace import semconv as sc
-from otel_agent_trace.fake_api import FakeMessagesAPI, Recorded, Reply, ScriptItem, aws_event_stream
-from otel_agent_trace.instrumentor import AnthropicAgentInstrumentor
+from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import by_operation
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, Recorded, Reply, ScriptItem, aws_event_stream
 from tests.calls import CALL_STYLES
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"

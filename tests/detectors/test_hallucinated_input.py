@@ -82,11 +82,13 @@ class TestHallucinatedInput:
         assert found[0].evidence["target"] == "pnpm" and found[0].evidence["target_type"] == "command"
 
     def test_invented_flag(self, detect: Detect) -> None:
-        """An unrecognised flag is reported with the flag itself."""
+        """An unrecognised flag is reported with the flag itself; the error line is in the evidence, not the
+        message."""
         result = "pytest: error: unrecognized arguments: --coverage"
         found = detect(K, turn(bash("pytest --coverage", result)), turn())
         assert found[0].evidence["target"] == "pytest --coverage"
-        assert "unrecognized arguments: --coverage" in found[0].message
+        assert "unrecognized arguments: --coverage" in found[0].evidence["error"]
+        assert "unrecognized arguments" not in found[0].message and "`pytest --coverage`" in found[0].message
 
     def test_script_path_in_a_bash_command(self, detect: Detect) -> None:
         """`python scripts/x.py` failing with No such file is a hallucinated path."""

@@ -136,7 +136,7 @@ class TestToolLoop:
 
 
 def test_the_quoted_error_is_the_line_that_reads_like_one(detect: Detect) -> None:
-    """The loop message quotes the OperationalError line, not the "Exit code 1" banner above it."""
+    """The loop's evidence quotes the OperationalError line, not the "Exit code 1" banner above it."""
     output = ("Exit code 1\nImportError while loading conftest '/repo/tests/conftest.py'.\n"
               "tests/conftest.py:14: in <module>\n    engine.connect()\n"
               "E   sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at"
@@ -144,8 +144,8 @@ def test_the_quoted_error_is_the_line_that_reads_like_one(detect: Detect) -> Non
               "E   \tIs the server running on that host and accepting TCP/IP connections?")
     fail = bash("pytest -q", output, error=True)
     found = detect(K, turn(fail), turn(fail), turn(fail), turn())
-    assert "OperationalError" in found[0].message and "Connection refused" in found[0].message
-    assert "Exit code 1" not in found[0].message
+    quoted = found[0].evidence["first_error"]
+    assert "OperationalError" in quoted and "Connection refused" in quoted and "Exit code 1" not in quoted
 
 
 def test_searches_finding_nothing_are_a_loop(detect: Detect) -> None:
@@ -182,4 +182,10 @@ def test_reading_the_file_ends_the_refused_edits(detect: Detect) -> None:
     write = tool("Write", {"file_path": "a.py", "content": "x"}, refused, error=True)
     found = detect(K, turn(write), turn(write), turn(read("a.py")), turn(write), turn())
     assert found == []
+
+def test_the_message_describes_the_error_without_quoting_the_output(detect: Detect) -> None:
+    """The loop message names the error class in words; no text of the tool's output is in it."""
+    fail = bash("make deploy", "Error: upstream said: zebra-unicorn-quota-marker\n[exit code 1]", error=True)
+    found = detect(K, turn(fail), turn(fail), turn(fail), turn())
+    assert found and "zebra-unicorn" not in found[0].message and "upstream" not in found[0].message
 

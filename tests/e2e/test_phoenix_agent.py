@@ -346,8 +346,8 @@ def test_import_demo_transcript(phoenix: Any, tmp_path: Path) -> None:
     project = _project("import")
     done = _run([cli, "import", str(jsonl)], _otlp_env(phoenix, project), tmp_path)
     assert done.returncode == 0, _output(done)
-    summary = re.search(r"imported 1 file\(s\): 2 session\(s\), (\d+) turn\(s\), (\d+) finding\(s\), "
-                        r"(\d+) span\(s\) sent; 0 line\(s\) skipped", done.stdout)
+    summary = re.search(r"imported 1 file\(s\): 2 session\(s\), (\d+) turn\(s\), (\d+) finding\(s\); "
+                        r"0 line\(s\) skipped\n(\d+) span\(s\) accepted by ", done.stdout)
     assert summary is not None, _output(done)
     turns, findings, sent = map(int, summary.groups())
     assert turns == len(CLEAN_SCRIPT) + TURNS

@@ -212,3 +212,26 @@ def uninstrumented(instrumentor: Any, provider: Any, settings: Any) -> Iterator[
         yield
     finally:
         instrumentor.instrument(tracer_provider=provider, settings=settings)
+
+
+@contextmanager
+def hang_guard(seconds: int) -> Iterator[None]:
+    """Fail the block if it runs past ``seconds`` (a hang, not slowness: set it far above the normal time).
+
+    Uses SIGALRM, so it only guards the main thread on POSIX; elsewhere it does nothing."""
+    import signal
+
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still running after {seconds} s: the work is not bounded")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -19,8 +19,10 @@ from otel_agent_trace.testing import demo_agent as agent
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="otel-agent-trace demo", epilog="exit codes:\n  0  done\n  2  an output that cannot be written, "
-                                             "or bad usage", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="otel-agent-trace demo",
+        epilog="exit codes:\n  0  done\n  1  spans lost on the way to the backend\n"
+               "  2  an output that cannot be written, or bad usage",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run a scripted coding agent against a local fake Messages API (no key, no network): a\n"
                     "clean session and a failing one. Prints each turn, the span tree with findings and the\n"
                     "report of the failing run, writes the JSONL trace, and exports over OTLP when\n"
@@ -38,13 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     import anthropic
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from otel_agent_trace import agent_session
     from otel_agent_trace.config import Settings
+    from otel_agent_trace.exporters.delivery import CountingDelivery, command_resource
     from otel_agent_trace.exporters.setup import build_exporter
     from otel_agent_trace.files.report.terminal import console, use_color
     from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
@@ -58,14 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     jsonl = Path(args.jsonl)
     jsonl.unlink(missing_ok=True)
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get(
-        "OTEL_SERVICE_NAME", "otel-agent-trace-demo")}))
+    provider = TracerProvider(resource=command_resource("otel-agent-trace-demo"))
     provider.add_span_processor(SimpleSpanProcessor(memory))
+    counting: CountingDelivery | None = None
     endpoint = _export_target()
     if endpoint:
         exporter = build_exporter()
         if exporter is not None:
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+            # Exported by the command itself, batch by batch, so it can say what the backend accepted.
+            counting = CountingDelivery(exporter)
+            provider.add_span_processor(counting)
     settings = Settings.from_env(jsonl=str(jsonl))
     instrumentor = AnthropicAgentInstrumentor()
     instrumentor.instrument(tracer_provider=provider, settings=settings)
@@ -88,14 +92,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in tree_lines(spans, out.width):
         out.print(line, no_wrap=True, overflow="ellipsis")
     _print_report(jsonl, out, color, args.html)
-    if endpoint:
-        provider.force_flush()
-        print(f"\nexported {len(spans)} spans to {endpoint}")
+    lost = 0
+    if counting is not None:
+        delivery = counting.flush()
+        lost = delivery.lost
+        print(f"\n{delivery.summary(endpoint or 'the exporter')}")
+        if delivery.accepted:
+            print("\n".join(delivery.trace_lines()))
+    elif endpoint:
+        print("\nOTEL_TRACES_EXPORTER=none: the spans were not exported")
     else:
         print("\nset OTEL_EXPORTER_OTLP_ENDPOINT to also send these spans to a collector or backend")
     provider.shutdown()
     print(f"JSONL trace written to {jsonl} — try: otel-agent-trace report {jsonl}")
-    return 0
+    return 1 if lost else 0
 
 
 def _export_target() -> str | None:

@@ -285,6 +285,24 @@ def bad_flag(text: str) -> str | None:
 
 
 _BY_CLASS = {rule.name: rule for rule in _RULES}
+# What each class means, in words: finding messages describe a failure this way instead of quoting the tool's
+# output (which leaves the process on spans, content capture or not); the quote stays in the evidence.
+_DESCRIPTIONS = {
+    "no_match": "the text to replace was not in the file",
+    "command_not_found": "command not found",
+    "bad_option": "an option the command does not have",
+    "permission": "permission denied",
+    "not_found": "not found",
+    "traceback": "an uncaught exception",
+    "nonzero_exit": "a non-zero exit status",
+    "other_error": "an error",
+}
+
+
+def describe(error: str | None) -> str:
+    """An error class in words (``no_match`` → "the text to replace was not in the file")."""
+    return _DESCRIPTIONS.get(error or "", error or "an error")
+
 # Classes whose matching line says little ("Exit code 1", "Traceback (most recent call last):"): for these
 # the line shown is the first one that reads like an error.
 _GENERIC = frozenset({"nonzero_exit", "other_error", "traceback"})

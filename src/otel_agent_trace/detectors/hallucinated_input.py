@@ -46,6 +46,7 @@ from otel_agent_trace.detectors.errors import (
     PATH_TOKEN,
     bad_flag,
     classify_error,
+    describe,
     error_line,
     error_speaker,
     missing_command,
@@ -234,7 +235,7 @@ class HallucinatedInput(Detector):
         elif what == "command":
             head = f"`{target}` at turn {t}: command not found"
         else:
-            head = f"`{target}` at turn {t}: {error_line(call.result, error, 80) or 'unknown option'}"
+            head = f"`{target}` at turn {t}: {describe(error)}"  # the error line itself is in the evidence
         return Finding(
             # Checking whether something exists is context; relying on it is the failure.
             kind=self.kind, severity="info" if call_info(call).role.role == SEARCH else "warning", turn=t,

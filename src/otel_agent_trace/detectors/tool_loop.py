@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from otel_agent_trace.detectors._util import BoundedDict, short, turn_span
 from otel_agent_trace.detectors.base import Detector, Thresholds
-from otel_agent_trace.detectors.errors import clip, error_line
+from otel_agent_trace.detectors.errors import clip, describe, error_line
 from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
 from otel_agent_trace.model.records import Finding, Severity, ToolCall
 
@@ -170,7 +170,7 @@ class ToolLoop(Detector):
         role, target = key
         turns = list(s.turns)
         span = turn_span([s.first_turn, t])
-        err = f"{s.error}: “{clip(s.first_error, 100)}”" if s.first_error else s.error
+        err = f"{describe(s.error)} ({s.error})"  # described, not quoted: the quote is in the evidence
         if target == _REFUSED:
             what = f"{s.count} turns of edits refused because the file was not read first ({span}: {err})"
             fix = "the tool requires a fresh read before a change: the model should read the file, then edit it"

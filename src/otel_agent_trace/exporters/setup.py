@@ -87,6 +87,18 @@ class LogOnceExporter(SpanExporter):
             return False
 
 
+def export_target(environ: Mapping[str, str] | None = None) -> str:
+    """Where ``build_exporter`` sends spans, for messages: the endpoint, "Langfuse", or the default."""
+    env = os.environ if environ is None else environ
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint:
+        return endpoint
+    if env.get("LANGFUSE_PUBLIC_KEY") and env.get("LANGFUSE_SECRET_KEY"):
+        return "Langfuse"
+    kind = env.get("OTEL_TRACES_EXPORTER", "otlp").split(",")[0].strip().lower()
+    return "the console" if kind == "console" else "the default OTLP endpoint"
+
+
 def build_exporter(environ: Mapping[str, str] | None = None) -> SpanExporter | None:
     """The exporter ``OTEL_TRACES_EXPORTER`` asks for (default ``otlp``), or None for ``none``."""
     env = os.environ if environ is None else environ

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,6 +107,23 @@ def end_line(session: Session) -> dict[str, Any]:
     return line
 
 
+def _open_for_append(path: Path) -> Any:
+    """The file opened for appending, created 0600 (it holds prompts and tool output), or None when it is
+    not a regular file. Opened non-blocking: a FIFO with no reader would otherwise block the open, and with
+    it the user's model call, forever."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class JsonlTraceWriter:
     """Appends trace lines to one file, shared by every session of the process.
 
@@ -156,7 +175,12 @@ class JsonlTraceWriter:
                 return
             try:
                 if self._file is None:
-                    self._file = open(self.path, "ab")  # noqa: SIM115 - kept open across calls
+                    self._file = _open_for_append(self.path)
+                    if self._file is None:  # not a regular file: refused for good, said once
+                        self._closed = True
+                        self._warn(f"otel_agent_trace: {self.path} is not a regular file (a FIFO or device);"
+                                   " the JSONL trace is not written")
+                        return
                 self._file.write(data)
                 self._file.flush()
             except Exception as exc:

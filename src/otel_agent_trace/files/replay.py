@@ -104,49 +104,69 @@ def import_files(paths: Sequence[str], tracer: trace.Tracer, *, settings: Settin
     return summary
 
 
-IMPORT_SERVICE_NAME = "otel-agent-trace-import"
-
-
-def _names_a_service(environ: Any) -> bool:
-    attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
-    return bool(environ.get("OTEL_SERVICE_NAME")) or any(
-        part.split("=", 1)[0].strip() == "service.name" for part in attributes.split(","))
+IMPORT_SERVICE = "otel-agent-trace-import"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Replay the files and say what the backend accepted: exit 1 when spans were lost, 2 when nothing could
+    be read."""
     from otel_agent_trace.cli import FORMATS_HELP
 
     parser = argparse.ArgumentParser(
         prog="otel-agent-trace import", formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes:\n  0  done\n  2  unreadable input (missing path, no trace files, not JSONL) or bad usage",
+        epilog="exit codes:\n  0  every span accepted by the backend\n  1  spans lost on the way (endpoint down, "
+               "batch refused)\n  2  unreadable input (missing path, no trace files, not JSONL) or bad usage",
         description="Replay trace files as OTLP traces to the endpoint the standard OTEL_EXPORTER_OTLP_*\n"
-                    f"variables name, as service {IMPORT_SERVICE_NAME} unless OTEL_SERVICE_NAME is set.\n"
+                    f"variables name, as service {IMPORT_SERVICE} unless OTEL_SERVICE_NAME is set.\n"
                     + FORMATS_HELP)
     parser.add_argument("files", nargs="+", metavar="PATH", help="trace file or directory")
     args = parser.parse_args(argv)
-    from otel_agent_trace.exporters.setup import ensure_tracer_provider
+    from opentelemetry.sdk.trace import TracerProvider
 
-    if not _names_a_service(os.environ):
-        # Findable in a backend: imported traces are not "unknown_service:python3".
-        os.environ["OTEL_SERVICE_NAME"] = IMPORT_SERVICE_NAME
-    provider = ensure_tracer_provider()
+    from otel_agent_trace.exporters.delivery import CountingDelivery, command_resource
+    from otel_agent_trace.exporters.setup import build_exporter, export_target
+
+    exporter = build_exporter()
+    # A provider of our own, not the global one: its spans are counted as the exporter accepts them, and
+    # they carry their own service.name so imported traces are told apart from live ones.
+    provider = TracerProvider(resource=command_resource(IMPORT_SERVICE))
+    counting = CountingDelivery(exporter) if exporter is not None else None
+    if counting is not None:
+        provider.add_span_processor(counting)
     tracer = provider.get_tracer(sc.INSTRUMENTATION_SCOPE)
-    summary = _with_progress(args.files, tracer)
-    flushed = provider.force_flush() if hasattr(provider, "force_flush") else True
+    summary = _with_progress(args.files, tracer, after_file=counting.flush if counting is not None else None)
     print(f"imported {summary.files} file(s): {summary.sessions} session(s), {summary.turns} turn(s), "
-          f"{summary.findings} finding(s), {summary.spans} span(s) sent"
-          f"{'' if flushed else ' (export did not confirm)'}; {len(summary.failures)} line(s) skipped")
-    return 2 if summary.failures and not summary.sessions else 0  # 2: unreadable input, as every command
+          f"{summary.findings} finding(s); {len(summary.failures)} line(s) skipped")
+    if counting is None:
+        provider.shutdown()
+        print("OTEL_TRACES_EXPORTER=none: the spans were not exported")
+        return 2 if summary.failures and not summary.sessions else 0
+    delivery = counting.flush()
+    provider.shutdown()
+    print(delivery.summary(export_target()))
+    if delivery.accepted:
+        print("find them by trace id or time range (service.name "
+              f"{provider.resource.attributes.get('service.name')!s}):")
+        print("\n".join(delivery.trace_lines()))
+    if summary.failures and not summary.sessions:
+        return 2  # unreadable input, as every command
+    return 1 if delivery.lost else 0
 
 
-def _with_progress(files: Sequence[str], tracer: trace.Tracer) -> ImportSummary:
+def _with_progress(files: Sequence[str], tracer: trace.Tracer, after_file: Any = None) -> ImportSummary:
     try:
         from rich.progress import Progress  # the optional "cli" extra
     except ImportError:
         Progress = None
     if Progress is None or len(files) < 2 or not sys.stderr.isatty():
-        return import_files(files, tracer, errors=sys.stderr)
+        return import_files(files, tracer, errors=sys.stderr, progress=after_file)
 
     with Progress(transient=True) as bar:
         task = bar.add_task("importing", total=len(files))
-        return import_files(files, tracer, errors=sys.stderr, progress=lambda: bar.advance(task))
+
+        def advance() -> None:
+            if after_file is not None:
+                after_file()
+            bar.advance(task)
+
+        return import_files(files, tracer, errors=sys.stderr, progress=advance)

@@ -19,9 +19,11 @@ from otel_agent_trace.config import Settings
 from otel_agent_trace.instrumentation.package import _instruments
 from otel_agent_trace.instrumentation.patching import (
     async_create,
+    async_request_fallback,
     attempt_counter,
     create,
     native_span_guard,
+    request_fallback,
     stream_helper,
 )
 from otel_agent_trace.instrumentation.recorder import AgentTracer, active_hub, set_active_hub
@@ -44,6 +46,9 @@ _TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     (_BETA_MESSAGES, "Messages.stream", stream_helper),
     (_BETA_MESSAGES, "AsyncMessages.stream", stream_helper),
     (_BASE_CLIENT, "BaseClient._build_request", attempt_counter),
+    # Messages calls through a bound ``create`` the SDK cached before instrument() (with_raw_response).
+    (_BASE_CLIENT, "SyncAPIClient.request", request_fallback),
+    (_BASE_CLIENT, "AsyncAPIClient.request", async_request_fallback),
     (_BASE_CLIENT, "start_api_call_span", native_span_guard),
     *TOOL_RUNNER_TARGETS,
 )

@@ -3,7 +3,7 @@ module where sync and async differ (``await``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -59,6 +59,56 @@ async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[A
     if call is None:
         return await wrapped(*args, **kwargs)
     return await _run_async(call, foreign.quieted(wrapped, is_async=True), args, kwargs)
+
+
+_MESSAGES_PATH = "/v1/messages"
+
+
+class _ClientResource:
+    """What ``start_turn`` reads of a resource (its client), for calls caught at the client level."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+
+def _bypassed_messages_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The request body of a Messages call that reached the client without passing our ``create`` wrapper,
+    else None. ``client.messages.with_raw_response`` (and ``with_streaming_response``) is cached on first
+    use and keeps the bound ``create`` of that moment: touched before ``instrument()``, it calls the
+    unwrapped method forever. Inside one of our turns (``current_call`` set) nothing is bypassed."""
+    if current_call.get() is not None:
+        return None
+    options = args[1] if len(args) > 1 else kwargs.get("options")
+    url = getattr(options, "url", None)
+    if not isinstance(url, str) or url.split("?", 1)[0] != _MESSAGES_PATH:
+        return None
+    if str(getattr(options, "method", "")).lower() != "post":
+        return None
+    body = getattr(options, "json_data", None)
+    return dict(body) if isinstance(body, Mapping) else None
+
+
+def request_fallback(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
+    """``SyncAPIClient.request``: traces a Messages call that bypassed ``create`` (see above)."""
+    body = _bypassed_messages_call(args, kwargs)
+    hub = active_hub() if body is not None else None
+    call = (hub.start_turn(_ClientResource(instance), body, stream=body.get("stream") is True)
+            if hub is not None and body is not None else None)
+    return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
+
+
+async def async_request_fallback(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                                 kwargs: dict[str, Any]) -> Any:
+    body = _bypassed_messages_call(args, kwargs)
+    hub = active_hub() if body is not None else None
+    call = (hub.start_turn(_ClientResource(instance), body, stream=body.get("stream") is True)
+            if hub is not None and body is not None else None)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    return await _run_async(call, wrapped, args, kwargs)
 
 
 def stream_helper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -35,7 +35,10 @@ def finding_from_dict(data: Any, session: str) -> Finding | None:
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
         return None
     severity = data.get("severity")
-    turns = [t for t in data.get("turns") or () if isinstance(t, int)]
+    listed, ids = data.get("turns"), data.get("tool_use_ids")  # a hand-written file may hold anything here
+    listed = listed if isinstance(listed, list | tuple) else ()
+    ids = ids if isinstance(ids, list | tuple) else ()
+    turns = [t for t in listed if isinstance(t, int) and not isinstance(t, bool)]
     turn = data.get("turn") if isinstance(data.get("turn"), int) else (turns[-1] if turns else 0)
     return Finding(
         kind=data["kind"],
@@ -44,6 +47,6 @@ def finding_from_dict(data: Any, session: str) -> Finding | None:
         message=str(data.get("message", "")),
         session=session,
         turns=turns or [turn],
-        tool_use_ids=[str(i) for i in data.get("tool_use_ids") or ()],
+        tool_use_ids=[str(i) for i in ids if isinstance(i, str | int)],
         evidence=data.get("evidence") if isinstance(data.get("evidence"), dict) else {},
     )

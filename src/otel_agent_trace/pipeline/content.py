@@ -7,58 +7,14 @@ The shapes follow the GenAI semantic conventions (``role`` + ``parts``), so Lang
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from otel_agent_trace.instrumentation.extract import block_as_dict, field_of, text_of
-
-_SECRET_PATTERNS = re.compile(
-    r"(sk-ant-[A-Za-z0-9_\-]{8,}"  # Anthropic keys
-    r"|sk-[A-Za-z0-9_\-]{20,}"  # OpenAI-style keys
-    r"|AKIA[0-9A-Z]{16}"  # AWS access key ids
-    r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
-    r"|xox[abpr]-[A-Za-z0-9\-]{10,}"  # Slack tokens
-    r"|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{5,}"  # JWTs
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)"
-)
-# Written in lowercase: compiled case-insensitive for any text, and case-sensitive for text.lower(), which
-# matches the same spans ~8x faster (a case-insensitive alternation is tried at every position).
-_ASSIGNMENT_SOURCE = (
-    r"((?:api[_-]?key|x-api-key|authorization|password|passwd|secret|token|access[_-]?key)"
-    r"[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?[^\s\"',;]{6,}"
-)
-_SECRET_ASSIGNMENT = re.compile(_ASSIGNMENT_SOURCE, re.IGNORECASE)
-_SECRET_ASSIGNMENT_LOWER = re.compile(_ASSIGNMENT_SOURCE)
-REDACTED = "[REDACTED]"
-
-
-# Substrings every match of the patterns above contains: a plain ``in`` test over them is far cheaper
-# than running the regexes over text that has none (nearly all of it).
-_KEY_MARKERS = ("sk-", "AKIA", "gh", "xox", "eyJ", "PRIVATE KEY")
-_ASSIGNMENT_MARKERS = ("key", "authorization", "passw", "secret", "token")
-
-
-def redact(text: str) -> str:
-    """Mask API keys, auth headers and common token shapes."""
-    if any(marker in text for marker in _KEY_MARKERS):
-        text = _SECRET_PATTERNS.sub(REDACTED, text)
-    low = text.lower()
-    if not any(marker in low for marker in _ASSIGNMENT_MARKERS):
-        return text
-    if len(low) != len(text):  # a few characters lowercase to two: positions in low would shift
-        return _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
-    out: list[str] = []
-    last = 0
-    for match in _SECRET_ASSIGNMENT_LOWER.finditer(low):
-        out += (text[last:match.end(1)], REDACTED)
-        last = match.end()
-    if not out:
-        return text
-    out.append(text[last:])
-    return "".join(out)
+from otel_agent_trace.pipeline.redaction import REDACTED as REDACTED  # re-exported: callers import it from here
+from otel_agent_trace.pipeline.redaction import redact
 
 
 def cap(text: str, limit: int) -> str:
@@ -80,7 +36,7 @@ def to_attribute(value: Any, limit: int) -> str:
         text = json.dumps(value, ensure_ascii=False, default=_printable)
     except Exception:
         text = _printable(value)
-    return cap(redact(text), limit)
+    return cap(redact(text, limit), limit)
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
@@ -150,7 +106,7 @@ class ContentEncoder:
             text = json.dumps(build(obj), ensure_ascii=False, default=str)
         except (TypeError, ValueError):
             text = json.dumps(str(obj))
-        text = redact(text)
+        text = redact(text, self.limit)
         with self._lock:
             self._cache[key] = (obj, text)
             while len(self._cache) > self._max:

@@ -233,14 +233,23 @@ def replay_session(sink: RecordSink, session: Session, parent: Span | None = Non
     return span, spans, len(findings)
 
 
+#: Characters of an exception's message kept on its span event: tool errors quote tool output, which must not
+#: leave the process wholesale when content capture is off.
+ERROR_MESSAGE_CHARS = 200
+
+
 def record_error(span: Span, error: BaseException, timestamp: int | None = None) -> None:
-    """An ``exception`` event like ``Span.record_exception``, with the message and stack trace redacted:
-    exceptions from tools and clients quote inputs, and those may hold keys."""
-    stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    """An ``exception`` event like ``Span.record_exception``, with the message redacted and capped and the
+    stack trace made of frames plus that message (not the chained exceptions' full text): exceptions from
+    tools and clients quote inputs and outputs, and those may hold keys."""
+    message = content_capture.cap(content_capture.redact(safe_str(error, "(unprintable exception)"),
+                                                         ERROR_MESSAGE_CHARS), ERROR_MESSAGE_CHARS)
+    frames = content_capture.redact("".join(traceback.format_tb(error.__traceback__)))
+    name = type(error).__qualname__
     span.add_event("exception", {
-        "exception.type": type(error).__qualname__,
-        "exception.message": content_capture.redact(safe_str(error, "(unprintable exception)")),
-        "exception.stacktrace": content_capture.redact(stack),
+        "exception.type": name,
+        "exception.message": message,
+        "exception.stacktrace": f"Traceback (most recent call last):\n{frames}{name}: {message}",
         "exception.escaped": False,
     }, timestamp=timestamp)
 

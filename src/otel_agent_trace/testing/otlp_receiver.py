@@ -23,7 +23,6 @@ package is imported.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import sys
 import threading
@@ -186,15 +185,34 @@ def _decode(signal: str, body: bytes, content_type: str) -> Any:
     return message
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
+#: Default limits on one request: what is read off the socket, and what a compressed body may inflate to
+#: (a 510 KB gzip bomb used to grow the process by 1 GB).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+
+
+class _BodyRejected(ValueError):
+    """A request body refused before it is decoded; carries the HTTP status to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def _decompress(body: bytes, encoding: str, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """The body inflated, refusing to produce more than ``limit`` bytes (never inflated whole first)."""
     encoding = encoding.strip().lower()
-    if encoding == "gzip":
-        return gzip.decompress(body)
-    if encoding == "deflate":
-        return zlib.decompress(body)
     if encoding in ("", "identity"):
         return body
-    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+    if encoding not in ("gzip", "deflate"):
+        raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    out = inflater.decompress(body, limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _BodyRejected(413, f"body inflates past {limit} bytes")
+    if not inflater.eof:
+        raise ValueError(f"truncated {encoding} body")
+    return out
 
 
 def _flatten_spans(message: Any, path: str) -> list[ReceivedSpan]:
@@ -295,6 +313,9 @@ class OTLPReceiver:
             it, so ``retry_after=0`` makes retry tests fast.
         delay: seconds to wait before answering each request (slow-backend tests). Closing the receiver
             cuts the wait short.
+        max_body_bytes: a request body larger than this (or with a negative ``Content-Length``) is
+            refused with 413 (400) without being read.
+        max_decompressed_bytes: a gzip/deflate body that would inflate past this is refused with 413.
     """
 
     def __init__(
@@ -304,7 +325,11 @@ class OTLPReceiver:
         fail_times: int | None = None,
         retry_after: float | None = None,
         delay: float = 0.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
     ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
         self.fail_with = fail_with
         self.fail_times = fail_times
         self.retry_after = retry_after
@@ -443,9 +468,10 @@ class OTLPReceiver:
             status, error = 404, f"no OTLP signal at {path}"
         else:
             try:
-                message = _decode(
-                    signal, _decompress(body, headers.get("content-encoding", "")), content_type
-                )
+                inflated = _decompress(body, headers.get("content-encoding", ""), self.max_decompressed_bytes)
+                message = _decode(signal, inflated, content_type)
+            except _BodyRejected as exc:
+                status, error = exc.status, str(exc)
             except Exception as exc:  # a malformed body is an answer (400), never a crashed server thread
                 status, error = 400, f"{type(exc).__name__}: {exc}"
         failure = self._should_fail() if status == 200 else None
@@ -474,17 +500,32 @@ class OTLPReceiver:
         return 200, response_type().SerializeToString(), {"Content-Type": "application/x-protobuf"}
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+def _read_body(handler: BaseHTTPRequestHandler, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, at most ``limit`` bytes; a bigger or badly framed one raises ``_BodyRejected``
+    before it is read (``rfile.read`` of a negative length would wait for the client to hang up)."""
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        chunks = []
+        chunks: list[bytes] = []
+        total = 0
         while True:
-            size = int(handler.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            size = int(handler.rfile.readline(64).split(b";", 1)[0].strip() or b"0", 16)
+            if size < 0:
+                raise _BodyRejected(400, "negative chunk size")
             if size == 0:
-                handler.rfile.readline()  # the blank line after the last chunk
+                handler.rfile.readline(64)  # the blank line after the last chunk
                 return b"".join(chunks)
+            total += size
+            if total > limit:
+                raise _BodyRejected(413, f"body larger than {limit} bytes")
             chunks.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
+            handler.rfile.readline(64)
+    try:
+        length = int(handler.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise _BodyRejected(400, "Content-Length is not a number") from None
+    if length < 0:
+        raise _BodyRejected(400, f"negative Content-Length {length}")
+    if length > limit:
+        raise _BodyRejected(413, f"Content-Length {length} is larger than {limit} bytes")
     return handler.rfile.read(length) if length else b""
 
 
@@ -493,12 +534,22 @@ def _make_handler(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
         server_version = "otel-agent-trace-otlp-receiver"
 
         def _serve(self) -> None:
-            try:
-                body = _read_body(self)
-            except (ValueError, OSError):
-                body = b""
             headers = {name.lower(): value for name, value in self.headers.items()}
-            status, payload, response_headers = receiver._handle(self.command, self.path, headers, body)
+            try:
+                body = _read_body(self, receiver.max_body_bytes)
+            except _BodyRejected as exc:
+                # The unread body is still on the socket: answer, then close instead of reading it.
+                self.close_connection = True
+                status, payload, response_headers = exc.status, str(exc).encode(), {"Content-Type": "text/plain",
+                                                                                     "Connection": "close"}
+                with receiver._changed:
+                    receiver._requests.append(ReceivedRequest(self.command, self.path, None, headers, b"", None,
+                                                              exc.status, str(exc)))
+                    receiver._changed.notify_all()
+            except (ValueError, OSError):  # a malformed chunk header: decoded as an empty body (400)
+                status, payload, response_headers = receiver._handle(self.command, self.path, headers, b"")
+            else:
+                status, payload, response_headers = receiver._handle(self.command, self.path, headers, body)
             self.send_response(status)
             for name, value in response_headers.items():
                 self.send_header(name, value)

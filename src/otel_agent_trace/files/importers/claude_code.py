@@ -31,12 +31,13 @@ that never got its follow-up, a user interruption) → ``abandoned``. Claude Cod
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from otel_agent_trace.detectors.errors import tool_result_is_error
-from otel_agent_trace.files.importers.base import LineError, Parsed, as_int, iso_to_ns, parsed_lines
+from otel_agent_trace.files.importers.base import LineError, Parsed, as_count, iso_to_ns, parsed_lines
 from otel_agent_trace.instrumentation.extract import text_of
 from otel_agent_trace.model.records import Session, ToolCall, ToolResult, ToolUse, Turn, end_reason
 
@@ -52,6 +53,9 @@ class _Builder:
         self.session = Session(id=session_id, source=source, parent_id=parent_id,
                                agent_name="claude-code" if parent_id is None else "claude-code-subagent")
         self.by_message: dict[str, Turn] = {}
+        # Blocks already merged into each turn, by a canonical form: a message split over many lines (or
+        # repeating earlier blocks) merges in linear time instead of comparing each block with every other.
+        self.seen_blocks: dict[int, set[str]] = {}
         self.uses: dict[str, tuple[ToolUse, int, int]] = {}  # tool_use id → (use, turn, time asked)
         self.pending: list[ToolResult] = []  # results not yet sent with a turn
         self.compacted = False
@@ -88,19 +92,21 @@ class _Builder:
         blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
         if isinstance(content, str) and content:
             blocks = [{"type": "text", "text": content}]
+        seen = self.seen_blocks.setdefault(turn.index, set())
         for block in blocks:
-            if block in turn.content:  # some versions repeat earlier blocks on later lines
+            key = json.dumps(block, sort_keys=True, default=str)
+            if key in seen:  # some versions repeat earlier blocks on later lines
                 continue
+            seen.add(key)
             turn.content.append(block)
             if block.get("type") == "tool_use":
                 use = ToolUse(str(block.get("id", "")), str(block.get("name", "")), block.get("input"))
                 turn.tool_uses.append(use)
                 self.uses[use.id] = (use, turn.index, now_ns)
-        turn.text = text_of(turn.content)
         usage = message.get("usage")
         if isinstance(usage, dict):
             for name in _USAGE_KEYS:
-                setattr(turn.usage, name, max(getattr(turn.usage, name), as_int(usage.get(name))))
+                setattr(turn.usage, name, max(getattr(turn.usage, name), as_count(usage.get(name))))
         if isinstance(message.get("stop_reason"), str):
             turn.stop_reason = message["stop_reason"]
         turn.end_ns = max(turn.end_ns, now_ns)
@@ -155,6 +161,7 @@ class _Builder:
     def finish(self) -> Session:
         session = self.session
         for turn in session.turns:
+            turn.text = text_of(turn.content)  # once per turn here, not once per merged line
             if turn.stop_reason is None:
                 turn.stop_reason = "tool_use" if turn.tool_uses else "end_turn"
         session.end_reason = _end_reason(session.turns, self.trailing)
@@ -260,9 +267,15 @@ def import_claude_code(path: Path, lines: Iterable[Parsed], *,
     for item in lines:
         if isinstance(item, LineError):
             yield item
-        else:
+            continue
+        try:
             transcript.feed(item[1])
-    yield from transcript.sessions()
+        except Exception as exc:  # a shape no rule foresaw: this line is lost, never the file
+            yield LineError(str(path), item[0], f"could not import this line ({type(exc).__name__}); skipped")
+    try:
+        yield from transcript.sessions()
+    except Exception as exc:
+        yield LineError(str(path), 0, f"could not finish the sessions of this file ({type(exc).__name__})")
     if with_subagents and transcript.main is not None:
         for file in subagent_files(path, transcript.session_id):
             yield from import_claude_code(file, parsed_lines(file), with_subagents=False)

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from otel_agent_trace.detectors.errors import tool_result_is_error
-from otel_agent_trace.files.importers.base import LineError, Parsed, as_int
+from otel_agent_trace.files.importers.base import LineError, Parsed, as_count, as_ns
 from otel_agent_trace.instrumentation.extract import text_of
 from otel_agent_trace.model.findings import finding_from_dict
 from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolResult, ToolUse, Turn, Usage, end_reason
 
+MAX_TURN = 1_000_000  # a turn number past this is a corrupt line, not a session that long
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
@@ -65,16 +66,16 @@ class _Builder:
             index=index,
             model=obj.get("model") if isinstance(obj.get("model"), str) else None,
             stop_reason=stop if isinstance(stop, str) else None,
-            usage=Usage(*(as_int(obj.get(key)) for key in _USAGE_KEYS)),
+            usage=Usage(*(as_count(obj.get(key)) for key in _USAGE_KEYS)),
             tool_uses=uses,
             text=text_of(blocks),
             response_id=obj.get("response_id") if isinstance(obj.get("response_id"), str) else None,
-            start_ns=as_int(obj.get("start_ns")),
-            end_ns=as_int(obj.get("end_ns")),
+            start_ns=as_ns(obj.get("start_ns")),
+            end_ns=as_ns(obj.get("end_ns")),
             error_type=obj.get("error_type") if isinstance(obj.get("error_type"), str) else None,
             content=blocks,
             after_compaction=obj.get("after_compaction") is True,
-            message_count=as_int(obj.get("request_messages")),
+            message_count=as_count(obj.get("request_messages")),
             cache_control=obj.get("cache_control") is True,
         )
         turn.tool_results = self.results_for.pop(index - 1, [])
@@ -82,7 +83,8 @@ class _Builder:
         self.session.turns.append(turn)
         for use in uses:
             self.uses[use.id] = (use, index)
-        for data in obj.get("findings") or ():
+        findings = obj.get("findings")
+        for data in findings if isinstance(findings, list) else ():
             finding = finding_from_dict(data, self.session.id)
             if finding is not None:
                 self.turn_findings.append(finding)
@@ -107,8 +109,8 @@ class _Builder:
                 input=use.input if use is not None else None,
                 result=result.content,
                 is_error=tool_result_is_error(result.content, result.is_error),
-                start_ns=as_int(block.get("start_ns")),
-                end_ns=as_int(block.get("end_ns")),
+                start_ns=as_ns(block.get("start_ns")),
+                end_ns=as_ns(block.get("end_ns")),
                 source="imported",
                 error_type=block.get("error_type") if isinstance(block.get("error_type"), str) else None,
             ))
@@ -161,11 +163,7 @@ def import_seed(path: Path, lines: Iterable[Parsed]) -> Iterator[Session | LineE
         open_[key] = builder
         return builder
 
-    for item in lines:
-        if isinstance(item, LineError):
-            yield item
-            continue
-        line_no, obj = item
+    def one_line(line_no: int, obj: dict[str, Any]) -> Iterator[Session | LineError]:
         raw_key = obj.get("session")
         key = raw_key if isinstance(raw_key, str) and raw_key else default_id
         builder = open_.get(key)
@@ -179,11 +177,11 @@ def import_seed(path: Path, lines: Iterable[Parsed]) -> Iterator[Session | LineE
                 builder = None
             ended.discard(key)
             (builder or new_builder(key)).start(obj)
-            continue
+            return
         if builder is None:
             if key in ended:
                 yield LineError(source, line_no, f"line for session {key!r} after its end line; skipped")
-                continue
+                return
             builder = new_builder(key)
 
         if event == "end":
@@ -193,6 +191,8 @@ def import_seed(path: Path, lines: Iterable[Parsed]) -> Iterator[Session | LineE
             yield builder.finish()
         elif isinstance(turn, bool) or not isinstance(turn, int) or turn < 0:
             yield LineError(source, line_no, "no integer 'turn' key: not a seed trace line; skipped")
+        elif turn > MAX_TURN:
+            yield LineError(source, line_no, f"turn {turn} is past the last turn read ({MAX_TURN}); skipped")
         elif "tool_results" in obj:
             if not isinstance(obj["tool_results"], list):
                 yield LineError(source, line_no, "'tool_results' is not a list; skipped")
@@ -204,6 +204,15 @@ def import_seed(path: Path, lines: Iterable[Parsed]) -> Iterator[Session | LineE
             problem = builder.turn(turn, obj)
             if problem:
                 yield LineError(source, line_no, problem)
+
+    for item in lines:
+        if isinstance(item, LineError):
+            yield item
+            continue
+        try:
+            yield from one_line(*item)
+        except Exception as exc:  # a shape no rule above foresaw: this line is lost, never the file
+            yield LineError(source, item[0], f"could not import this line ({type(exc).__name__}); skipped")
 
     for builder in open_.values():
         yield builder.finish()

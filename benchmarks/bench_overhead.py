@@ -1326,10 +1326,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="write the markdown report here (else print it)")
     parser.add_argument("--runs", type=int, default=3, help="independent runs (processes), to show the spread")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per run over every (path, workload)")
-    parser.add_argument("--blocks", type=int, default=100,
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per run over every (path, workload)")
+    parser.add_argument("--blocks", type=int, default=60,
                         help="blocks per round and (path, workload); a block is one call of every mode")
-    parser.add_argument("--warmup", type=int, default=40, help="untimed blocks per (path, workload) first")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed blocks per (path, workload) first")
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
                         help=f"any of {', '.join(MODES)}; at most one of ours (bare is always added)")
     parser.add_argument("--paths", default=",".join(PATHS))

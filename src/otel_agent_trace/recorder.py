@@ -8,6 +8,7 @@ swallows its own failures (logged once) so telemetry can never break the agent.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import time
 import traceback
@@ -387,7 +388,13 @@ def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
 
 def _iso(ns: int) -> str:
     seconds, remainder = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1000:06d}Z"
+    return f"{_iso_seconds(seconds)}.{remainder // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_seconds(seconds: int) -> str:
+    # Calls a second apart share this part; formatting it costs more than the rest of the timestamp.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 __all__ = ["AgentTracer", "TurnCall", "active_hub", "current_call", "log_once", "set_active_hub"]

@@ -51,29 +51,35 @@ def turn_request_attributes(turn: Turn, conversation_id: str, provider: str, *, 
     return attributes
 
 
-def turn_response_attributes(turn: Turn, saved_usd: float) -> dict[str, Any]:
+def turn_response_attributes(turn: Turn, saved_usd: float,
+                             into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The response side of a turn span's attributes, added to ``into`` (the request side) when given, so
+    a span's attributes are built in one dict."""
     usage = turn.usage
-    attributes: dict[str, Any] = {
-        # The semantic conventions (and the SDK's own spans) count cached tokens as input tokens.
-        sc.USAGE_INPUT_TOKENS: usage.context_tokens,
-        sc.USAGE_OUTPUT_TOKENS: usage.output_tokens,
-        sc.USAGE_CACHE_READ: usage.cache_read_input_tokens,
-        sc.USAGE_CACHE_WRITE: usage.cache_creation_input_tokens,
-        sc.USAGE_CACHE_CREATION: usage.cache_creation_input_tokens,
-        sc.CONTEXT_TOKENS: usage.context_tokens,
-        sc.CACHE_HIT_RATIO: round(usage.cache_hit_ratio, 4),
-        sc.CACHE_SAVED_USD: round(saved_usd, 6),
-        sc.HTTP_ATTEMPTS: turn.http_attempts,
-    }
+    cache_read = usage.cache_read_input_tokens
+    cache_write = usage.cache_creation_input_tokens
+    # The semantic conventions (and the SDK's own spans) count cached tokens as input tokens.
+    context = usage.input_tokens + cache_read + cache_write
+    attributes = {} if into is None else into
+    attributes[sc.USAGE_INPUT_TOKENS] = context
+    attributes[sc.USAGE_OUTPUT_TOKENS] = usage.output_tokens
+    attributes[sc.USAGE_CACHE_READ] = cache_read
+    attributes[sc.USAGE_CACHE_WRITE] = cache_write
+    attributes[sc.USAGE_CACHE_CREATION] = cache_write
+    attributes[sc.CONTEXT_TOKENS] = context
+    attributes[sc.CACHE_HIT_RATIO] = round(cache_read / context, 4) if context else 0.0
+    attributes[sc.CACHE_SAVED_USD] = round(saved_usd, 6)
+    attributes[sc.HTTP_ATTEMPTS] = turn.http_attempts
     if turn.response_id:
         attributes[sc.RESPONSE_ID] = turn.response_id
     if turn.model:
         attributes[sc.RESPONSE_MODEL] = turn.model
-    if turn.stop_reason:
-        attributes[sc.STOP_REASON] = turn.stop_reason
-        attributes[sc.RESPONSE_FINISH_REASONS] = (turn.stop_reason,)
+    stop_reason = turn.stop_reason
+    if stop_reason:
+        attributes[sc.STOP_REASON] = stop_reason
+        attributes[sc.RESPONSE_FINISH_REASONS] = (stop_reason,)
     if turn.tool_uses:
-        attributes[sc.TOOL_USE_NAMES] = tuple(turn.tool_names)
+        attributes[sc.TOOL_USE_NAMES] = tuple([use.name for use in turn.tool_uses])
     if turn.first_chunk_ns and turn.start_ns:
         attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = (turn.first_chunk_ns - turn.start_ns) / 1e9
     if turn.error_type:

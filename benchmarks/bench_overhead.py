@@ -1289,7 +1289,8 @@ def breakdown(mode: str, path: str, calls: int) -> str:
             setattr(owner, name, original)
     lines = [f"Breakdown, mode={mode}, path={path}, {calls} calls (median {statistics.median(times) / 1000:.0f} "
              "µs/call wall time, including the timers): median and mean CPU µs per call in each function; "
-             "nested functions count in their callers too.", "", "| function | median µs | mean µs |", "|---|---:|---:|"]
+             "nested functions count in their callers too.", "", "| function | median µs | mean µs |",
+             "|---|---:|---:|"]
     rows = [(label, values[200:]) for label, values in per_call.items() if values[200:]]
     for label, values in sorted(rows, key=lambda r: -statistics.median(r[1])):
         lines.append(f"| `{label}` | {statistics.median(values) / 1000:.1f} | {statistics.fmean(values) / 1000:.1f} |")

@@ -2,18 +2,18 @@
 """Per-call overhead of tracing an Anthropic-SDK agent loop: ours vs the SDK's native spans vs the peers.
 
 The real ``anthropic`` client talks to an in-process ``httpx2.MockTransport`` (no sockets), so what is
-left to measure is the SDK plus whatever instruments it. Every call has the same shape: a 20-message
-agent history (tool_use / tool_result pairs), four tools offered, a cached system prompt, and a response
-that asks for one more tool. Each call answers the previous response's ``tool_use`` (a real agent loop),
-so our implicit session continues from call to call and our tool spans are inferred as they would be.
+left to measure is the SDK plus whatever instruments it. Two workloads: an agent loop (each call sends the
+conversation so far and answers the previous response's ``tool_use``; a new conversation every 20 turns)
+and the same request repeated.
 
-Modes (each in its own subprocess, so instrumentors never see each other):
+Modes, all in one process and interleaved call by call (a Switchboard puts on the wrappers of the mode
+about to run, outside the timed region):
   bare            client with ``open_telemetry=False``; nothing instrumented
   native          the SDK's own spans (``open_telemetry={"tracer_provider": tp}``), metadata only
   native-content  the SDK's own spans with ``traces.content_mode="content"``
   ours            AnthropicAgentInstrumentor, metadata only, detectors on (client still asks for native
                   spans: our guard must suppress them, so the chat span count stays 1)
-  ours-content    ours with message content capture on
+  ours-content    ours with message content capture on      (one of our modes per run)
   ours-jsonl      ours, metadata-only spans, plus the live JSONL trace file
   openllmetry     opentelemetry-instrumentation-anthropic, its defaults
   official        opentelemetry-instrumentation-genai-anthropic, its defaults
@@ -24,15 +24,13 @@ Call paths: ``sync`` (``messages.create``), ``async`` (``AsyncAnthropic.messages
 (``create(stream=True)``, iterated to the end) and ``helper`` (``with messages.stream() as s:
 s.get_final_message()``).
 
-The parent runs interleaved rounds (a shuffled order of every mode each round, the path order rotated),
-measures ``bare`` in every round, and reports overhead = median(mode) - median(bare of the same round),
-then the median of those over the rounds. Spans go through a BatchSpanProcessor to an in-memory counting
-exporter (spans, attributes, events per span; whether any attribute carries the request's content).
+Each call's cost is the calling thread's CPU time (wall time is recorded too). Overhead = median(mode) −
+median(bare) in the same round, median over rounds; several runs (processes) show the spread.
 
-  python benchmarks/bench_overhead.py --out benchmarks/RESULTS.md     # full run (~8 min on 2 cores)
-  python benchmarks/bench_overhead.py --quick                         # smoke run, prints the table
-  python benchmarks/bench_overhead.py --mode ours --json              # one child, JSON on stdout
-  python benchmarks/bench_overhead.py --soak                          # 10 000-turn session, flat?
+  python benchmarks/bench_overhead.py --out benchmarks/RESULTS.md     # 3 runs, ~5 min on 2 busy cores
+  python benchmarks/bench_overhead.py --quick                         # smoke run, prints the report
+  python benchmarks/bench_overhead.py --soak-only                     # 10 000-turn session, flat?
+  python benchmarks/bench_overhead.py --breakdown sync                # CPU µs per function of ours
   python benchmarks/bench_overhead.py --profile sync                  # cProfile of ours (sync|stream)
 """
 

@@ -826,6 +826,9 @@ def interleaved(modes: list[str], paths: list[str], workloads: list[str], rounds
                         us = [t[i] / 1000 for t in times[mode]]
                         cell[f"{clock_name}_median_us"].append(statistics.median(us))
                         cell[f"{clock_name}_p90_us"].append(percentile(us, 0.9))
+                        # Paired: this call minus bare's call of the same block (same request, same moment).
+                        paired = [(t[i] - b[i]) / 1000 for t, b in zip(times[mode], times["bare"], strict=True)]
+                        cell.setdefault(f"{clock_name}_paired_us", []).append(statistics.median(paired))
                     cell["n"] += len(us)
                     e = h.exporter
                     cell["spans"] += e.spans
@@ -868,12 +871,12 @@ def run_interleaved_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def overhead(run: dict[str, Any], workload: str, path: str, mode: str, clock: str = "cpu") -> float | None:
-    """Median over the run's rounds of (mode's median − bare's median in the same round), µs."""
+    """Median over the run's rounds of the median paired difference (the mode's call − bare's call of the
+    same block), µs."""
     cells = run["cells"][workload][path]
     if mode not in cells or "bare" not in cells:
         return None
-    key = f"{clock}_median_us"
-    return statistics.median(m - b for m, b in zip(cells[mode][key], cells["bare"][key], strict=True))
+    return statistics.median(cells[mode][f"{clock}_paired_us"])
 
 
 def ratio(run: dict[str, Any], workload: str, path: str, mode: str, base: str = "native",
@@ -928,8 +931,9 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         "and end of each run: " + "; ".join(f"{r['load'][0]} → {r['load'][1]}" for r in runs) + ".",
         "Cost per call is the calling thread's CPU time (`time.thread_time_ns`) around the call: on a shared "
         "machine wall time also counts the time other processes held the core, which swamps a 10 % "
-        "difference; the wall-clock ratios are shown too. Overhead = the mode's median µs/call − bare's "
-        "median in the same round, median over the rounds; the tables show the median over the runs. "
+        "difference; the wall-clock ratios are shown too. Overhead = median over a round's blocks of (the "
+        "mode's call − bare's call in the same block), median over the rounds; the tables show the median "
+        "over the runs. "
         "×native = that overhead ÷ the SDK's native spans' overhead (same workload, path and run).",
     ]
 

@@ -58,3 +58,35 @@ def test_no_meter_provider_means_no_metrics_cost(api, provider, settings):
     finally:
         instrumentor.uninstrument()
     assert message.stop_reason == "end_turn"
+
+
+def test_meter_provider_set_after_instrumenting_receives_metrics(tmp_path):
+    """A global MeterProvider set after instrument() still gets the turn metrics (no-op skipping is not sticky)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import anthropic
+        from opentelemetry import metrics
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from otel_agent_trace.testing.fake_api import FakeMessagesAPI
+        from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
+
+        AnthropicAgentInstrumentor().instrument(tracer_provider=TracerProvider())
+        with FakeMessagesAPI() as api:
+            client = anthropic.Anthropic(api_key="k", base_url=api.base_url)
+            request = dict(model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+            client.messages.create(**request)  # no provider yet: nothing to record
+            reader = InMemoryMetricReader()
+            metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+            client.messages.create(**{**request, "messages": [{"role": "user", "content": "again"}]})
+        names = [m.name for r in reader.get_metrics_data().resource_metrics for s in r.scope_metrics
+                 for m in s.metrics]
+        print(",".join(sorted(names)))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "gen_ai.client.operation.duration" in out.stdout.split(",")

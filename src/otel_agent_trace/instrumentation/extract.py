@@ -200,15 +200,23 @@ class StreamAccumulator:
         self._uses: dict[int, ToolUse] = {}
 
     def feed(self, event: Any) -> None:
-        kind = field_of(event, "type")
+        # Deltas are most of a stream: read the SDK's event models' attributes directly and fall back to
+        # field_of only for other shapes (dicts from user code).
+        kind = getattr(event, "type", None)
+        if kind is None:
+            kind = field_of(event, "type")
         turn = self.turn
         if kind == "content_block_delta":
-            delta = field_of(event, "delta")
-            delta_type = field_of(delta, "type")
-            index = field_of(event, "index", 0)
+            delta = getattr(event, "delta", None)
+            delta_type = getattr(delta, "type", None)
+            if delta_type is None:
+                delta = field_of(event, "delta")
+                delta_type = field_of(delta, "type")
             if delta_type == "input_json_delta":
+                index = field_of(event, "index", 0)
                 self._json.setdefault(index, []).append(field_of(delta, "partial_json", ""))
             elif delta_type == "text_delta" and self.keep_content:
+                index = field_of(event, "index", 0)
                 self._text.setdefault(index, []).append(field_of(delta, "text", ""))
         elif kind == "content_block_start":
             block = field_of(event, "content_block")

@@ -46,33 +46,50 @@ def _adopt_api_response(call: TurnCall, response: Any) -> Any:
     return TracedAPIResponse(response, call)
 
 
-class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
-    """A sync ``Stream`` of raw events that feeds them to its turn."""
+class _EventStream(wrapt.ObjectProxy):  # type: ignore[misc]
+    """What the sync and async event-stream proxies share: the turn they feed, the end of that turn
+    (exactly once, whichever way the stream ends), and cleanup of streams the caller dropped."""
 
     def __init__(self, wrapped: Any, call: TurnCall) -> None:
         super().__init__(wrapped)
         self._self_call = call
+        # Bound once: every event then costs one call into the turn, not two attribute lookups more.
+        self._self_on_event = call.on_event
+
+    def _self_end(self, error: BaseException | None = None) -> None:
+        self._self_call.finish_stream(error)
+
+    def __del__(self) -> None:
+        self._self_call.abandon()
+
+
+class TracedStream(_EventStream):
+    """A sync ``Stream`` of raw events that feeds them to its turn."""
+
+    def __init__(self, wrapped: Any, call: TurnCall) -> None:
+        super().__init__(wrapped, call)
+        self._self_next = wrapped.__next__
 
     def __iter__(self) -> TracedStream:
         return self
 
     def __next__(self) -> Any:
         try:
-            event = self.__wrapped__.__next__()
+            event = self._self_next()
         except StopIteration:
-            self._self_call.finish_stream()
+            self._self_end()
             raise
         except BaseException as error:
-            self._self_call.finish_stream(error)
+            self._self_end(error)
             raise
-        self._self_call.on_event(event)
+        self._self_on_event(event)
         return event
 
     def close(self) -> None:
         try:
             self.__wrapped__.close()
         finally:
-            self._self_call.finish_stream()
+            self._self_end()
 
     def __enter__(self) -> TracedStream:
         self.__wrapped__.__enter__()
@@ -82,39 +99,36 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
-            self._self_call.finish_stream(exc)
-
-    def __del__(self) -> None:
-        self._self_call.abandon()
+            self._self_end(exc)
 
 
-class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedAsyncStream(_EventStream):
     """An ``AsyncStream`` of raw events that feeds them to its turn."""
 
     def __init__(self, wrapped: Any, call: TurnCall) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
+        super().__init__(wrapped, call)
+        self._self_anext = wrapped.__anext__
 
     def __aiter__(self) -> TracedAsyncStream:
         return self
 
     async def __anext__(self) -> Any:
         try:
-            event = await self.__wrapped__.__anext__()
+            event = await self._self_anext()
         except StopAsyncIteration:
-            self._self_call.finish_stream()
+            self._self_end()
             raise
         except BaseException as error:
-            self._self_call.finish_stream(error)
+            self._self_end(error)
             raise
-        self._self_call.on_event(event)
+        self._self_on_event(event)
         return event
 
     async def close(self) -> None:
         try:
             await self.__wrapped__.close()
         finally:
-            self._self_call.finish_stream()
+            self._self_end()
 
     async def __aenter__(self) -> TracedAsyncStream:
         await self.__wrapped__.__aenter__()
@@ -124,10 +138,7 @@ class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            self._self_call.finish_stream(exc)
-
-    def __del__(self) -> None:
-        self._self_call.abandon()
+            self._self_end(exc)
 
 
 class _APIResponseBase(wrapt.ObjectProxy):  # type: ignore[misc]

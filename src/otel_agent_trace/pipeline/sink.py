@@ -9,6 +9,7 @@ JSONL line — is decided here, once.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import traceback
@@ -264,4 +265,10 @@ def safe_str(value: Any, fallback: str) -> str:
 
 def iso_time(ns: int) -> str:
     seconds, remainder = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1000:06d}Z"
+    return f"{_iso_seconds(seconds)}.{remainder // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_seconds(seconds: int) -> str:
+    # Calls a second apart share this part; formatting it costs more than the rest of the timestamp.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

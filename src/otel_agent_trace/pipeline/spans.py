@@ -83,11 +83,12 @@ def turn_response_attributes(turn: Turn, saved_usd: float) -> dict[str, Any]:
         attributes[sc.RESPONSE_ID] = turn.response_id
     if turn.model:
         attributes[sc.RESPONSE_MODEL] = turn.model
-    if turn.stop_reason:
-        attributes[sc.STOP_REASON] = turn.stop_reason
-        attributes[sc.RESPONSE_FINISH_REASONS] = (turn.stop_reason,)
+    stop_reason = turn.stop_reason
+    if stop_reason:
+        attributes[sc.STOP_REASON] = stop_reason
+        attributes[sc.RESPONSE_FINISH_REASONS] = (stop_reason,)
     if turn.tool_uses:
-        attributes[sc.TOOL_USE_NAMES] = tuple(turn.tool_names)
+        attributes[sc.TOOL_USE_NAMES] = tuple([use.name for use in turn.tool_uses])
     if turn.first_chunk_ns and turn.start_ns:
         attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = (turn.first_chunk_ns - turn.start_ns) / 1e9
     if turn.error_type:

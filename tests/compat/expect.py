@@ -92,10 +92,11 @@ def check_sessions(trace: Trace, runs: int, sub_agents: int) -> None:
 
 def check_turns(trace: Trace, failed_requests: int) -> None:
     """Each session numbers its turns 1..n with no gap, one number per answered model call: a failed
-    attempt takes none."""
+    attempt takes none (its error span names the turn its retry takes, marked as a failed attempt)."""
     numbered: dict[str, list[int]] = {}
     for span in trace.spans:
-        if operation(span) == sc.OP_CHAT and sc.TURN_INDEX in span.attributes:
+        if (operation(span) == sc.OP_CHAT and sc.TURN_INDEX in span.attributes
+                and not span.attributes.get(sc.TURN_FAILED_ATTEMPT)):
             numbered.setdefault(span.attributes[sc.LANGFUSE_SESSION_ID], []).append(span.attributes[sc.TURN_INDEX])
     for session, turns in numbered.items():
         assert sorted(turns) == list(range(1, len(turns) + 1)), (session, turns)

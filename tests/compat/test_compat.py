@@ -2,14 +2,12 @@
 
 Each case is a real framework installed from the registry (or a hand-written loop) driving the same
 tool-using agent against the fake Messages API. Each is run once with our instrumentation and once
-without, and every test below checks one expectation on every case. Cases waiting for a core change are
-marked ``xfail(strict=True)`` for exactly the expectation they miss, so they flip loudly when it lands.
+without, and every test below checks one expectation on every case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,15 +21,6 @@ from tests.compat import agents, expect
 from tests.compat.conftest import require
 from tests.compat.expect import Trace
 
-# The lead's core items this suite waits for (issue 11): a = traceparent on the wire, b = a failed call
-# re-sent stays in its session without a turn number, c = inferred tool spans start with the response
-# (so work inside the tool nests under it), d = no response attributes (usage) on error spans.
-NEEDS_A = "needs core item a: traceparent injected for our chat span"
-NEEDS_B = "needs core item b: a failed call re-sent with the same messages stays in its session"
-NEEDS_BD = "needs core items b and d: the SDK-refused first attempt stays in the session and carries no usage"
-NEEDS_D = "needs core item d: no usage on error spans"
-NEEDS_C = "needs core item c: inferred tool span started when the response asks for it"
-
 
 @dataclass(frozen=True)
 class Case:
@@ -43,49 +32,38 @@ class Case:
     faults: tuple[Fault, ...] = ()  # answered before the agent's own script
     peer: str | None = None  # another instrumentor of the SDK (agents.PEERS), on for the whole case
     peer_first: bool = True  # instrumented before ours (so its wrapper sits inside ours) or after
-    xfail: dict[str, str] = field(default_factory=dict)  # expectation -> reason
 
     def __str__(self) -> str:
         return self.id
 
 
 CASES = [
-    Case("sdk_tool_runner", agents.sdk_tool_runner, xfail={"traceparent": NEEDS_A}),
-    Case("sdk_tool_runner_async", agents.sdk_tool_runner_async, xfail={"traceparent": NEEDS_A}),
-    Case("pydantic_ai_default", agents.pydantic_ai_default, ("pydantic_ai",),
-         xfail={"traceparent": NEEDS_A, "sessions": NEEDS_B, "turns": NEEDS_B, "usage": NEEDS_BD,
-                "findings": NEEDS_B}),
-    Case("pydantic_ai_instrumented", agents.pydantic_ai_instrumented, ("pydantic_ai",),
-         xfail={"traceparent": NEEDS_A, "sessions": NEEDS_B, "turns": NEEDS_B, "usage": NEEDS_BD,
-                "findings": NEEDS_B}),
-    Case("langchain_chat_anthropic_tools", agents.langchain_tools, ("langchain_anthropic",),
-         xfail={"traceparent": NEEDS_A}),
-    Case("langchain_langsmith_otel_mode", agents.langchain_tools_langsmith_otel, ("langchain_anthropic", "langsmith"),
-         xfail={"traceparent": NEEDS_A}),
-    Case("langgraph_create_react_agent", agents.langgraph_react_agent, ("langchain_anthropic", "langgraph"),
-         xfail={"traceparent": NEEDS_A}),
-    Case("hand_loop_sync", agents.hand_loop_sync, xfail={"traceparent": NEEDS_A}),
-    Case("hand_loop_async", agents.hand_loop_async, xfail={"traceparent": NEEDS_A}),
-    Case("hand_loop_streaming", agents.hand_loop_streaming, xfail={"traceparent": NEEDS_A}),
-    Case("hand_loop_retrying_overloaded", agents.hand_loop_retrying, faults=(Fault.overloaded(),),
-         xfail={"traceparent": NEEDS_A, "sessions": NEEDS_B, "turns": NEEDS_B, "usage": NEEDS_D,
-                "findings": NEEDS_B}),
+    Case("sdk_tool_runner", agents.sdk_tool_runner),
+    Case("sdk_tool_runner_async", agents.sdk_tool_runner_async),
+    Case("pydantic_ai_default", agents.pydantic_ai_default, ("pydantic_ai",)),
+    Case("pydantic_ai_instrumented", agents.pydantic_ai_instrumented, ("pydantic_ai",)),
+    Case("langchain_chat_anthropic_tools", agents.langchain_tools, ("langchain_anthropic",)),
+    Case("langchain_langsmith_otel_mode", agents.langchain_tools_langsmith_otel, ("langchain_anthropic", "langsmith")),
+    Case("langgraph_create_react_agent", agents.langgraph_react_agent, ("langchain_anthropic", "langgraph")),
+    Case("hand_loop_sync", agents.hand_loop_sync),
+    Case("hand_loop_async", agents.hand_loop_async),
+    Case("hand_loop_streaming", agents.hand_loop_streaming),
+    Case("hand_loop_retrying_overloaded", agents.hand_loop_retrying, faults=(Fault.overloaded(),)),
     # Other instrumentors of the SDK, either side of ours.
     Case("openllmetry_before_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.anthropic",),
-         peer="openllmetry", xfail={"traceparent": NEEDS_A}),
+         peer="openllmetry"),
     Case("openllmetry_after_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.anthropic",),
-         peer="openllmetry", peer_first=False, xfail={"traceparent": NEEDS_A}),
+         peer="openllmetry", peer_first=False),
     Case("openinference_before_ours", agents.hand_loop_sync, ("openinference.instrumentation.anthropic",),
-         peer="openinference", xfail={"traceparent": NEEDS_A}),
+         peer="openinference"),
     Case("openinference_after_ours", agents.hand_loop_sync, ("openinference.instrumentation.anthropic",),
-         peer="openinference", peer_first=False, xfail={"traceparent": NEEDS_A}),
+         peer="openinference", peer_first=False),
     Case("official_genai_before_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.genai.anthropic",),
-         peer="official_genai", xfail={"traceparent": NEEDS_A}),
+         peer="official_genai"),
     Case("official_genai_after_ours", agents.hand_loop_sync, ("opentelemetry.instrumentation.genai.anthropic",),
-         peer="official_genai", peer_first=False, xfail={"traceparent": NEEDS_A}),
-    Case("two_agents_in_threads", agents.two_agents_in_threads, runs=2, xfail={"traceparent": NEEDS_A}),
-    Case("sub_agent_from_tool", agents.sub_agent_from_tool, sub_agents=1,
-         xfail={"traceparent": NEEDS_A, "sessions": NEEDS_C}),
+         peer="official_genai", peer_first=False),
+    Case("two_agents_in_threads", agents.two_agents_in_threads, runs=2),
+    Case("sub_agent_from_tool", agents.sub_agent_from_tool, sub_agents=1),
 ]
 
 
@@ -127,16 +105,6 @@ def case(request: pytest.FixtureRequest) -> Case:
 @pytest.fixture(scope="module")
 def traced(case: Case) -> Trace:
     return run_case(case, instrumented=True)
-
-
-@pytest.fixture(autouse=True)
-def known_gaps(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Mark a (case, expectation) pair the case lists as waiting for a core change."""
-    case: Case | None = request.node.funcargs.get("case")
-    expectation = request.node.originalname.removeprefix("test_").split("__")[0]
-    if case is not None and expectation in case.xfail:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=case.xfail[expectation]))
-    yield
 
 
 def test_sessions__one_per_run(case: Case, traced: Trace) -> None:

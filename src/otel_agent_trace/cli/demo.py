@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_agent_trace import semconv as sc
+from otel_agent_trace.files.report.terminal import styled
 from otel_agent_trace.testing import demo_agent as agent
 
 
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spans = memory.get_finished_spans()
     _print_turns(jsonl, out, stopped)
     out.print()
-    out.print(_rich_text(("Span tree", "bold"), " (what Jaeger, Tempo, Langfuse or Phoenix show):"))
+    out.print(styled(("Span tree", "bold"), " (what Jaeger, Tempo, Langfuse or Phoenix show):", clip=False))
     for line in tree_lines(spans, out.width):
         out.print(line, no_wrap=True, overflow="ellipsis")
     _print_report(jsonl, out, color, args.html)
@@ -117,18 +118,6 @@ def _export_target() -> str | None:
     return None
 
 
-def _rich_text(*parts: str | tuple[str, str]) -> Any:
-    from rich.text import Text
-
-    line = Text()
-    for part in parts:
-        if isinstance(part, tuple):
-            line.append(*part)
-        else:
-            line.append(part)
-    return line
-
-
 def _print_turns(jsonl: Path, out: Any, stopped: dict[str, str]) -> None:
     """The seed's per-turn listing, from the JSONL trace the run just wrote."""
     from otel_agent_trace.files.importers import LineError, load
@@ -139,20 +128,20 @@ def _print_turns(jsonl: Path, out: Any, stopped: dict[str, str]) -> None:
             continue
         good = session.end_reason == "end_turn"
         out.print()
-        out.print(_rich_text((f"{one_line(session.agent_name, 40)} ({one_line(session.id[:8], 8)})", "bold"),
-                             " — ", (one_line(session.end_reason, 20), "green" if good else "bold red")))
+        out.print(styled((f"{one_line(session.agent_name, 40)} ({one_line(session.id[:8], 8)})", "bold"),
+                             " — ", (one_line(session.end_reason, 20), "green" if good else "bold red"), clip=False))
         results = {c.tool_use_id: c for c in session.tool_calls}
         for turn in session.turns:
-            out.print(_rich_text((f"Turn {turn.index}", "bold"), f": stop_reason={one_line(turn.stop_reason, 20)}, "
-                                 f"input_tokens={turn.usage.context_tokens:,}"))
+            out.print(styled((f"Turn {turn.index}", "bold"), f": stop_reason={one_line(turn.stop_reason, 20)}, "
+                                 f"input_tokens={turn.usage.context_tokens:,}", clip=False))
             for use in turn.tool_uses:
                 call = results.get(use.id)
                 failed = call is not None and call.is_error
-                out.print(_rich_text("  → calls ", (one_line(use.name, 40), "cyan"),
-                                     f" {one_line(target_of(use.input), 60)}", ("  ✗ error", "red") if failed else ""),
-                          no_wrap=True, overflow="ellipsis")
+                out.print(styled("  → calls ", (one_line(use.name, 40), "cyan"),
+                                 f" {one_line(target_of(use.input), 60)}", ("  ✗ error", "red") if failed else ""))
         if session.agent_name in stopped:
-            out.print(_rich_text(("the agent loop stopped: ", "red"), one_line(stopped[session.agent_name], 200)))
+            out.print(styled(("the agent loop stopped: ", "red"), one_line(stopped[session.agent_name], 200),
+                             clip=False))
 
 
 def render_tree(spans: Sequence[Any]) -> str:
@@ -192,8 +181,8 @@ def tree_lines(spans: Sequence[Any], width: int) -> list[Any]:
                 detail = (f"{a.get(sc.TURNS)} turns · {a.get(sc.END_REASON)} · "
                           f"{a.get(sc.FINDINGS_COUNT, 0)} findings · saved ${a.get(sc.CACHE_SAVED_USD, 0):.4f}")
             indent = "  " * depth
-            lines.append(_rich_text(indent, (one_line(span.name, 80), style_of.get(operation, "")),
-                                    ("  [" + one_line(detail, 200) + "]", "red" if error else "dim")))
+            lines.append(styled(indent, (one_line(span.name, 80), style_of.get(operation, "")),
+                                    ("  [" + one_line(detail, 200) + "]", "red" if error else "dim"), clip=False))
             for event in span.events:
                 if event.name == sc.FINDING_EVENT and (operation != sc.OP_INVOKE_AGENT
                                                        or event.attributes.get(sc.FINDING_KIND) == "no_end_turn"):
@@ -201,8 +190,8 @@ def tree_lines(spans: Sequence[Any], width: int) -> list[Any]:
                     lead = f"{indent}  ⚠ {one_line(e.get(sc.FINDING_KIND), 30)}: "
                     message = one_line(str(e.get(sc.FINDING_MESSAGE, "")), 2_000)
                     wrapped = textwrap.wrap(message, max(30, width - len(lead))) or [""]
-                    lines.append(_rich_text((lead, "yellow"), wrapped[0]))
-                    lines.extend(_rich_text(" " * len(lead) + rest) for rest in wrapped[1:])
+                    lines.append(styled((lead, "yellow"), wrapped[0], clip=False))
+                    lines.extend(styled(" " * len(lead) + rest, clip=False) for rest in wrapped[1:])
             walk(span.context.span_id, depth + 1)
 
     walk(None, 0)

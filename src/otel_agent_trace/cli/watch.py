@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from otel_agent_trace.files.report.summary import SEVERITY_RANK, one_line, plural, target_of, top_findings, turns_label
+from otel_agent_trace.files.report.terminal import styled
 from otel_agent_trace.model.records import Finding, Session, Turn
 
 _LIVE_SKIPPED = {"no_end_turn"}
@@ -105,7 +106,7 @@ class Watcher:
                 continue
             visible = {t.index for t in fresh}
             if new:
-                lines.append(_text(("● ", "bold cyan"), (_name(item), "bold"),
+                lines.append(styled(("● ", "bold cyan"), (_name(item), "bold"),
                                    (f"  {one_line(item.task, 80)}" if item.task else "", "dim")))
             previous = {t.index: item.turns[n - 1] for n, t in enumerate(item.turns) if n}
             failed: dict[int, list[Any]] = {}
@@ -117,7 +118,7 @@ class Watcher:
                 if call.is_error and (call.turn_index in visible
                                       or (key[0], item.id, call.turn_index) in self.printed_turns):
                     failed.setdefault(call.turn_index, []).append(
-                        _text("      ", ("✗ ", "red"), (one_line(call.name, 30), "cyan"),
+                        styled("      ", ("✗ ", "red"), (one_line(call.name, 30), "cyan"),
                               f" {one_line(target_of(call.input), 40)} failed: ", (one_line(call.result, 80), "red")))
             for index in sorted(i for i in failed if i not in visible):  # results of turns shown earlier
                 lines.extend(failed[index])
@@ -163,7 +164,7 @@ class Watcher:
                 continue
             self.shown_findings.add(mark)
             style = {"error": "red", "warning": "yellow"}.get(finding.severity, "dim")
-            lines.append(_text("      ", (f"{finding.severity} {one_line(finding.kind, 24)} "
+            lines.append(styled("      ", (f"{finding.severity} {one_line(finding.kind, 24)} "
                                           f"{turns_label(finding)}: ", style),
                                one_line(finding.message, 160)))
         return lines
@@ -184,18 +185,6 @@ def _name(session: Session) -> str:
     return f"{one_line(agent, 30)} ({one_line(session.id[:8], 8)})"
 
 
-def _text(*parts: str | tuple[str, str]) -> Any:
-    from rich.text import Text
-
-    line = Text(no_wrap=True, overflow="ellipsis")
-    for part in parts:
-        if isinstance(part, tuple):
-            line.append(*part)
-        else:
-            line.append(part)
-    return line
-
-
 def _turn_line(session: Session, turn: Turn, previous: Turn | None) -> Any:
     u = turn.usage
     delta = u.context_tokens - previous.usage.context_tokens if previous is not None else 0
@@ -204,7 +193,7 @@ def _turn_line(session: Session, turn: Turn, previous: Turn | None) -> Any:
     tools = ", ".join(f"{one_line(use.name, 20)} {one_line(target_of(use.input), 40)}".strip()
                       for use in turn.tool_uses[:3])
     more = f" +{len(turn.tool_uses) - 3}" if len(turn.tool_uses) > 3 else ""
-    line = _text((clock, "dim"), "  ", (_name(session), "bold"), f"  T{turn.index:<3} ",
+    line = styled((clock, "dim"), "  ", (_name(session), "bold"), f"  T{turn.index:<3} ",
                  (f"{one_line(turn.stop_reason, 10) or '?':<9}", "green" if turn.stop_reason == "end_turn" else ""),
                  f" in {u.context_tokens:>8,}")
     if previous is not None:

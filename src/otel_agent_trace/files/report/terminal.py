@@ -86,3 +86,17 @@ def render(renderables: list[Any], *, color: bool, width: int) -> str:
         # Lines are laid out by the caller; one too long is clipped with "…", never wrapped mid-field.
         out.print(item, no_wrap=True, overflow="ellipsis")
     return buffer.getvalue()
+
+
+def styled(*parts: str | tuple[str, str], clip: bool = True) -> Any:
+    """A rich Text from plain strings and (string, style) pairs, never parsed as markup; with ``clip`` it
+    stays one line, cut with an ellipsis at the console's width."""
+    from rich.text import Text
+
+    line = Text(no_wrap=True, overflow="ellipsis") if clip else Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            line.append(*part)
+        else:
+            line.append(part)
+    return line

@@ -44,18 +44,11 @@ from tests.calls import CALL_STYLES
 RECORDED = Path(__file__).parent / "fixtures" / "recorded"
 DEFAULT_MODEL = "claude-sonnet-4-5"
 STREAM_STYLES = ("create_stream", "async_create_stream", "helper", "async_helper")
-# The lead's error-span change (spans named after the request model, no response attributes on a failed
-# call, consumed tokens from ``usage.iterations``) is merged concurrently. Until it is here its checks are
-# strict xfails and the consumed-token attributes, which it names, are not checked; drop this after merging.
-LEAD_CHANGE_LANDED = hasattr(sc, "USAGE_CONSUMED_INPUT_TOKENS")
-CONSUMED_ATTRIBUTES: tuple[str, ...] = (
-    (sc.USAGE_CONSUMED_INPUT_TOKENS, sc.USAGE_CONSUMED_OUTPUT_TOKENS) if LEAD_CHANGE_LANDED else ())
+CONSUMED_ATTRIBUTES = (sc.USAGE_CONSUMED_INPUT_TOKENS, sc.USAGE_CONSUMED_OUTPUT_TOKENS)
 USAGE_ATTRIBUTES = (sc.USAGE_INPUT_TOKENS, sc.USAGE_OUTPUT_TOKENS, sc.USAGE_CACHE_READ, sc.USAGE_CACHE_WRITE,
                     sc.USAGE_CACHE_CREATION, *CONSUMED_ATTRIBUTES)
 RESPONSE_ATTRIBUTES = (sc.RESPONSE_ID, sc.RESPONSE_MODEL, sc.RESPONSE_FINISH_REASONS, sc.STOP_REASON,
                        sc.TOOL_USE_NAMES, *USAGE_ATTRIBUTES)
-ERROR_SPAN_REASON = "needs lead's error-span change (no response-derived attributes on error spans)"
-SPAN_NAME_REASON = "needs lead's error-span change (span named after the request model, not the response's)"
 
 
 def load_records() -> list[dict[str, Any]]:
@@ -163,7 +156,7 @@ def expected_attributes(message: dict[str, Any]) -> dict[str, Any]:
                       + (i.get("cache_creation_input_tokens") or 0) for i in iterations)
     consumed_out = sum(i.get("output_tokens") or 0 for i in iterations)
     top_in, top_out = expected[sc.USAGE_INPUT_TOKENS], expected[sc.USAGE_OUTPUT_TOKENS]
-    if CONSUMED_ATTRIBUTES and (consumed_in > top_in or consumed_out > top_out):
+    if (consumed_in > top_in or consumed_out > top_out):
         # Everything the call consumed: the iterations' sums where they exceed the top-level counts.
         expected[CONSUMED_ATTRIBUTES[0]] = max(consumed_in, top_in)
         expected[CONSUMED_ATTRIBUTES[1]] = max(consumed_out, top_out)
@@ -292,34 +285,10 @@ def replayer() -> Iterator[Replayer]:
 
 # --- the cases ------------------------------------------------------------------------------------------
 
-class PendingLeadChange(AssertionError):
-    """A check of behaviour the lead is changing concurrently (error spans, span names); the strict xfail
-    marks accept only this, so every other check still fails the case for real."""
-
-
-def check_pending(condition: bool, message: str) -> None:
-    if not condition:
-        raise PendingLeadChange(message)
-
-
-def needs_lead_change(record: dict[str, Any]) -> str | None:
-    """Why this record's pending checks fail before the lead's error-span change lands, or None."""
-    if LEAD_CHANGE_LANDED:
-        return None
-    if is_error(record):
-        return ERROR_SPAN_REASON
-    if recorded_message(record)["model"] != request_of(record)["model"]:
-        return SPAN_NAME_REASON
-    return None
-
-
 def cases() -> list[Any]:
     params = []
     for record in RECORDS:
-        reason = needs_lead_change(record)
-        marks = [pytest.mark.xfail(strict=True, raises=PendingLeadChange, reason=reason)] if reason else []
-        params.extend(pytest.param(record, style, id=f"{record['id']}-{style}", marks=marks)
-                      for style in CALL_STYLES)
+        params.extend(pytest.param(record, style, id=f"{record['id']}-{style}") for style in CALL_STYLES)
     return params
 
 
@@ -355,10 +324,10 @@ def test_recorded_response_gives_one_matching_chat_span(record: dict[str, Any], 
         assert {name: attributes.get(name) for name in RESPONSE_ATTRIBUTES} == {
             name: expected.get(name) for name in RESPONSE_ATTRIBUTES}
     # The semantic conventions name the span after the requested model; a failed call has no response.
-    check_pending(span.name == f"{sc.OP_CHAT} {request['model']}", f"span named {span.name!r}")
+    assert span.name == f"{sc.OP_CHAT} {request['model']}", f"span named {span.name!r}"
     if is_error(record):
         leaked = [name for name in RESPONSE_ATTRIBUTES if name in attributes]
-        check_pending(not leaked, f"error span carries response attributes {leaked}")
+        assert not leaked, f"error span carries response attributes {leaked}"
 
 
 def test_corpus_is_several_hundred_real_responses() -> None:

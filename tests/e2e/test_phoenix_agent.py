@@ -221,7 +221,7 @@ def assert_failing_run(spans: Sequence[dict], *, agent: str = "agent", tool_sour
     assert set(tool_turns) - {TURNS} == set(range(1, TURNS)), tool_turns
     assert max(tool_turns.values()) == 1, tool_turns
     if error_turns is not None:  # turn 11 (`npm test`) depends on the machine: not checked
-        errors = {_turn(t) for t in tools if t["attributes"]["agent_trace.tool.is_error"]} - {TURNS}
+        errors = {_turn(t) for t in tools if t["attributes"].get("agent_trace.tool.is_error")} - {TURNS}
         assert errors == error_turns, errors
         assert {_turn(t) for t in tools if t["status_code"] == "ERROR"} - {TURNS} == error_turns
 

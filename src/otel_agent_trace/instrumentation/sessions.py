@@ -173,7 +173,7 @@ class SessionTracker:
             unsent = [p for p in session.pending.values() if p.call is not None]
             session.pending.clear()
         for pending in unanswered:  # asked for, never answered: the run ended first
-            pending.span.end(end_time=end_ns)  # type: ignore[union-attr]
+            self._sink.unanswered_tool(session, pending.span, end_ns)  # type: ignore[arg-type]
         if unsent:  # run by a dispatcher, but the run ended before their results went out with a request
             self._sink.unsent_tool_calls([p.call for p in unsent if p.call is not None])
         self._sink.end_session(session, session.end_reason, end_ns, error=session.last_error)

@@ -180,3 +180,9 @@ class Session:
     source: str = ""  # file the session came from, for imported sessions
     task: str | None = None  # the first user message, where content is available
     findings: list[Finding] = field(default_factory=list)
+
+    def unanswered_tool_uses(self) -> list[tuple[Turn, ToolUse]]:
+        """Tools a response asked for whose call never came back (the run ended first), with their turn:
+        they still get a span and count among the session's tool calls."""
+        answered = {call.tool_use_id for call in self.tool_calls}
+        return [(turn, use) for turn in self.turns for use in turn.tool_uses if use.id not in answered]

@@ -180,6 +180,13 @@ class RecordSink:
         if self.metrics is not None:
             self.metrics.tool(call)
 
+    def unanswered_tool(self, ledger: SessionLedger, span: Span, end_ns: int | None) -> None:
+        """A tool a response asked for whose result never came back (the run ended first): its span ends
+        with the session, and it counts among the session's tool calls like any other."""
+        with ledger.lock:
+            ledger.rollup.tool_calls += 1
+        span.end(end_time=end_ns)
+
     def unsent_tool_calls(self, calls: Sequence[ToolCall]) -> None:
         """Tool calls that ran but whose results no request carried (the run ended first): their JSONL
         line is written from the calls themselves, so the file holds every tool call the run made."""
@@ -220,14 +227,12 @@ def replay_session(sink: RecordSink, session: Session, parent: Span | None = Non
         spans += 1
     # Tools a response asked for whose result never came (the run ended first): live, their spans start
     # with the response and end with the session, so replay does the same.
-    answered = {call.tool_use_id for call in session.tool_calls}
-    for turn in session.turns:
-        for use in turn.tool_uses:
-            if use.id not in answered and turn.index in turn_spans:
-                sink.tool_span(use.name, trace.set_span_in_context(turn_spans[turn.index]), turn.end_ns,
-                               inferred_tool_start_attributes(use, turn.index, session.id)
-                               ).end(end_time=max(end, turn.end_ns))
-                spans += 1
+    for turn, use in session.unanswered_tool_uses():
+        if turn.index in turn_spans:
+            tool_span = sink.tool_span(use.name, trace.set_span_in_context(turn_spans[turn.index]), turn.end_ns,
+                                       inferred_tool_start_attributes(use, turn.index, session.id, "imported"))
+            sink.unanswered_tool(ledger, tool_span, max(end, turn.end_ns))
+            spans += 1
     sink.end_session(ledger, session.end_reason or "abandoned", end, timestamp=end)
     findings = ledger.analyzer.findings if ledger.analyzer is not None else []
     session.findings = list(findings)

@@ -114,7 +114,8 @@ def tool_attributes(call: ToolCall, conversation_id: str) -> dict[str, Any]:
     return attributes
 
 
-def inferred_tool_start_attributes(use: ToolUse, turn_index: int, conversation_id: str) -> dict[str, Any]:
+def inferred_tool_start_attributes(use: ToolUse, turn_index: int, conversation_id: str,
+                                   source: str = "inferred") -> dict[str, Any]:
     """An inferred tool span as it starts, when the response asks for the tool; the result side is set
     from ``tool_attributes`` when the next request carries it."""
     return {
@@ -122,7 +123,7 @@ def inferred_tool_start_attributes(use: ToolUse, turn_index: int, conversation_i
         sc.TOOL_NAME: use.name,
         sc.TOOL_CALL_ID: use.id,
         sc.TOOL_TYPE: "function",
-        sc.TOOL_SOURCE: "inferred",
+        sc.TOOL_SOURCE: source,
         sc.TURN_INDEX: turn_index,
         sc.CONVERSATION_ID: conversation_id,
         sc.LANGFUSE_SESSION_ID: conversation_id,
@@ -189,7 +190,7 @@ class Rollup:
     @classmethod
     def of(cls, session: Session, settings: Settings) -> Rollup:
         """A finished session's totals, as its ``invoke_agent`` span carries them."""
-        rollup = cls(tool_calls=len(session.tool_calls))
+        rollup = cls(tool_calls=len(session.tool_calls) + len(session.unanswered_tool_uses()))
         for turn in session.turns:
             rollup.add_turn(turn, settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens))
         rollup.add_findings(session.findings)

@@ -67,3 +67,27 @@ def test_saved_runs_take_the_same_assertions_as_live_ones() -> None:
     assert (run.id, run.turns, run.end_reason) == ("turn_limit", 14, "turn_limit")
     assert not run.clean and "tool_loop" in run.findings.kinds
     assert run.tokens == run.input_tokens + run.output_tokens > 0
+
+
+def test_rollups_are_the_ones_an_import_puts_on_the_session_span(tmp_path: Path) -> None:
+    """A call that failed before any response is not a turn in ``load`` either, as on the imported span."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_agent_trace.files.replay import import_files
+
+    path = tmp_path / "trace.jsonl"
+    lines = [{"turn": 0, "event": "start", "task": "fix it"},
+             {"turn": 1, "stop_reason": "end_turn", "input_tokens": 10, "output_tokens": 5,
+              "content": [{"type": "text", "text": "done"}]},
+             {"turn": 2, "stop_reason": None, "error_type": "RateLimitError", "input_tokens": 0,
+              "output_tokens": 0, "content": []}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    import_files([str(path)], provider.get_tracer("test"), settings=Settings.from_env({}))
+    (session_span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("invoke_agent")]
+    (run,) = otel_agent_trace.load(path).sessions
+    assert run.rollup.turns == session_span.attributes["agent_trace.turns"] == 1

@@ -114,6 +114,12 @@ class Turn:
         """Whether any response reached us: a call refused or failed before one carries no response fields."""
         return self.response_id is not None or self.stop_reason is not None
 
+    @property
+    def failed_attempt(self) -> bool:
+        """A call that failed before any response: an error span, but not a turn — no rollup, no detectors,
+        no JSONL line; the call re-sending the conversation takes its place."""
+        return self.error_type is not None and not self.has_response
+
 
 @dataclass(slots=True)
 class ToolCall:

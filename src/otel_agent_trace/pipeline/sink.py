@@ -115,7 +115,7 @@ class RecordSink:
         recorded ``error_type``) is a failed attempt — an error span with no rollup, detectors or JSONL line.
         ``usage_reported_by``: another library's span carries this call's ``gen_ai.usage.*``, so ours
         leaves it out (backends sum usage over every chat span) and names that library instead."""
-        failed = error is not None or (turn.error_type is not None and not turn.has_response)
+        failed = error is not None or turn.failed_attempt
         saved = 0.0 if failed else self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
         findings: list[Finding] = []
         if not failed:

@@ -192,7 +192,8 @@ class Rollup:
         """A finished session's totals, as its ``invoke_agent`` span carries them."""
         rollup = cls(tool_calls=len(session.tool_calls) + len(session.unanswered_tool_uses()))
         for turn in session.turns:
-            rollup.add_turn(turn, settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens))
+            if not turn.failed_attempt:  # as the sink counts them
+                rollup.add_turn(turn, settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens))
         rollup.add_findings(session.findings)
         return rollup
 

@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor, active_hub
 from otel_agent_trace.instrumentation.tools import trace_tool
+from otel_agent_trace.model.records import end_reason_for_exception
 
 if TYPE_CHECKING:
     from otel_agent_trace.config import Settings
@@ -106,8 +107,7 @@ class agent_session:
         hub, session, explicit_token, active_token, context_token = state
         reason = None
         if exc is not None:
-            text = str(exc).lower()
-            reason = "turn_limit" if "turn limit" in text or "max turns" in text else "error"
+            reason = end_reason_for_exception(exc)
             session.last_error = type(exc).__qualname__
         try:
             hub.sessions.end(session, reason)

@@ -88,3 +88,19 @@ def test_other_calls_of_the_client_are_not_turns(api, instrument, exporter) -> N
     except anthropic.APIError:
         pass  # the fake API need not implement it: only the absence of a turn matters
     assert chat_spans(exporter) == []
+
+
+def test_raw_response_cached_under_an_earlier_instrumentation_is_traced_once_by_the_current_one(
+        api, instrument, exporter, provider) -> None:
+    """A ``with_raw_response`` cached while an earlier ``instrument()`` was live keeps that instrumentation's
+    wrapper. After uninstrument and a new instrument, the stale wrapper passes the call through and the live
+    instrumentation traces it: one chat span, not zero and not two."""
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=api.base_url, max_retries=0)
+    instrument()
+    raw = client.messages.with_raw_response
+    raw.create(**REQUEST).parse()
+    assert len(chat_spans(exporter)) == 1
+    AnthropicAgentInstrumentor().uninstrument()
+    instrument()
+    raw.create(**REQUEST).parse()
+    assert len(chat_spans(exporter)) == 2

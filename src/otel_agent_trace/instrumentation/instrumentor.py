@@ -26,8 +26,9 @@ from otel_agent_trace.instrumentation.patching import (
     request_fallback,
     stream_helper,
 )
-from otel_agent_trace.instrumentation.recorder import AgentTracer, active_hub, set_active_hub
+from otel_agent_trace.instrumentation.recorder import AgentTracer
 from otel_agent_trace.instrumentation.tools import TOOL_RUNNER_TARGETS
+from otel_agent_trace.model.records import end_reason_for_exception
 
 log = logging.getLogger("otel_agent_trace")
 
@@ -36,7 +37,8 @@ _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
 _BASE_CLIENT = "anthropic._base_client"
 
 # Targets missing from an SDK version (beta in old releases, native spans before 1.14) are skipped.
-_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+# Each entry: (module, attribute, factory); the factory makes the wrapper for one hub.
+_TARGETS: tuple[tuple[str, str, Callable[[AgentTracer], Callable[..., Any]]], ...] = (
     (_MESSAGES, "Messages.create", create),
     (_MESSAGES, "AsyncMessages.create", async_create),
     (_MESSAGES, "Messages.stream", stream_helper),
@@ -90,19 +92,21 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         foreign.watch(kwargs.get("tracer_provider") or trace.get_tracer_provider())
         hub = AgentTracer(tracer, settings, kwargs.get("meter_provider"))
         self._patched: list[tuple[Any, str]] = []
-        for module_name, path, wrapper in _TARGETS:
+        for module_name, path, factory in _TARGETS:
             target = _resolve(module_name, path)
             if target is None:
                 continue
             owner, attribute = target
-            wrapt.wrap_function_wrapper(owner, attribute, wrapper)
+            wrapt.wrap_function_wrapper(owner, attribute, factory(hub))
             self._patched.append(target)
         from otel_agent_trace.instrumentation.tools import install_dispatcher
 
         self._dispatcher = install_dispatcher(hub, settings.tool_dispatcher)
-        set_active_hub(hub)
         self._hub = hub
-        _install_exit_hooks()
+        if not getattr(self, "_exit_hook_registered", False):
+            # Registered after the TracerProvider's own handler, so it runs first (atexit is LIFO).
+            atexit.register(self._at_exit)
+            self._exit_hook_registered = True
         try:
             from otel_agent_trace.exporters.setup import warn_on_protocol_mismatch
 
@@ -119,10 +123,31 @@ class AnthropicAgentInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if dispatcher is not None:
             dispatcher.uninstall()
             self._dispatcher = None
-        set_active_hub(None, replacing=hub)
-        if hub is not None:
-            hub.shutdown()
         self._hub = None
+        if hub is not None:
+            hub.live = False
+            hub.shutdown()
+
+    @property
+    def hub(self) -> AgentTracer | None:
+        """The live instrumentation's hub, None when it is off."""
+        return getattr(self, "_hub", None)
+
+    def _at_exit(self) -> None:
+        """End open sessions before the SDK flushes at exit. An exception that ended the program (Python
+        keeps it as ``sys.last_value`` for exit handlers) ends them as turn limit or error: that is how a
+        hand-written loop's ``raise RuntimeError("Turn limit reached")`` shows up."""
+        hub = self.hub
+        if hub is None:
+            return
+        uncaught = getattr(sys, "last_value", None)
+        hub.shutdown(end_reason_for_exception(uncaught) if isinstance(uncaught, BaseException) else None)
+
+
+def active_hub() -> AgentTracer | None:
+    """The hub of the live instrumentation (the instrumentor is a singleton), for the public helpers
+    (``agent_session``, ``trace_tool``) that are created before or without it; None when it is off."""
+    return AnthropicAgentInstrumentor().hub
 
 
 def _version() -> str:
@@ -134,33 +159,3 @@ def _version() -> str:
         return "0"
 
 
-_exit_hooks_installed = False
-
-
-def _install_exit_hooks() -> None:
-    """End open sessions before the SDK flushes at exit; an uncaught exception ends them as turn limit
-    or error, which is how a hand-written loop's ``raise RuntimeError("Turn limit reached")`` shows up."""
-    global _exit_hooks_installed
-    if _exit_hooks_installed:
-        return
-    _exit_hooks_installed = True
-    previous_hook = sys.excepthook
-
-    def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
-        hub = active_hub()
-        if hub is not None:
-            text = str(exc).lower()
-            reason = "turn_limit" if ("turn limit" in text or "max turns" in text or "too many turns" in text
-                                      or "maximum turns" in text) else "error"
-            hub.shutdown(reason)
-        previous_hook(exc_type, exc, tb)
-
-    sys.excepthook = excepthook
-
-    def at_exit() -> None:
-        hub = active_hub()
-        if hub is not None:
-            hub.shutdown()
-
-    # Registered after the TracerProvider's own handler, so it runs first (atexit is LIFO).
-    atexit.register(at_exit)

@@ -1,5 +1,5 @@
-"""The wrappers wrapt installs. Tiny by design: all logic lives in the recorder, and this is the only
-module where sync and async differ (``await``)."""
+"""The wrappers wrapt installs, one factory per SDK entry point, each closed over its hub. Tiny by design:
+all logic lives in the recorder, and this is the only module where sync and async differ (``await``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from otel_agent_trace.instrumentation import foreign
-from otel_agent_trace.instrumentation.recorder import AgentTracer, TurnCall, active_hub, current_call, log_once
+from otel_agent_trace.instrumentation.recorder import AgentTracer, TurnCall, current_call, log_once
 
 
 def _run(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -36,29 +36,37 @@ async def _run_async(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ..
     return call.adopt(result)
 
 
-# Wrappers look the instrumentation up on every call instead of closing over it: the SDK caches bound
-# methods (``client.messages.with_raw_response`` keeps ``create`` as it was), so a wrapper can outlive an
-# uninstrument; it must then pass calls straight through, and after a re-instrument use the new one.
+# Wrappers are made per instrumentation and close over its hub. The SDK caches bound methods
+# (``client.messages.with_raw_response`` keeps ``create`` as it was), so a wrapper can outlive an
+# uninstrument: every wrapper's first line sends the call straight through unless its hub is still live
+# and instrumentation is not suppressed. A call through such a stale wrapper reaches the client's
+# ``request``, where the live hub's ``request_fallback`` traces it.
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
-def create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def create(hub: AgentTracer) -> Wrapper:
     """``Messages.create`` (plain, beta, Bedrock, Vertex; also behind with_raw/streaming_response)."""
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    hub = active_hub()
-    call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
-    return wrapped(*args, **kwargs) if call is None else _run(call, foreign.quieted(wrapped), args, kwargs)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not hub.live or not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True)
+        return wrapped(*args, **kwargs) if call is None else _run(call, foreign.quieted(wrapped), args, kwargs)
+
+    return wrapper
 
 
-async def async_create(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                       kwargs: dict[str, Any]) -> Any:
-    if not is_instrumentation_enabled():
-        return await wrapped(*args, **kwargs)
-    hub = active_hub()
-    call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True) if hub is not None else None
-    if call is None:
-        return await wrapped(*args, **kwargs)
-    return await _run_async(call, foreign.quieted(wrapped, is_async=True), args, kwargs)
+def async_create(hub: AgentTracer) -> Wrapper:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        if not hub.live or not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        call = hub.start_turn(instance, kwargs, stream=kwargs.get("stream") is True)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        return await _run_async(call, foreign.quieted(wrapped, is_async=True), args, kwargs)
+
+    return wrapper
 
 
 _MESSAGES_PATH = "/v1/messages"
@@ -90,50 +98,59 @@ def _bypassed_messages_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> di
     return dict(body) if isinstance(body, Mapping) else None
 
 
-def request_fallback(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                     kwargs: dict[str, Any]) -> Any:
+def request_fallback(hub: AgentTracer) -> Wrapper:
     """``SyncAPIClient.request``: traces a Messages call that bypassed ``create`` (see above)."""
-    body = _bypassed_messages_call(args, kwargs)
-    hub = active_hub() if body is not None else None
-    call = (hub.start_turn(_ClientResource(instance), body, stream=body.get("stream") is True)
-            if hub is not None and body is not None else None)
-    return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not hub.live or not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        body = _bypassed_messages_call(args, kwargs)
+        call = (hub.start_turn(_ClientResource(instance), body, stream=body.get("stream") is True)
+                if body is not None else None)
+        return wrapped(*args, **kwargs) if call is None else _run(call, wrapped, args, kwargs)
+
+    return wrapper
 
 
-async def async_request_fallback(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                                 kwargs: dict[str, Any]) -> Any:
-    body = _bypassed_messages_call(args, kwargs)
-    hub = active_hub() if body is not None else None
-    call = (hub.start_turn(_ClientResource(instance), body, stream=body.get("stream") is True)
-            if hub is not None and body is not None else None)
-    if call is None:
-        return await wrapped(*args, **kwargs)
-    return await _run_async(call, wrapped, args, kwargs)
+def async_request_fallback(hub: AgentTracer) -> Wrapper:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        if not hub.live or not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        body = _bypassed_messages_call(args, kwargs)
+        call = (hub.start_turn(_ClientResource(instance), body, stream=body.get("stream") is True)
+                if body is not None else None)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        return await _run_async(call, wrapped, args, kwargs)
+
+    return wrapper
 
 
-def stream_helper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def stream_helper(hub: AgentTracer) -> Wrapper:
     """``Messages.stream(...)``: the request starts when the manager is entered, so the turn starts there.
 
     The manager keeps its request as a private callable (sync) or awaitable (async); we swap in a traced
     one that wraps the raw event stream. ``MessageStream`` reads every event from that raw stream —
     ``text_stream``, ``until_done()`` and ``get_final_message()`` included — so one proxy sees them all.
     """
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    manager = wrapped(*args, **kwargs)
-    hub = active_hub()
-    if hub is None:
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not hub.live or not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        manager = wrapped(*args, **kwargs)
+        try:
+            name = next((key for key in vars(manager) if key.endswith("__api_request")), None)
+            if name is not None:
+                original = getattr(manager, name)
+                traced = (_TracedAwaitable(hub, instance, kwargs, original) if hasattr(original, "__await__")
+                          else _traced_request(hub, instance, kwargs, original))
+                setattr(manager, name, traced)
+        except Exception:
+            log_once("stream_helper", "otel_agent_trace: could not trace a stream helper")
         return manager
-    try:
-        name = next((key for key in vars(manager) if key.endswith("__api_request")), None)
-        if name is not None:
-            original = getattr(manager, name)
-            traced = (_TracedAwaitable(hub, instance, kwargs, original) if hasattr(original, "__await__")
-                      else _traced_request(hub, instance, kwargs, original))
-            setattr(manager, name, traced)
-    except Exception:
-        log_once("stream_helper", "otel_agent_trace: could not trace a stream helper")
-    return manager
+
+    return wrapper
 
 
 def _traced_request(hub: AgentTracer, instance: Any, kwargs: dict[str, Any],
@@ -168,28 +185,34 @@ class _TracedAwaitable:
         return await _run_async(call, request, (), {})
 
 
-def attempt_counter(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> Any:
+def attempt_counter(hub: AgentTracer) -> Wrapper:
     """``BaseClient._build_request`` runs once per HTTP attempt, on httpx and httpx2 alike: each attempt is
     counted, and its request carries our chat span's trace context (the SDK's own span, which would have
     put it there, is suppressed inside our turn)."""
-    call = current_call.get()
-    request = wrapped(*args, **kwargs)
-    if call is not None:
-        try:
-            call.count_attempt()
-            call.inject_trace_context(request.headers)
-        except Exception:
-            log_once("propagate", "otel_agent_trace: could not put the trace context on a request")
-    return request
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = current_call.get() if hub.live else None  # set only inside one of our turns
+        request = wrapped(*args, **kwargs)
+        if call is not None:
+            try:
+                call.count_attempt()
+                call.inject_trace_context(request.headers)
+            except Exception:
+                log_once("propagate", "otel_agent_trace: could not put the trace context on a request")
+        return request
+
+    return wrapper
 
 
-def native_span_guard(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> Any:
+def native_span_guard(hub: AgentTracer) -> Wrapper:
     """anthropic ≥ 1.14 starts its own ``chat`` span per call; inside our turn it would be a second chat
     span with the same usage (double-counted tokens). Returning None is the SDK's own "no span" path."""
-    call = current_call.get()
-    if call is not None:
-        foreign.note_inner_chat_span(call)
-        return None
-    return wrapped(*args, **kwargs)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = current_call.get() if hub.live else None  # set only inside one of our turns
+        if call is not None:
+            foreign.note_inner_chat_span(call)
+            return None
+        return wrapped(*args, **kwargs)
+
+    return wrapper

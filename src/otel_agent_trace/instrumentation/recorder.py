@@ -1,7 +1,7 @@
 """One turn's lifecycle — start, succeed or fail, finish exactly once — with no sync/async branches.
 
-``AgentTracer`` is the hub the wrappers are closed over: it owns the tracer, the session tracker, the
-optional detector and JSONL sinks, and turns SDK calls into ``TurnCall`` handles. Every entry point
+``AgentTracer`` is the hub the wrappers are closed over (one per ``instrument()``): it owns the tracer, the
+session tracker, the optional detector and JSONL sinks, and turns SDK calls into ``TurnCall`` handles. Every entry point
 swallows its own failures (logged once) so telemetry can never break the agent.
 """
 
@@ -40,23 +40,6 @@ current_call: contextvars.ContextVar[TurnCall | None] = contextvars.ContextVar(
 
 _logged_once: set[str] = set()
 
-# The live instrumentation, if any. The one piece of module state: wrappers the SDK cached, the public
-# helpers (agent_session, trace_tool) and the exit hooks all need to find the current hub, not the one
-# that was live when they were created.
-_active: list[AgentTracer | None] = [None]
-
-
-def active_hub() -> AgentTracer | None:
-    """The hub of the live instrumentation; None when it is off."""
-    return _active[0]
-
-
-def set_active_hub(hub: AgentTracer | None, *, replacing: AgentTracer | None = None) -> None:
-    """Install ``hub``; with ``replacing``, only if that one is still the active hub."""
-    if replacing is None or _active[0] is replacing:
-        _active[0] = hub
-
-
 def log_once(key: str, message: str, *args: Any) -> None:
     """Telemetry failures are logged once per kind, never per call, and never raised."""
     if key not in _logged_once:
@@ -79,6 +62,9 @@ class AgentTracer:
     """Turns SDK calls and tool executions into records, spans, findings and JSONL lines."""
 
     def __init__(self, tracer: trace.Tracer, settings: Settings, meter_provider: Any = None) -> None:
+        # False once its instrumentation is taken off: wrappers that outlive it (bound methods the SDK or
+        # the user cached) then pass every call straight through.
+        self.live = True
         self.tracer = tracer
         self.settings = settings
         self.metrics = AgentMetrics(meter_provider)
@@ -223,6 +209,7 @@ class AgentTracer:
         self.sink.tool(session, call, span or self.sink.tool_span(call.name, parent, call.start_ns))
 
     def shutdown(self, reason: str | None = None) -> None:
+        """End open sessions (``reason``: how the run ended, when known) and close the JSONL file."""
         try:
             self.sessions.end_all(reason)
         except Exception:
@@ -341,4 +328,4 @@ def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
         attributes[sc.SERVER_PORT] = port or (443 if getattr(url, "scheme", "https") == "https" else 80)
 
 
-__all__ = ["AgentTracer", "TurnCall", "active_hub", "current_call", "log_once", "set_active_hub"]
+__all__ = ["AgentTracer", "TurnCall", "current_call", "log_once"]

@@ -28,7 +28,7 @@ from otel_agent_trace import semconv as sc
 from otel_agent_trace.detectors.errors import tool_result_is_error
 from otel_agent_trace.instrumentation import foreign
 from otel_agent_trace.instrumentation.extract import field_of, text_of
-from otel_agent_trace.instrumentation.recorder import AgentTracer, active_hub, log_once
+from otel_agent_trace.instrumentation.recorder import AgentTracer, log_once
 from otel_agent_trace.instrumentation.sessions import LiveSession, PendingToolUse, current_session, current_tool_span
 from otel_agent_trace.model.records import ToolCall, ToolSource
 from otel_agent_trace.pipeline.sink import record_error, safe_str
@@ -167,8 +167,8 @@ class ToolRun:
 def start_tool(hub: AgentTracer, args: tuple[Any, ...], kwargs: Mapping[str, Any], *,
                default_name: str | None, source: ToolSource) -> ToolRun | None:
     # A wrapper can outlive its instrumentation (user code bound the patched dispatcher to a name):
-    # only the live hub traces.
-    if hub is not active_hub() or not is_instrumentation_enabled():
+    # only a live hub traces.
+    if not hub.live or not is_instrumentation_enabled():
         return None
     try:
         name, tool_input, tool_use_id = describe_call(args, kwargs, default_name)
@@ -253,27 +253,33 @@ def tool_wrapper(hub: AgentTracer, *, default_name: str | None, source: ToolSour
 # The SDK's beta tool runner runs each tool through one of these methods, ``(tool, tool_use)`` or
 # ``(tool_use)``; patched like a dispatcher, so runner-driven agents get tool spans out of the box with
 # the runner's own tool_use ids. Methods missing from an SDK version are skipped by the instrumentor.
-def _runner_tool(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    hub = active_hub()
-    run = start_tool(hub, args, kwargs, default_name=None, source="dispatcher") if hub is not None else None
-    return _call(run, wrapped, args, kwargs)
+def _runner_tool(hub: AgentTracer) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _call(start_tool(hub, args, kwargs, default_name=None, source="dispatcher"), wrapped, args, kwargs)
+
+    return wrapper
 
 
-async def _async_runner_tool(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                             kwargs: dict[str, Any]) -> Any:
-    hub = active_hub()
-    run = start_tool(hub, args, kwargs, default_name=None, source="dispatcher") if hub is not None else None
-    return await _call_async(run, wrapped, args, kwargs)
-
-
-def _runner_tool_span(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+def _async_runner_tool(hub: AgentTracer) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                       kwargs: dict[str, Any]) -> Any:
+        run = start_tool(hub, args, kwargs, default_name=None, source="dispatcher")
+        return await _call_async(run, wrapped, args, kwargs)
+
+    return wrapper
+
+
+def _runner_tool_span(hub: AgentTracer) -> Callable[..., Any]:
     """The runner's own ``execute_tool`` span would be a second span for the call, and it hangs under the
     runner rather than under the turn that asked for the tool: while we trace, the runner gets its own
     spanless path (a bare record it fills in with the result)."""
-    if active_hub() is None or not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    return contextlib.nullcontext(types.SimpleNamespace(result=None, content=None))
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not hub.live or not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        return contextlib.nullcontext(types.SimpleNamespace(result=None, content=None))
+
+    return wrapper
 
 
 _RUNNER = "anthropic.lib.tools._beta_runner"

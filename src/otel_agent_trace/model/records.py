@@ -173,6 +173,19 @@ def end_reason(last_stop_reason: str | None, *, failed: bool = False, tools_left
     return "abandoned"
 
 
+def end_reason_for_exception(error: BaseException) -> str:
+    """How a run ended when an exception left it (an ``agent_session`` block, or the program): a loop's
+    ``raise RuntimeError("Turn limit reached")`` is a turn limit, anything else an error."""
+    try:
+        text = str(error).lower()
+    except Exception:  # a user exception whose __str__ raises
+        return "error"
+    return "turn_limit" if any(words in text for words in _TURN_LIMIT_WORDS) else "error"
+
+
+_TURN_LIMIT_WORDS = ("turn limit", "max turns", "maximum turns", "too many turns", "max_turns")
+
+
 @dataclass(slots=True)
 class Session:
     """One agent run: its turns and tool calls in order. Importers yield these; the live path builds them."""

@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-MODES = ("bare", "native", "native-content", "ours", "ours-content", "ours-jsonl",
+MODES = ("bare", "native", "native-content", "floor", "ours", "ours-content", "ours-jsonl",
          "openllmetry", "official", "openinference")
 PATHS = ("sync", "async", "stream", "helper")
 PATH_LABEL = {"sync": "sync `create`", "async": "async `create`", "stream": "`create(stream=True)`",
@@ -371,6 +371,10 @@ class Harness:
             self.hub_getter = active_hub
             # The client asks for the SDK's own spans too: inside our turn the guard must suppress them.
             self.client_options = {"tracer_provider": self.provider}
+        elif mode == "floor":
+            from floor import FloorInstrumentation  # next to this script
+
+            self.instrumentor = FloorInstrumentation(self.provider)
         elif mode in PEERS:
             import importlib
 
@@ -398,6 +402,8 @@ class Harness:
         hub = self.hub_getter()
         if hub is not None:
             hub.sessions.end_all("end_turn")
+        if self.mode == "floor":
+            self.instrumentor.end_session()
 
     def flush(self) -> None:
         self.provider.force_flush()
@@ -581,7 +587,7 @@ WORKLOAD_LABEL = {
     "agent": "agent loop (each call extends the conversation; a new conversation every 20 turns)",
     "identical": "repeated identical requests (the same 20-message request every call)",
 }
-DEFAULT_MODES = ("bare", "native", "ours", "official", "openllmetry", "openinference")
+DEFAULT_MODES = ("bare", "native", "floor", "ours", "official", "openllmetry", "openinference")
 CONVERSATION_TURNS = 20
 # Issue 14's targets for ours ÷ native, per path.
 TARGETS = {"sync": 0.75, "async": 0.75, "stream": 0.5, "helper": 0.75}
@@ -891,6 +897,7 @@ LABEL = {
     "bare": "bare (no tracing)",
     "native": "anthropic native spans",
     "native-content": "anthropic native spans, content",
+    "floor": "floor: ours' spans and attributes alone, no logic (`benchmarks/floor.py`)",
     "ours": "**ours**, metadata, detectors on",
     "ours-content": "**ours**, content capture",
     "ours-jsonl": "**ours**, metadata + JSONL file",
@@ -937,11 +944,20 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         "×native = that overhead ÷ the SDK's native spans' overhead (same workload, path and run).",
     ]
 
+    has_floor = "floor" in modes
+
+    def floor_ratio(w: str, p: str, clock: str) -> str:
+        """The best ratio any instrumentation emitting ours' spans could reach (floor.py): n/a on the helper."""
+        if not has_floor or p == "helper":
+            return ""
+        values = [v for v in (ratio(r, w, p, "floor", base, clock) for r in runs) if v is not None]
+        return f" {statistics.median(values):.2f}× |" if values else " – |"
+
     def targets(clock: str) -> list[str]:
         out = [
             "| workload | path | " + " | ".join(f"run {i + 1}" for i in range(len(runs)))
-            + " | median | spread | target | met |",
-            "|---|---|" + "---:|" * (len(runs) + 3) + "---|",
+            + " | median | spread | target | met |" + (" floor ÷ native |" if has_floor else ""),
+            "|---|---|" + "---:|" * (len(runs) + 3) + "---|" + ("---:|" if has_floor else ""),
         ]
         for w in workloads:
             for p in paths:
@@ -953,7 +969,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
                 target = TARGETS.get(p, 0.75)
                 out.append(f"| {w} | {PATH_LABEL[p]} | " + " | ".join(
                     f"{v:.2f}" if v is not None else "–" for v in values)
-                    + f" | **{mid:.2f}×** | {_spread(present)} | ≤ {target} | {'yes' if mid <= target else 'no'} |")
+                    + f" | **{mid:.2f}×** | {_spread(present)} | ≤ {target} | {'yes' if mid <= target else 'no'} |"
+                    + (floor_ratio(w, p, clock) or (" – |" if has_floor else "")))
         return out
 
     lines += [
@@ -962,7 +979,9 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         "",
         "Issue 14: ≤ 0.75× on sync and async `create`, ≤ 0.5× on `stream=True`, ≤ 0.75× on the `.stream()` helper, "
         "with detectors on and two spans per call. Spread = ± half the range over the runs, relative to the "
-        "median.",
+        "median. Floor ÷ native: the same ratio for the `floor` mode (`benchmarks/floor.py`: ours' spans, "
+        "attributes, context and propagation through the public OpenTelemetry API, with none of our logic), "
+        "the best any instrumentation emitting what ours emits could reach; the helper path has no floor.",
         "",
         *targets("cpu"),
         "",
@@ -984,6 +1003,9 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         for mode in modes:
             cells = []
             for p in paths:
+                if mode == "floor" and p == "helper":  # the floor passes the helper through untraced
+                    cells.append("–")
+                    continue
                 if mode == "bare":
                     med = [statistics.median(r["cells"][w][p]["bare"]["cpu_median_us"]) for r in runs]
                     wall = [statistics.median(r["cells"][w][p]["bare"]["wall_median_us"]) for r in runs]

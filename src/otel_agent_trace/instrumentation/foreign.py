@@ -333,10 +333,9 @@ def usage_reporter(foreign: Span | None, ours: Span) -> str | None:
     return getattr(foreign, "reporter", None) or _scope(foreign) or "unknown"
 
 
-def tool_stand_in(turn_context: otel_context.Context, session_span: Span) -> Span | None:
+def tool_stand_in(turn_span: Span, session_span: Span) -> Span | None:
     """For an inferred tool call: a stand-in when the turn's span is a framework's (which traced the tool
     itself), else None to make a span of ours."""
-    turn_span = trace.get_current_span(turn_context)
     if isinstance(turn_span, BorrowedSpan) and traces_its_tools(turn_span.span):
         return UntracedToolSpan(session_span)
     if _attributes(turn_span).get(sc.USAGE_REPORTED_BY) == _LANGSMITH:  # LangChain's tools are traced too

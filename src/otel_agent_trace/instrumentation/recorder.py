@@ -169,9 +169,12 @@ class AgentTracer:
                 session.forget_attempt(turn, call.previous_count)
         if not counted:
             return
-        self.sessions.expect_tool_uses(session, turn, span, start_spans=not self.tools_traced_by_user,
-                                       make_current=call.in_caller_context,
-                                       stand_in=foreign.tool_stand_in(trace.set_span_in_context(span), session.span))
+        if turn.tool_uses:
+            # Only a call another library also traced can have its tools traced by that library.
+            stand_in = None if call.foreign is None else foreign.tool_stand_in(span, session.span)
+            self.sessions.expect_tool_uses(session, turn, call.context if span is call.span else None, span,
+                                           start_spans=not self.tools_traced_by_user,
+                                           make_current=call.in_caller_context, stand_in=stand_in)
         if turn.stop_reason in ("end_turn", "stop_sequence") and not session.explicit:
             self.sessions.end(session, "end_turn", end_ns=turn.end_ns)
 

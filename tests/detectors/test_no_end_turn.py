@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import anthropic
+import pytest
+
+from otel_agent_trace import agent_session
 from otel_agent_trace.detectors import SessionAnalyzer
+from otel_agent_trace.testing.fake_api import Fault, tool_reply
 from otel_agent_trace.testing.scenario import bash, edit, read, turn
 
 from .conftest import Detect
@@ -43,7 +48,7 @@ class TestNoEndTurn:
 
     def test_abandoned_session_without_turns_is_silent(self) -> None:
         """No turns, nothing to report, whatever the end reason."""
-        assert SessionAnalyzer("s", kinds=[K]).finish(None, "abandoned") == []
+        assert SessionAnalyzer("s", kinds=[K]).finish("abandoned") == []
 
     def test_stop_sequence_is_clean(self, detect: Detect) -> None:
         """stop_sequence is a normal end."""
@@ -52,3 +57,28 @@ class TestNoEndTurn:
     def test_unknown_stop_reason_is_not_guessed(self, detect: Detect) -> None:
         """With no stop_reason and no end reason there is nothing to claim."""
         assert detect(K, turn(stop=None), end_reason=None) == []
+
+
+class TestRunEndingOnAFailedCall:
+    """A run that gives up after a call failed ends with an error: live and on import, the finding is at
+    the last turn the model took and names the error of the call that failed after it."""
+
+    def test_offline(self, detect: Detect) -> None:
+        [found] = detect(K, turn(read("a.py")), turn(stop=None, error_type="InternalServerError"), end_reason="error")
+        assert (found.turn, found.severity) == (1, "error")
+        assert "after turn 1 (InternalServerError)" in found.message
+
+    def test_live(self, agent_trace, fake_anthropic) -> None:
+        fake_anthropic.enqueue(tool_reply(("read_file", {"path": "a.py"})), Fault.server_error())
+        client = fake_anthropic.client()
+        messages = [{"role": "user", "content": "Fix a.py"}]
+        with pytest.raises(anthropic.InternalServerError), agent_session("gives-up"):
+            reply = client.messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=messages)
+            use = reply.content[0]
+            messages += [{"role": "assistant", "content": reply.content},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
+                                                       "content": "x = 1"}]}]
+            client.messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=messages)
+        [found] = agent_trace.findings.of(K)
+        assert (found.turn, found.severity) == (1, "error")
+        assert "after turn 1 (InternalServerError)" in found.message

@@ -52,18 +52,37 @@ class SessionAnalyzer:
         # base class's no-op hooks are not called at all.
         self._turn_hooks = _hooks(self.detectors, "observe_turn")
         self._tool_hooks = _hooks(self.detectors, "observe_tool")
+        self._failed_hooks = [d for d, _ in _hooks(self.detectors, "observe_failed_attempt")]
+        self._last_turn: Turn | None = None
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
+        """A model call. One that failed before any response (``Turn.failed_attempt``) is not a turn: no
+        detector sees it; it is kept only to name the error if the run ends on it."""
+        if turn.failed_attempt:
+            self.observe_failed_attempt(turn)
+            return []
+        self._last_turn = turn
         return self._run(self._turn_hooks, turn)
+
+    def observe_failed_attempt(self, turn: Turn) -> None:
+        """A call that failed (live, also one whose stream an error cut): the call re-sending the
+        conversation takes its place, so no detector sees it as a turn; only the detectors about how the
+        run ended hear of it."""
+        for detector in self._failed_hooks:
+            try:
+                detector.observe_failed_attempt(turn)
+            except Exception:
+                self._fail(detector)
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         return self._run(self._tool_hooks, call)
 
-    def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
+    def finish(self, end_reason: str | None) -> list[Finding]:
+        """Findings about how the run ended (``end_reason``), after its last turn."""
         out: list[Finding] = []
         for detector in self.detectors:
             try:
-                found = detector.finish(last_turn, end_reason)
+                found = detector.finish(self._last_turn, end_reason)
             except Exception:
                 self._fail(detector)
                 continue
@@ -151,14 +170,12 @@ def analyze_session(session: Session, thresholds: Thresholds | None = None,
                     kinds: Iterable[str] | None = None) -> list[Finding]:
     """Run the detectors over a finished session (offline); the findings also go to ``session.findings``."""
     analyzer = SessionAnalyzer(session.id, thresholds, kinds)
-    last: Turn | None = None
     for event in session_events(session):
         if isinstance(event, Turn):
             analyzer.observe_turn(event)
-            last = event
         else:
             analyzer.observe_tool(event)
-    analyzer.finish(last, session.end_reason)
+    analyzer.finish(session.end_reason)
     session.findings = list(analyzer.findings)
     return session.findings
 

@@ -56,6 +56,10 @@ class Detector:
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         return []
 
+    def observe_failed_attempt(self, turn: Turn) -> None:
+        """A call that failed before a response (not a turn; the re-send takes its place). Only a detector
+        about how the run ended needs it: the run may end on it."""
+
     def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
         """The session ended (``end_reason``: end_turn, max_tokens, turn_limit, error, abandoned, or None)."""
         return []

@@ -27,14 +27,22 @@ class NoEndTurn(Detector):
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         super().__init__(thresholds)
         self._recent: deque[tuple[int, list[ToolUse]]] = deque(maxlen=_RECENT)  # (turn, its tool_uses)
+        self._failed: Turn | None = None  # the call after the last turn, when it failed
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         self._recent.append((turn.index, turn.tool_uses))  # names are only needed at the end
+        self._failed = None  # the conversation went on: an earlier failure was retried
         return []
+
+    def observe_failed_attempt(self, turn: Turn) -> None:
+        self._failed = turn
 
     def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
         if last_turn is None:
-            return []  # nothing ran: an abandoned session with no turns is not a failed one
+            # No turn: nothing ran, or the only call failed, which its error span and the session's status
+            # already say. There are no last turns to read backwards from.
+            return []
+        failed = self._failed
         stop = last_turn.stop_reason
         bad_end = _BAD_ENDS.get(end_reason or "")
         if bad_end is None and (stop is None or stop in _CLEAN_STOPS):
@@ -46,9 +54,10 @@ class NoEndTurn(Detector):
         elif end_reason == "max_tokens" or stop == "max_tokens":
             what = f"ran out of output tokens (max_tokens) at turn {t}"
         elif end_reason == "error":
-            what = f"ended with an error at turn {t}"
-            if last_turn.error_type:
-                what += f" ({last_turn.error_type})"
+            error_type = failed.error_type if failed is not None else last_turn.error_type
+            what = f"ended with an error after turn {t}" if failed is not None else f"ended with an error at turn {t}"
+            if error_type:
+                what += f" ({error_type})"
         else:
             what = f"ended at turn {t} with stop_reason={stop} instead of end_turn"
         recent = [f"{i}: {', '.join(use.name for use in uses) or 'text'}" for i, uses in self._recent]
@@ -58,7 +67,8 @@ class NoEndTurn(Detector):
             message=(f"session {what} — work backwards from the last turns ({'; '.join(recent)}): what was"
                      " the model stuck on, and was its last tool result complete?"),
             evidence={"stop_reason": stop, "end_reason": end_reason, "last_turn": t,
-                      "last_tools": list(last_turn.tool_names), "error_type": last_turn.error_type},
+                      "last_tools": list(last_turn.tool_names),
+                      "error_type": failed.error_type if failed is not None else last_turn.error_type},
         )]
 
     def tracked(self) -> int:

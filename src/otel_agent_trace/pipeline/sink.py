@@ -49,7 +49,6 @@ class SessionLedger:
         self.analyzer = analyzer
         self.lock = threading.RLock()
         self.rollup = Rollup()
-        self.last_turn: Turn | None = None
         self.final_findings: Sequence[Finding] = ()  # what the detectors said when the session ended
 
 
@@ -87,7 +86,7 @@ class RecordSink:
         """Final detectors, rollups and status on the session span, then end it; the JSONL end line."""
         span = ledger.span
         with ledger.lock:
-            findings = ledger.analyzer.finish(ledger.last_turn, end_reason) if ledger.analyzer is not None else []
+            findings = ledger.analyzer.finish(end_reason) if ledger.analyzer is not None else []
             if findings:
                 ledger.rollup.add_findings(findings)
                 ledger.final_findings = findings
@@ -118,9 +117,11 @@ class RecordSink:
         failed = error is not None or turn.failed_attempt
         saved = 0.0 if failed else self.settings.cache_saving_usd(turn.model, turn.usage.cache_read_input_tokens)
         findings: list[Finding] = []
-        if not failed:
-            with ledger.lock:
-                ledger.last_turn = turn
+        with ledger.lock:
+            if failed:
+                if ledger.analyzer is not None:
+                    ledger.analyzer.observe_failed_attempt(turn)
+            else:
                 ledger.rollup.add_turn(turn, saved)
                 if ledger.analyzer is not None:
                     findings = ledger.analyzer.observe_turn(turn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import anthropic
 import pytest
@@ -282,6 +283,26 @@ class TestEndingImplicitSessions:
         finally:
             instrumentor.uninstrument()
         assert ended_early == 2
+
+    def test_a_session_goes_idle_on_time_even_when_newer_calls_came_first(self, api, provider, settings, exporter):
+        """The sweep skips calls while nothing can have expired; a session still ends at the first call
+        after its own timeout."""
+        settings.session_idle_timeout = 0.3
+        instrumentor = _instrument(provider, settings)
+        client = api.client()
+        try:
+            api.enqueue(tool_reply(("read_file", {"path": "x"})), tool_reply(("read_file", {"path": "y"})),
+                        text_reply("ok"))
+            client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "one"}])
+            client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "two"}])
+            still_open = len(by_operation(exporter.get_finished_spans(), "invoke_agent"))
+            time.sleep(0.4)
+            client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "three"}])
+            done = by_operation(exporter.get_finished_spans(), "invoke_agent")
+        finally:
+            instrumentor.uninstrument()
+        assert still_open == 0
+        assert [s.attributes["agent_trace.end_reason"] for s in done][:2] == ["abandoned", "abandoned"]
 
     def test_idle_sessions_time_out(self, api, provider, settings, exporter):
         """A session idle past the timeout is ended at the next call."""

@@ -68,6 +68,7 @@ class AgentTracer:
         self.tracer = tracer
         self.settings = settings
         self.metrics = AgentMetrics(meter_provider)
+        self._server: tuple[Any, dict[str, Any]] = (None, {})  # the last base URL and its server attributes
         self.pending_dispatcher: Any = None  # a dispatcher patch still waiting for its function to exist
         # With a dispatcher or @trace_tool in use, tool spans start when the tool runs; otherwise they are
         # inferred, started when the response asking for them arrives (so work inside the tool nests).
@@ -121,7 +122,10 @@ class AgentTracer:
         client = getattr(resource, "_client", None)
         attributes = turn_request_attributes(turn, session.id, provider_of(client),
                                              max_tokens=request.max_tokens, stream=stream)
-        _server_attributes(client, attributes)
+        url = getattr(client, "base_url", None)
+        if url is not self._server[0]:  # nearly every call goes to the same URL object: parse it once
+            self._server = (url, server_attributes(url))
+        attributes.update(self._server[1])
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
         # Started now, not at the end: its context goes out on the wire (traceparent) and is current while
@@ -322,13 +326,14 @@ class TurnCall:
             log_once("finish", "otel_agent_trace: could not finish a turn span")
 
 
-def _server_attributes(client: Any, attributes: dict[str, Any]) -> None:
-    url = getattr(client, "base_url", None)
+def server_attributes(url: Any) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` of a client's base URL (none when it has no host)."""
     host = getattr(url, "host", None)
-    if host:
-        attributes[sc.SERVER_ADDRESS] = host
-        port = getattr(url, "port", None)
-        attributes[sc.SERVER_PORT] = port or (443 if getattr(url, "scheme", "https") == "https" else 80)
+    if not host:
+        return {}
+    port = getattr(url, "port", None)
+    return {sc.SERVER_ADDRESS: host,
+            sc.SERVER_PORT: port or (443 if getattr(url, "scheme", "https") == "https" else 80)}
 
 
 __all__ = ["AgentTracer", "TurnCall", "current_call", "log_once"]

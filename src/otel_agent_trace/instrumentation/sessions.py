@@ -116,6 +116,7 @@ class SessionTracker:
         self._sink = sink
         self._agent_name = agent_name
         self._idle_timeout = idle_timeout
+        self._next_sweep = 0.0  # monotonic time before which no open session can have gone idle
         self._max_open = max_open
         self._lock = threading.Lock()
         self._open: OrderedDict[str, LiveSession] = OrderedDict()
@@ -190,14 +191,24 @@ class SessionTracker:
             self.end(session, reason)
 
     def sweep_idle(self) -> None:
-        """End sessions idle for longer than the timeout (oldest first; stops at the first fresh one)."""
-        deadline = time.monotonic() - self._idle_timeout
+        """End sessions idle for longer than the timeout (oldest first; stops at the first fresh one).
+        Runs on every call, so it remembers when the oldest session can expire at the earliest and does
+        nothing until then."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        deadline = now - self._idle_timeout
         while True:
             with self._lock:
                 if not self._open:
+                    self._next_sweep = now + self._idle_timeout  # a session opened from now on expires later
                     return
                 oldest = next(iter(self._open.values()))
-                if oldest.last_activity > deadline or oldest.explicit:
+                if oldest.explicit:
+                    self._next_sweep = 0.0  # ended by its block, not by idleness: look again next call
+                    return
+                if oldest.last_activity > deadline:
+                    self._next_sweep = oldest.last_activity + self._idle_timeout
                     return
             self.end(oldest, None)
 

@@ -15,6 +15,8 @@ about to run, outside the timed region):
                   spans: our guard must suppress them, so the chat span count stays 1)
   ours-content    ours with message content capture on      (one of our modes per run)
   ours-jsonl      ours, metadata-only spans, plus the live JSONL trace file
+  ours-nodetectors  ours with the detectors off (``--decompose`` uses it)
+  floor           ours' spans, attributes, context and propagation alone, none of our logic (floor.py)
   openllmetry     opentelemetry-instrumentation-anthropic, its defaults
   official        opentelemetry-instrumentation-genai-anthropic, its defaults
   openinference   openinference-instrumentation-anthropic, its defaults
@@ -55,7 +57,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-MODES = ("bare", "native", "native-content", "floor", "ours", "ours-content", "ours-jsonl",
+MODES = ("bare", "native", "native-content", "floor", "ours", "ours-content", "ours-jsonl", "ours-nodetectors",
          "openllmetry", "official", "openinference")
 PATHS = ("sync", "async", "stream", "helper")
 PATH_LABEL = {"sync": "sync `create`", "async": "async `create`", "stream": "`create(stream=True)`",
@@ -366,8 +368,10 @@ class Harness:
             if mode == "ours-jsonl":
                 self._tmpdir = tempfile.TemporaryDirectory(prefix="bench-jsonl-")
                 environ["OTEL_AGENT_TRACE_JSONL"] = os.path.join(self._tmpdir.name, "trace.jsonl")
+            settings = Settings.from_env(environ)
+            settings.detectors = mode != "ours-nodetectors"
             self.instrumentor = AnthropicAgentInstrumentor()
-            self.instrumentor.instrument(tracer_provider=self.provider, settings=Settings.from_env(environ))
+            self.instrumentor.instrument(tracer_provider=self.provider, settings=settings)
             self.hub_getter = active_hub
             # The client asks for the SDK's own spans too: inside our turn the guard must suppress them.
             self.client_options = {"tracer_provider": self.provider}
@@ -901,6 +905,7 @@ LABEL = {
     "ours": "**ours**, metadata, detectors on",
     "ours-content": "**ours**, content capture",
     "ours-jsonl": "**ours**, metadata + JSONL file",
+    "ours-nodetectors": "**ours**, detectors off",
     "openllmetry": "OpenLLMetry (`opentelemetry-instrumentation-anthropic`)",
     "official": "official (`opentelemetry-instrumentation-genai-anthropic`)",
     "openinference": "OpenInference (`openinference-instrumentation-anthropic`)",
@@ -1077,6 +1082,45 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
 # ------------------------------------------------------------------------------------------------------
 # Soak and profile
 # ------------------------------------------------------------------------------------------------------
+
+def decomposition(runs: list[dict[str, Any]], parts: list[dict[str, Any]]) -> str:
+    """Where ours' overhead goes, as shares of the SDK's native spans' overhead: what the same spans cost
+    through the public API alone (``floor``), what our logic adds without the detectors, and the detectors.
+    ``runs`` hold ``ours``; ``parts`` (separate runs: one of our modes per process) hold ``floor`` and
+    ``ours-nodetectors``. Ratios to native are taken within each run, then the median over the runs."""
+    first = runs[0]
+
+    def med(source: list[dict[str, Any]], w: str, p: str, mode: str) -> float | None:
+        values = [v for v in (ratio(r, w, p, mode) for r in source) if v is not None]
+        return statistics.median(values) if values else None
+
+    lines = [
+        "## Where ours' time goes (ratios to the SDK's native spans, CPU time)",
+        "",
+        "Ours' overhead split in three, each as a share of what the SDK's native spans cost in the same run:",
+        "the **floor** (`benchmarks/floor.py`: ours' spans, attributes, context and propagation through the "
+        "public OpenTelemetry API with none of our logic: the cost of emitting this trace at all), **our "
+        "logic** without the detectors (request and response records, sessions, tool matching, rollups, "
+        "foreign-span checks: `ours-nodetectors` − floor), and the **detectors** (ours − `ours-nodetectors`). "
+        f"Floor and `ours-nodetectors` come from {len(parts)} separate runs (one of our modes per process). "
+        "The helper path has no floor.",
+        "",
+        "| workload | path | floor (SDK spans) | + our logic | + detectors | = ours | target |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for w in first["workloads"]:
+        for p in first["paths"]:
+            floor = med(parts, w, p, "floor") if p != "helper" else None
+            bare_logic = med(parts, w, p, "ours-nodetectors")
+            ours = med(runs, w, p, next(m for m in first["modes"] if m.startswith("ours")))
+            if ours is None or bare_logic is None:
+                continue
+            cells = [f"{floor:.2f}×" if floor is not None else "–",
+                     f"+{bare_logic - floor:.2f}×" if floor is not None else f"{bare_logic:.2f}× (with spans)",
+                     f"+{ours - bare_logic:.2f}×", f"**{ours:.2f}×**", f"≤ {TARGETS.get(p, 0.75)}"]
+            lines.append(f"| {w} | {PATH_LABEL[p]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
 
 def rss_kib() -> int:
     """Current resident set size (Linux /proc), else the peak from getrusage."""
@@ -1374,6 +1418,8 @@ def main() -> None:
     parser.add_argument("--source", choices=("head", "worktree", "installed"), default="head",
                         help="code the children measure: the last commit (default), src/ now, or as installed")
     parser.add_argument("--quick", action="store_true", help="1 run, 2 rounds × 40 blocks: a smoke run")
+    parser.add_argument("--decompose", action="store_true",
+                        help="also run floor and ours without detectors, and split ours' cost between them")
     parser.add_argument("--interleaved-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--soak", action="store_true", help="also run the 10 000-turn soak (bare vs ours)")
     parser.add_argument("--soak-only", action="store_true", help="run only the soak")
@@ -1417,6 +1463,14 @@ def main() -> None:
                       f"[{args.workloads}], {args.rounds} rounds × {args.blocks} blocks …", file=sys.stderr, flush=True)
                 runs.append(run_interleaved_child(args))
             text = report(runs, args, command, source)
+            if args.decompose:
+                parts_args = argparse.Namespace(**{**vars(args), "modes": "bare,native,floor,ours-nodetectors"})
+                parts = []
+                for i in range(args.runs):
+                    print(f"decomposition run {i + 1}/{args.runs}: modes [{parts_args.modes}] …", file=sys.stderr,
+                          flush=True)
+                    parts.append(run_interleaved_child(parts_args))
+                text += "\n" + decomposition(runs, parts) + "\n"
         if args.soak or args.soak_only:
             soak_md = soak_report(args.soak_turns)
             if args.soak_only and args.out and os.path.exists(args.out):

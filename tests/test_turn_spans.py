@@ -54,6 +54,29 @@ class TestEveryCallPath:
         if style.endswith(("stream", "helper")):
             assert a["gen_ai.response.time_to_first_chunk"] >= 0
 
+    @pytest.mark.parametrize("beta", [False, True], ids=["messages", "beta"])
+    @pytest.mark.parametrize("style", [s for s in CALL_STYLES if s.endswith("helper")])
+    def test_the_stream_helper_is_read_from_its_own_message(self, api, exporter, style, beta, monkeypatch):
+        """Through ``.stream()``, the SDK accumulates the message itself: the turn takes that message at the
+        end instead of reading every event again, so it needs no event-by-event accumulation at all."""
+        from anthropic.lib.streaming import MessageStream
+
+        from otel_agent_trace.instrumentation.extract import StreamAccumulator
+
+        if not hasattr(MessageStream, "_current_snapshot_or_none"):
+            pytest.skip("this SDK's helper has no snapshot accessor: its events are read one by one")
+
+        def refuse(self, event):
+            raise AssertionError("the helper's events were read one by one")
+
+        monkeypatch.setattr(StreamAccumulator, "feed", refuse)
+        api.enqueue(tool_reply(("read_file", {"path": "a.py"}), usage=USAGE))
+        call(style, api.base_url, beta=beta)
+        (span,) = chat_spans(exporter)
+        assert span.attributes["agent_trace.tool_use.names"] == ("read_file",)
+        assert span.attributes["gen_ai.usage.output_tokens"] == 40
+        assert span.attributes["gen_ai.response.time_to_first_chunk"] >= 0
+
     @pytest.mark.parametrize("style", CALL_STYLES)
     def test_return_values_are_unchanged(self, api, style, instrumented):
         """The caller sees the same types and content with and without instrumentation."""

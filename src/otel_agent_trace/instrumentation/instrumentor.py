@@ -20,11 +20,13 @@ from otel_agent_trace.instrumentation.package import _instruments
 from otel_agent_trace.instrumentation.patching import (
     async_create,
     async_request_fallback,
+    async_stream_manager_enter,
     attempt_counter,
     create,
     native_span_guard,
     request_fallback,
     stream_helper,
+    stream_manager_enter,
 )
 from otel_agent_trace.instrumentation.recorder import AgentTracer
 from otel_agent_trace.instrumentation.tools import TOOL_RUNNER_TARGETS
@@ -35,6 +37,8 @@ log = logging.getLogger("otel_agent_trace")
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
 _BASE_CLIENT = "anthropic._base_client"
+_STREAMING = "anthropic.lib.streaming._messages"
+_BETA_STREAMING = "anthropic.lib.streaming._beta_messages"
 
 # Targets missing from an SDK version (beta in old releases, native spans before 1.14) are skipped.
 # Each entry: (module, attribute, factory); the factory makes the wrapper for one hub.
@@ -43,6 +47,10 @@ _TARGETS: tuple[tuple[str, str, Callable[[AgentTracer], Callable[..., Any]]], ..
     (_MESSAGES, "AsyncMessages.create", async_create),
     (_MESSAGES, "Messages.stream", stream_helper),
     (_MESSAGES, "AsyncMessages.stream", stream_helper),
+    (_STREAMING, "MessageStreamManager.__enter__", stream_manager_enter),
+    (_STREAMING, "AsyncMessageStreamManager.__aenter__", async_stream_manager_enter),
+    (_BETA_STREAMING, "BetaMessageStreamManager.__enter__", stream_manager_enter),
+    (_BETA_STREAMING, "BetaAsyncMessageStreamManager.__aenter__", async_stream_manager_enter),
     (_BETA_MESSAGES, "Messages.create", create),
     (_BETA_MESSAGES, "AsyncMessages.create", async_create),
     (_BETA_MESSAGES, "Messages.stream", stream_helper),

@@ -10,6 +10,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from otel_agent_trace.instrumentation import foreign
 from otel_agent_trace.instrumentation.recorder import AgentTracer, TurnCall, current_call, log_once
+from otel_agent_trace.instrumentation.streams import follow_helper_snapshot
 
 
 def _run(call: TurnCall, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -151,6 +152,38 @@ def stream_helper(hub: AgentTracer) -> Wrapper:
         return manager
 
     return wrapper
+
+
+def stream_manager_enter(hub: AgentTracer) -> Wrapper:
+    """``MessageStreamManager.__enter__`` (sync; ``__aenter__`` below): the ``MessageStream`` it returns
+    reads our traced raw stream and accumulates the message itself, so the turn takes that snapshot at
+    the end instead of reading each event a second time."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        message_stream = wrapped(*args, **kwargs)
+        if hub.live and is_instrumentation_enabled():
+            _follow(message_stream)
+        return message_stream
+
+    return wrapper
+
+
+def async_stream_manager_enter(hub: AgentTracer) -> Wrapper:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        message_stream = await wrapped(*args, **kwargs)
+        if hub.live and is_instrumentation_enabled():
+            _follow(message_stream)
+        return message_stream
+
+    return wrapper
+
+
+def _follow(message_stream: Any) -> None:
+    try:
+        follow_helper_snapshot(message_stream)
+    except Exception:
+        log_once("follow_snapshot", "otel_agent_trace: could not follow a stream helper's message")
 
 
 def _traced_request(hub: AgentTracer, instance: Any, kwargs: dict[str, Any],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -229,7 +230,7 @@ class TurnCall:
     """One in-flight model call. ``finish`` runs exactly once, whichever exit path gets there first."""
 
     __slots__ = ("_accumulator", "_done", "context", "error", "foreign", "hub", "in_caller_context", "previous_count",
-                 "request_attributes", "session", "span", "stream", "turn")
+                 "request_attributes", "session", "snapshot", "span", "stream", "turn")
 
     def __init__(self, hub: AgentTracer, session: LiveSession, turn: Turn, span: Span, stream: bool,
                  previous_count: int) -> None:
@@ -247,6 +248,9 @@ class TurnCall:
         self.request_attributes: dict[str, Any] = {}
         self._done = False
         self._accumulator: StreamAccumulator | None = None
+        # The SDK's ``.stream()`` helper builds the whole message itself: when set, the stream's events are
+        # not read one by one and the turn is filled from this snapshot at the end (see streams.py).
+        self.snapshot: Callable[[], Any] | None = None
 
     def activate(self) -> tuple[contextvars.Token, object]:
         return current_call.set(self), otel_context.attach(self.context)
@@ -301,7 +305,14 @@ class TurnCall:
     def finish_stream(self, error: BaseException | None = None) -> None:
         if self._done:
             return
-        if self._accumulator is not None:
+        if self.snapshot is not None and self._accumulator is None:
+            try:
+                message = self.snapshot()
+                if message is not None:
+                    apply_message(self.turn, message, self.hub.keep_content)
+            except Exception:
+                log_once("snapshot", "otel_agent_trace: could not read a stream's final message")
+        elif self._accumulator is not None:
             try:
                 self._accumulator.finish()
             except Exception:

@@ -8,6 +8,8 @@ SDK's objects (``response``, ``text_stream`` via the helper, ``get_final_message
 from __future__ import annotations
 
 import inspect
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import wrapt
@@ -58,6 +60,21 @@ class _EventStream(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def _self_end(self, error: BaseException | None = None) -> None:
         self._self_call.finish_stream(error)
+
+    def follow_snapshot(self, snapshot: Callable[[], Any]) -> None:
+        """The SDK's ``.stream()`` helper is reading this stream and accumulates the message itself: the
+        turn is filled from its snapshot at the end instead of from every event (only the first event's
+        time is taken). Called before the first event; afterwards it changes nothing."""
+        call = self._self_call
+        if call.snapshot is not None or call._accumulator is not None:
+            return
+        call.snapshot = snapshot
+
+        def first_event(event: Any) -> None:
+            call.turn.first_chunk_ns = time.time_ns()
+            self._self_on_event = _ignore
+
+        self._self_on_event = first_event
 
     def __del__(self) -> None:
         self._self_call.abandon()
@@ -139,6 +156,20 @@ class TracedAsyncStream(_EventStream):
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
             self._self_end(exc)
+
+
+def _ignore(event: Any) -> None:
+    pass
+
+
+def follow_helper_snapshot(message_stream: Any) -> None:
+    """After the SDK's stream manager made its ``MessageStream`` over our traced raw stream: let the turn
+    read the helper's own accumulated message instead of every event. SDK versions without the snapshot
+    accessor keep reading events."""
+    raw = getattr(message_stream, "_raw_stream", None)
+    snapshot = getattr(message_stream, "_current_snapshot_or_none", None)
+    if isinstance(raw, _EventStream) and callable(snapshot):
+        raw.follow_snapshot(snapshot)
 
 
 class _APIResponseBase(wrapt.ObjectProxy):  # type: ignore[misc]

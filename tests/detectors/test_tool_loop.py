@@ -86,11 +86,15 @@ class TestToolLoop:
                        turn(bash("make", "Error: Exit code 2", error=True)), turn())
         assert found == []
 
-    def test_reported_once_per_streak_then_escalated_once(self, detect: Detect) -> None:
-        """A 7-turn streak gives a warning at the 3rd repeat and one error at the 5th, nothing more."""
+    def test_reported_once_per_streak_however_long(self, detect: Detect) -> None:
+        """A 7-turn streak in a run that ends with an answer is waste: one warning, at the 3rd repeat."""
         found = detect(K, *[turn(_bad_edit(str(i))) for i in range(7)], turn())
-        assert [(f.turn, f.severity) for f in found] == [(3, "warning"), (5, "error")]
-        assert "still looping" in found[1].message
+        assert [(f.turn, f.severity) for f in found] == [(3, "warning")]
+
+    def test_a_loop_the_run_ended_in_is_still_waste(self, detect: Detect) -> None:
+        """Cut off inside a loop: the loop stays a warning; the lost run is no_end_turn's error."""
+        found = detect(K, *[turn(_bad_edit(str(i))) for i in range(6)], end_reason="turn_limit")
+        assert [(f.turn, f.severity) for f in found] == [(3, "warning")]
 
     def test_a_long_gap_breaks_the_streak(self, detect: Detect) -> None:
         """Failures far apart (more than four turns) are new attempts, not retries."""
@@ -189,3 +193,40 @@ def test_the_message_describes_the_error_without_quoting_the_output(detect: Dete
     found = detect(K, turn(fail), turn(fail), turn(fail), turn())
     assert found and "zebra-unicorn" not in found[0].message and "upstream" not in found[0].message
 
+
+
+def test_reads_and_other_queries_do_not_end_an_empty_search_streak(detect: Detect) -> None:
+    """Empty greps with a read and a `git diff` between them: neither answered the search, still a loop."""
+    found = detect(K, turn(grep("def render_page", "No matches found")), turn(grep("render_page", "No matches found")),
+                   turn(bash("git diff --name-only", "src/app.py")), turn(read("src/app.py")),
+                   turn(grep("render_page", "No matches found")), turn())
+    assert [f.turn for f in found] == [5]
+
+
+def _pyright(line: int, message: str) -> dict:
+    return bash("uv run pyright", f"/repo/src/conv.py\n  /repo/src/conv.py:{line}:17 - error: {message}\n"
+                "1 error, 0 warnings, 0 informations", error=True)
+
+
+def test_edits_that_go_round_in_circles_are_a_loop(detect: Detect) -> None:
+    """Type errors at the same lines after each edit are one failure tweaked, not progress (TDD)."""
+    found = detect(K, turn(_pyright(184, 'Type of "value" is unknown')), turn(edit("src/conv.py", "a", "b")),
+                   turn(_pyright(184, 'Type of "value" is unknown')), turn(edit("src/conv.py", "b", "c")),
+                   turn(_pyright(183, "Unnecessary isinstance call")), turn())
+    assert [f.turn for f in found] == [5]
+
+
+def test_an_earlier_failure_coming_back_continues_the_streak(detect: Detect) -> None:
+    """A, B, A between edits: the edits went round in a circle; the third failure is the loop."""
+    fails = [bash("pytest -q", f"Exit code 1\nE   {msg}", error=True)
+             for msg in ("KeyError: 'user'", "TypeError: bad operand", "KeyError: 'user'")]
+    found = detect(K, turn(fails[0]), turn(edit("a.py", "1", "2")), turn(fails[1]),
+                   turn(edit("a.py", "2", "3")), turn(fails[2]), turn())
+    assert [f.turn for f in found] == [5]
+
+
+def test_errors_far_apart_in_a_file_after_edits_are_progress(detect: Detect) -> None:
+    """Each edit fixes one type error and the checker moves on to another part of the file: TDD."""
+    found = detect(K, turn(_pyright(40, "a")), turn(edit("src/conv.py", "a", "b")), turn(_pyright(120, "b")),
+                   turn(edit("src/conv.py", "b", "c")), turn(_pyright(300, "c")), turn())
+    assert found == []

@@ -59,9 +59,10 @@ _EXACT: dict[str, str] = {
     **dict.fromkeys(("bash", "run_command", "run_bash", "shell", "execute", "exec", "terminal",
                      "run_terminal_cmd", "execute_command", "run_shell_command", "run_shell", "bash_tool",
                      "run", "sh", "command"), BASH),
-    # Names that contain read/write/search words but touch no file.
+    # Names that contain read/write/search words but touch no file. ToolSearch loads deferred tool schemas
+    # (its answer is tool references, no text): not a search of the code.
     **dict.fromkeys(("todowrite", "todoread", "task", "agent", "webfetch", "websearch", "web_search",
-                     "web_fetch", "exitplanmode", "think"), OTHER),
+                     "web_fetch", "exitplanmode", "think", "toolsearch"), OTHER),
 }
 _EDITOR_NAMES = ("str_replace_based_edit_tool", "str_replace_editor", "text_editor")
 _EDITOR_COMMANDS = {"view": READ, "str_replace": EDIT, "create": EDIT, "insert": EDIT, "undo_edit": EDIT}

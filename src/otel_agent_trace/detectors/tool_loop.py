@@ -3,23 +3,30 @@
 Repeats are counted per turn, not per call: parallel calls in one turn are alternatives tried at once,
 while a loop is the model seeing an error and retrying the same thing. Anything that changes the
 situation ends a streak: a success on the same target, a search or listing after guessed paths, a read
-of the file after failed edits, an edit before re-running a failing command that then fails differently
-(test-driven iterations). An edit after which the command fails exactly as before (same error line,
-numbers aside) changed nothing that mattered: the retry continues the streak. Retries may be spread out
-(a few unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are
-keyed by what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
+of the file after failed edits, a search that finds something after searches that found nothing, an
+edit before re-running a failing command that then fails differently (test-driven iterations). A success
+that does not answer the failure (a read or a `git diff` between empty searches) is not a change of
+strategy: the streak goes on. An edit after which the command fails as before changed nothing that
+mattered: the retry continues the streak. "As before" is the article's "similar errors": the same error
+line (numbers aside), an error at the same place in the code (same file, a few lines apart), or an error
+the streak already produced (the edits went round in a circle). Retries may be spread out (a few
+unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are keyed by
+what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
+
+Severity: a loop is waste (``warning``), reported once per streak however long it goes on. Whether it
+cost the run is no_end_turn's call (``error`` when the run was cut off without an answer).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from otel_agent_trace.detectors._util import BoundedDict, short, turn_span
 from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.detectors.errors import clip, describe, error_line
 from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
-from otel_agent_trace.model.records import Finding, Severity, ToolCall
+from otel_agent_trace.model.records import Finding, ToolCall
 
 # Turns between two failures of one streak. Retries need not be adjacent: a model that reads or lists
 # something between two identical failures and then retries unchanged has not changed strategy. Three
@@ -33,6 +40,13 @@ _EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no result
                             "found 0 files", "0 matches"})
 
 _FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
+_LISTERS = _FINDERS | {"ls", "tree", "dir"}  # a listing that shows something grounds the next search too
+
+
+def _finder(role: ToolRole, programs: frozenset[str] = _FINDERS) -> bool:
+    """A search tool (Grep, Glob, LS) or a finder program (grep, find …): one whose empty result means
+    "nothing there", unlike `git diff`, `which` or `wc`."""
+    return not role.shell or role.program in programs
 
 
 def _empty(result: str) -> bool:
@@ -40,12 +54,24 @@ def _empty(result: str) -> bool:
     return len(result) < 40 and result.strip().strip(".").lower() in _EMPTY_RESULTS
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
-_ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
+_KEEP_FAILURES = 4  # distinct failures (masked error lines, code locations) remembered per bash streak
+_NEAR_LINES = 3  # errors this many lines apart in one file point at the same code
 _BASH_FIXES = {
     "bad_option": "the flag does not exist: give the model the command's --help output or docs",
     "command_not_found": "the command is not installed here: tell the model which tools exist",
     "permission": "the sandbox forbids it: tell the model what it may run",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One distinct failure of a command: its error line (digits masked), the code it points at, and
+    when it first came (the streak's ``total`` then, and the turn)."""
+
+    failure: str
+    where: tuple[str, int] | None
+    total: int
+    turn: int
 
 
 @dataclass(slots=True)
@@ -55,21 +81,48 @@ class _Streak:
     last_turn: int
     name: str
     first_error: str
-    turns: list[int]  # the last _KEEP_TURNS turns, ids and targets
-    ids: list[str]
+    turns: list[int]  # the last _KEEP_TURNS failing turns, (turn, tool_use id)s and targets
+    ids: list[tuple[int, str]]
     targets: list[str]
     count: int = 1
-    reported: int = 0  # 0: not yet, 1: warning sent, 2: escalated
-    last_error: str = ""  # the last failure's error line, digits masked: "the same failure again?"
+    reported: bool = False
+    reported_from: int = 0  # first turn of the streak that was reported: a circle back to it is not new
+    # Bash streaks: failing turns since the command last succeeded (a different failure after an edit
+    # restarts ``count``, not this), and the distinct failures seen meanwhile, the most recent last.
+    total: int = 1
+    seen: list[_Seen] = field(default_factory=list)
 
 
 # Numbers standing alone (counts, timings, seeds, line numbers), not the digits of a name (test_case_3).
 _NUMBERS = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 
 
-def _same_failure(text: str, error: str) -> str:
-    """The failure's telling line with numbers masked (timings, counts, seeds, line numbers)."""
-    return _NUMBERS.sub("#", error_line(text, error, 240))
+# "src/app.py:184:17 - error", "File \"x.py\", line 12", "main.go:40: undefined": where a failure points.
+_LOCATION = re.compile(r"([\w./\\-]*\w\.[A-Za-z]\w{0,7})(?::|\"?, line |\()(\d+)")
+
+
+def _failure(text: str, error: str) -> tuple[str, tuple[str, int] | None]:
+    """The failure's telling line with numbers masked (timings, counts, seeds, line numbers), and the
+    file and line it points at, if it names one."""
+    line = error_line(text, error, 240)
+    match = _LOCATION.search(line)
+    where = (match.group(1).rsplit("/", 1)[-1], int(match.group(2))) if match else None
+    return _NUMBERS.sub("#", line), where
+
+
+def _similar(streak: _Streak, failure: str, where: tuple[str, int] | None) -> _Seen | None:
+    """The earliest failure of the streak's history this one repeats: the same error line, or an error at
+    the same place in the code (same file, a few lines apart)."""
+    for seen in streak.seen:
+        if seen.failure == failure or (where is not None and seen.where is not None and seen.where[0] == where[0]
+                                       and abs(seen.where[1] - where[1]) <= _NEAR_LINES):
+            return seen
+    return None
+
+
+def _remember(streak: _Streak, failure: str, where: tuple[str, int] | None, t: int) -> None:
+    if all(seen.failure != failure for seen in streak.seen):
+        _keep(streak.seen, _Seen(failure, where, streak.total, t), _KEEP_FAILURES)
 
 
 def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-arg]
@@ -99,7 +152,6 @@ class ToolLoop(Detector):
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         super().__init__(thresholds)
         self.min_repeats = max(2, self.thresholds.loop_min_repeats)
-        self.escalate_at = max(_ESCALATE, self.min_repeats + 2)
         cap = min(_MAX_STREAKS, self.thresholds.max_tracked_targets)
         self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
@@ -109,7 +161,7 @@ class ToolLoop(Detector):
         info = call_info(call)
         role, t = info.role, call.turn_index
         error = info.error
-        if (error is None and role.role == SEARCH and (not role.shell or role.program in _FINDERS)
+        if (error is None and role.role == SEARCH and _finder(role)
                 and _empty(call.result)):
             error = "empty"  # patterns varied slightly, nothing found each time: the labels' "empty results"
         key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
@@ -120,31 +172,43 @@ class ToolLoop(Detector):
         streaks = self._bash if bash else self._streaks
         streak = streaks.touch(key)
         target = role.path or role.target
-        failure = _same_failure(call.result, error) if bash else ""
-        # Code changed since the last failure: re-running is a new attempt (TDD) unless it fails exactly
-        # as before, in which case the changes were cosmetic and the model is retrying the same thing.
+        failure, where = _failure(call.result, error) if bash else ("", None)
+        # Code changed since the last failure: re-running is a new attempt (TDD) unless it fails as before,
+        # in which case the changes were cosmetic and the model is retrying the same thing.
         changed = bash and streak is not None and self._changed_at >= streak.last_turn
-        if (streak is None or streak.error != error or t - streak.last_turn > _MAX_GAP
-                or (changed and failure != streak.last_error)):
+        if streak is None or streak.error != error or t - streak.last_turn > _MAX_GAP:
             streak = _Streak(error, t, t, call.name, error_line(call.result, error, 240), [t],
-                             [call.tool_use_id], [target] if target else [], last_error=failure)
+                             [(t, call.tool_use_id)], [target] if target else [])
+            if bash:
+                _remember(streak, failure, where, t)
             streaks.put(key, streak)
             return []  # one failure is never a loop (min_repeats ≥ 2)
-        else:
-            streak.last_error = failure
-            if t != streak.last_turn:
-                streak.count += 1
-                streak.last_turn = t
-                _keep(streak.turns, t, _KEEP_TURNS)
-            _keep(streak.ids, call.tool_use_id, _KEEP_TURNS)
-            if target and target not in streak.targets:
-                _keep(streak.targets, target, _KEEP_TARGETS)
-        if streak.count >= self.min_repeats and streak.reported == 0:
-            streak.reported = 1
-            return [self._finding(key, streak, t, "warning")]
-        if streak.count >= self.escalate_at and streak.reported == 1:
-            streak.reported = 2
-            return [self._finding(key, streak, t, "error")]
+        if bash and t != streak.last_turn:
+            streak.total += 1
+            again = _similar(streak, failure, where) if changed else None
+            if again is not None and again.turn < streak.first_turn:
+                # Back at a failure from before the last restart: the edits since went round in a circle,
+                # so every failing turn since that failure belongs to the loop.
+                streak.count = streak.total - again.total
+                streak.first_turn = again.turn
+            elif changed and again is None:
+                # The code changed and the command fails differently: progress (test-driven iterations).
+                streak.count, streak.first_turn = 0, t
+                streak.first_error = error_line(call.result, error, 240)
+                streak.reported = False
+            _remember(streak, failure, where, t)
+        if t != streak.last_turn or streak.count == 0:
+            streak.count += 1
+            streak.last_turn = t
+            _keep(streak.turns, t, _KEEP_TURNS)
+        _keep(streak.ids, (t, call.tool_use_id), _KEEP_TURNS)
+        if target and target not in streak.targets:
+            _keep(streak.targets, target, _KEEP_TARGETS)
+        if not streak.reported and streak.reported_from and streak.first_turn <= streak.reported_from:
+            streak.reported = True  # circled back into a loop already reported
+        if streak.count >= self.min_repeats and not streak.reported:
+            streak.reported, streak.reported_from = True, streak.first_turn
+            return [self._finding(key, streak, t)]
         return []
 
     def _success(self, role: ToolRole, key: tuple[str, str], t: int) -> None:
@@ -158,17 +222,19 @@ class ToolLoop(Detector):
             # the model already knew does not ground the next guess; a listing or search does.
             streaks.pop((EDIT, role.path))
             streaks.pop((EDIT, _REFUSED))
-        if role.role in (READ, SEARCH):
-            streaks.pop((SEARCH, _NOTHING))  # found something: the search has moved on
+        if role.role == SEARCH and _finder(role, _LISTERS):
+            # A search found something: the search has moved on. Reads and other queries (git diff) that
+            # succeed between empty searches do not show the model a way out of them.
+            streaks.pop((SEARCH, _NOTHING))
         if role.role == SEARCH:
             streaks.pop((READ, _GUESS))
         elif role.role in CHANGE_ROLES:
             # Code changed: re-running the failing command is a new attempt, unless it fails the same way.
             self._changed_at = t
 
-    def _finding(self, key: tuple[str, str], s: _Streak, t: int, severity: Severity) -> Finding:
+    def _finding(self, key: tuple[str, str], s: _Streak, t: int) -> Finding:
         role, target = key
-        turns = list(s.turns)
+        turns = [n for n in s.turns if n >= s.first_turn]  # a restart after progress keeps older turns
         span = turn_span([s.first_turn, t])
         err = f"{describe(s.error)} ({s.error})"  # described, not quoted: the quote is in the evidence
         if target == _REFUSED:
@@ -194,11 +260,10 @@ class ToolLoop(Detector):
         else:
             what = f"{s.name} failed in {s.count} turns ({span}) with {err}"
             fix = "the model is not changing strategy: check what the error told it"
-        again = ", still looping" if severity == "error" else ""
         return Finding(
-            kind=self.kind, severity=severity, turn=t,
-            turns=turns, tool_use_ids=list(s.ids),
-            message=f"{what}{again} — {fix}",
+            kind=self.kind, severity="warning", turn=t,
+            turns=turns, tool_use_ids=[i for n, i in s.ids if n >= s.first_turn],
+            message=f"{what} — {fix}",
             evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
                       "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},

@@ -38,6 +38,24 @@ class ToolRole(NamedTuple):
     invoked: str | None = None  # what it runs, as typed: "python scripts/export.py", "git log", "ls"
 
 
+_EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
+                            "found 0 files", "0 matches"})
+FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
+LISTERS = FINDERS | {"ls", "tree", "dir"}  # a listing that shows something grounds the next search too
+
+
+def is_finder(role: ToolRole, programs: frozenset[str] = FINDERS) -> bool:
+    """A search tool (Grep, Glob, LS) or a finder program (grep, find …): one whose empty result means
+    "nothing there", unlike `git diff`, `which` or `wc`."""
+    return not role.shell or role.program in programs
+
+
+def found_nothing(role: ToolRole, result: str) -> bool:
+    """A search that ran and found nothing: the search tool's way of failing."""
+    return (role.role == SEARCH and len(result) < 40 and is_finder(role)
+            and result.strip().strip(".").lower() in _EMPTY_RESULTS)
+
+
 class CallInfo(NamedTuple):
     """A tool call's role plus its error class (None: success)."""
 

@@ -25,7 +25,20 @@ from dataclasses import dataclass, field
 from otel_agent_trace.detectors._util import BoundedDict, short, turn_span
 from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.detectors.errors import clip, describe, error_line
-from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
+from otel_agent_trace.detectors.roles import (
+    BASH,
+    CHANGE_ROLES,
+    EDIT,
+    LISTERS,
+    OTHER,
+    READ,
+    SEARCH,
+    WRITE,
+    ToolRole,
+    call_info,
+    found_nothing,
+    is_finder,
+)
 from otel_agent_trace.model.records import Finding, ToolCall
 
 # Turns between two failures of one streak. Retries need not be adjacent: a model that reads or lists
@@ -36,22 +49,6 @@ _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted fi
 _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path was guessed
 _NOTHING = "*searches finding nothing*"  # one streak for every empty search, whatever the pattern
 _REFUSED = "*edits refused: file not read*"  # one streak for edits refused for not reading first, any file
-_EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
-                            "found 0 files", "0 matches"})
-
-_FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
-_LISTERS = _FINDERS | {"ls", "tree", "dir"}  # a listing that shows something grounds the next search too
-
-
-def _finder(role: ToolRole, programs: frozenset[str] = _FINDERS) -> bool:
-    """A search tool (Grep, Glob, LS) or a finder program (grep, find …): one whose empty result means
-    "nothing there", unlike `git diff`, `which` or `wc`."""
-    return not role.shell or role.program in programs
-
-
-def _empty(result: str) -> bool:
-    """A search that ran and found nothing: the search tool's way of failing."""
-    return len(result) < 40 and result.strip().strip(".").lower() in _EMPTY_RESULTS
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
 _KEEP_FAILURES = 4  # distinct failures (masked error lines, code locations) remembered per bash streak
@@ -161,8 +158,7 @@ class ToolLoop(Detector):
         info = call_info(call)
         role, t = info.role, call.turn_index
         error = info.error
-        if (error is None and role.role == SEARCH and _finder(role)
-                and _empty(call.result)):
+        if error is None and found_nothing(role, call.result):
             error = "empty"  # patterns varied slightly, nothing found each time: the labels' "empty results"
         key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
         if error is None:
@@ -222,7 +218,7 @@ class ToolLoop(Detector):
             # the model already knew does not ground the next guess; a listing or search does.
             streaks.pop((EDIT, role.path))
             streaks.pop((EDIT, _REFUSED))
-        if role.role == SEARCH and _finder(role, _LISTERS):
+        if role.role == SEARCH and is_finder(role, LISTERS):
             # A search found something: the search has moved on. Reads and other queries (git diff) that
             # succeed between empty searches do not show the model a way out of them.
             streaks.pop((SEARCH, _NOTHING))

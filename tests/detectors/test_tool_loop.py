@@ -230,3 +230,36 @@ def test_errors_far_apart_in_a_file_after_edits_are_progress(detect: Detect) -> 
     found = detect(K, turn(_pyright(40, "a")), turn(edit("src/conv.py", "a", "b")), turn(_pyright(120, "b")),
                    turn(edit("src/conv.py", "b", "c")), turn(_pyright(300, "c")), turn())
     assert found == []
+
+
+def _ruff_missing(path: str) -> dict:
+    return bash(f"ruff check {path}", f"{path}:1:1: E902 No such file or directory (os error 2)\nFound 1 error.",
+                error=True)
+
+
+class TestWrongWorkingDirectory:
+    def test_relative_paths_that_exist_elsewhere_failing_again_and_again_are_a_loop(self, detect: Detect) -> None:
+        """Known files named relative to the wrong directory, retried far apart: one loop, at the third."""
+        found = detect(K, turn(read("/repo/src/app.py")), turn(read("/repo/tests/test_app.py")),
+                       turn(_ruff_missing("src/app.py")),
+                       turn(bash("ruff check /repo/src/app.py", "All checks passed!")),
+                       *[turn(read(f"/repo/src/m{i}.py")) for i in range(6)],
+                       turn(_ruff_missing("tests/test_app.py")), turn(read("/repo/src/m9.py")),
+                       turn(_ruff_missing("src/app.py")), turn())
+        assert [f.turn for f in found] == [13]
+        assert "another directory" in found[0].message and found[0].evidence["target"] is None
+
+    def test_a_relative_path_that_works_again_ends_it(self, detect: Detect) -> None:
+        """`cd` back to the project: relative paths resolve again, the earlier failures are over."""
+        found = detect(K, turn(read("/repo/src/app.py")), turn(_ruff_missing("src/app.py")),
+                       turn(_ruff_missing("src/app.py")),
+                       turn(bash("cd /repo && ruff check src/app.py", "All checks passed!")),
+                       turn(_ruff_missing("src/app.py")), turn())
+        assert found == []
+
+    def test_unknown_relative_paths_far_apart_are_not_this_loop(self, detect: Detect) -> None:
+        """Paths nothing showed to exist, failing many turns apart: no wrong-directory loop."""
+        found = detect(K, *[t for i in range(3) for t in (turn(_ruff_missing(f"lib/x{i}.py")),
+                                                           *[turn(read(f"/repo/a{i}{j}.py")) for j in range(6)])],
+                       turn())
+        assert found == []

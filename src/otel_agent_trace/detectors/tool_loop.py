@@ -13,6 +13,13 @@ the streak already produced (the edits went round in a circle). Retries may be s
 unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are keyed by
 what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
 
+A relative path that fails (not found, or a search in it finding nothing) although the session knows a
+file or directory it names (an absolute path ending with it, or the same relative path working earlier)
+is the wrong working directory, not a guess: the same mistake, whatever the tool's input, for as long as
+the shell stays where it is. Such failures form one streak per tool with no limit on the turns between
+them; a listing restarts the count, and a relative path that works again (the directory fits) ends it.
+One such loop is reported once per tool until it ends.
+
 Severity: a loop is waste (``warning``), reported once per streak however long it goes on. Whether it
 cost the run is no_end_turn's call (``error`` when the run was cut off without an answer).
 """
@@ -24,7 +31,7 @@ from dataclasses import dataclass, field
 
 from otel_agent_trace.detectors._util import BoundedDict, short, turn_span
 from otel_agent_trace.detectors.base import Detector, Thresholds
-from otel_agent_trace.detectors.errors import clip, describe, error_line
+from otel_agent_trace.detectors.errors import HEAD_CHARS, clip, describe, error_line, path_tokens
 from otel_agent_trace.detectors.roles import (
     BASH,
     CHANGE_ROLES,
@@ -48,7 +55,10 @@ _MAX_GAP = 4
 _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted first
 _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path was guessed
 _NOTHING = "*searches finding nothing*"  # one streak for every empty search, whatever the pattern
-_REFUSED = "*edits refused: file not read*"  # one streak for edits refused for not reading first, any file
+_REFUSED = "*edits refused: file not read*"
+_ELSEWHERE = "*relative paths that exist under another directory*"
+_ABSOLUTE = re.compile(r"^(?:/|~|\$|\\|[A-Za-z]:[\\/])|://")
+_MAX_KNOWN = 1_024  # path suffixes known to exist  # one streak for edits refused for not reading first, any file
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
 _KEEP_FAILURES = 4  # distinct failures (masked error lines, code locations) remembered per bash streak
@@ -122,6 +132,15 @@ def _remember(streak: _Streak, failure: str, where: tuple[str, int] | None, t: i
         _keep(streak.seen, _Seen(failure, where, streak.total, t), _KEEP_FAILURES)
 
 
+def _parts(path: str) -> list[str]:
+    return [part for part in path.replace("\\", "/").split("/") if part and part != "."]
+
+
+def _relative(path: str | None) -> bool:
+    """A path the shell resolves against its working directory (not ".", "..", absolute, ~ or a URL)."""
+    return bool(path) and path not in (".", "..") and _ABSOLUTE.search(path) is None  # type: ignore[arg-type]
+
+
 def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-arg]
     """Append, dropping the oldest beyond ``limit`` (a bounded window, like a deque with maxlen)."""
     items.append(item)
@@ -153,6 +172,11 @@ class ToolLoop(Detector):
         self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._changed_at = 0  # turn of the last successful change to the code (edit, write)
+        # The last one or two parts of paths known to exist (and of their directories): a relative path
+        # ending the same way exists, just not under the shell's working directory.
+        self._known: BoundedDict[str, int] = BoundedDict(min(_MAX_KNOWN, self.thresholds.max_tracked_targets))
+        self._elsewhere: BoundedDict[str, _Streak] = BoundedDict(cap)  # by tool name
+        self._elsewhere_reported: BoundedDict[str, int] = BoundedDict(cap)  # tool name → turn reported
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
@@ -163,7 +187,12 @@ class ToolLoop(Detector):
         key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
         if error is None:
             self._success(role, key, t)
+            self._learn(call, role, t)
             return []
+        if error in ("not_found", "empty"):
+            relative = self._relative_target(call, role, error)
+            if relative is not None and self._exists(relative):
+                return self._misplaced(call, relative, error, t)
         bash = key[0] == BASH
         streaks = self._bash if bash else self._streaks
         streak = streaks.touch(key)
@@ -207,6 +236,63 @@ class ToolLoop(Detector):
             return [self._finding(key, streak, t)]
         return []
 
+    # -- the wrong working directory ---------------------------------------------------------------
+    def _learn(self, call: ToolCall, role: ToolRole, t: int) -> None:
+        """Remember the paths a successful call shows to exist; a relative one working ends the mistake."""
+        # Some commands accept a path that is not there and print nothing (`git diff -- x`): only output
+        # shows that a path a command names resolved.
+        resolved = bool(call.result.strip())
+        paths = [role.path] if role.path else []
+        if role.shell and resolved and role.command and "/" in role.command:
+            paths += [p for p in path_tokens(role.command, 500, 8) if "/" in p]
+        for path in paths:
+            parts = _parts(path)
+            for n in (1, 2):
+                if len(parts) >= n:
+                    self._known.put("/".join(parts[-n:]), t)
+                if len(parts) > n:
+                    self._known.put("/".join(parts[-n - 1:-1]), t)  # its directory exists too
+            if resolved and _relative(path) and (self._elsewhere or self._elsewhere_reported):
+                self._elsewhere.clear()
+                self._elsewhere_reported.clear()  # a relative path works again: the directory fits
+        if role.role == SEARCH and is_finder(role, LISTERS):
+            self._elsewhere.clear()  # the model looked around: a new count, but the same diagnosis
+
+    def _relative_target(self, call: ToolCall, role: ToolRole, error: str) -> str | None:
+        if role.path:
+            return role.path if _relative(role.path) else None
+        if role.shell and role.command and error == "not_found":
+            text = call.result[:HEAD_CHARS]
+            for token in path_tokens(role.command, 500, 16):
+                if "/" in token and _relative(token) and token in text:
+                    return token  # the relative path the error names
+        return None
+
+    def _exists(self, path: str) -> bool:
+        parts = _parts(path)
+        return bool(parts) and "/".join(parts[-2:]) in self._known
+
+    def _misplaced(self, call: ToolCall, path: str, error: str, t: int) -> list[Finding]:
+        name = call.name
+        streak = self._elsewhere.touch(name)
+        if streak is None:
+            streak = _Streak(error, t, t, name, error_line(call.result, error, 240), [t],
+                             [(t, call.tool_use_id)], [path], reported=name in self._elsewhere_reported)
+            self._elsewhere.put(name, streak)
+            return []
+        if t != streak.last_turn:
+            streak.count += 1
+            streak.last_turn = t
+            _keep(streak.turns, t, _KEEP_TURNS)
+        _keep(streak.ids, (t, call.tool_use_id), _KEEP_TURNS)
+        if path not in streak.targets:
+            _keep(streak.targets, path, _KEEP_TARGETS)
+        if streak.count >= self.min_repeats and not streak.reported:
+            streak.reported = True
+            self._elsewhere_reported.put(name, t)
+            return [self._finding((READ, _ELSEWHERE), streak, t)]
+        return []
+
     def _success(self, role: ToolRole, key: tuple[str, str], t: int) -> None:
         streaks = self._streaks
         if key[0] == BASH:
@@ -240,6 +326,11 @@ class ToolLoop(Detector):
             what = f"{s.count} turns of searches finding nothing ({span}: {', '.join(s.targets)})"
             fix = ("the model is guessing names: a directory listing or a broader pattern would show what"
                    " exists")
+        elif target == _ELSEWHERE:
+            what = (f"{s.count} turns of {s.name} calls on relative paths that exist under another directory"
+                    f" ({span}: {', '.join(s.targets)})")
+            fix = ("the shell's working directory is not where the model thinks (an earlier cd?): absolute"
+                   " paths or a cd back to the project end the failures")
         elif role == READ and target == _GUESS:
             what = f"{s.count} turns of guessed paths not found ({span}: {', '.join(s.targets)})"
             fix = "the model is guessing rather than exploring: give it a glob or directory listing first"
@@ -260,10 +351,11 @@ class ToolLoop(Detector):
             kind=self.kind, severity="warning", turn=t,
             turns=turns, tool_use_ids=[i for n, i in s.ids if n >= s.first_turn],
             message=f"{what} — {fix}",
-            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED) else target,
+            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED, _ELSEWHERE) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
                       "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},
         )
 
     def tracked(self) -> int:
-        return len(self._streaks) + len(self._bash)
+        return (len(self._streaks) + len(self._bash) + len(self._known) + len(self._elsewhere)
+                + len(self._elsewhere_reported))

@@ -61,6 +61,8 @@ _LISTING_LINES = 512
 _OTHER_CHARS = 4_096
 _TEXT_BUDGET = 262_144  # characters of recent results kept for lookups: bounds both memory and lookup time
 _MAX_TEXTS = 256
+_CODE_TEXTS = 32
+_CODE_BUDGET = 65_536
 _CLUSTER_TARGETS = 16  # distinct targets named in a cluster finding
 _CLUSTER_TURNS = 32
 _MAX_CHECKS = 64  # occurrences of a name looked at per lookup; a name that common counts as seen
@@ -183,6 +185,9 @@ class HallucinatedInput(Detector):
         # test, the same listing) are kept once.
         self._texts: dict[tuple[str, bool], None] = {}
         self._text_chars = 0
+        # Reads with no path-like token in them (code), kept apart: only the name look-up searches them.
+        self._code: dict[str, None] = {}
+        self._code_chars = 0
         self._max_texts = max(1, min(cap, _MAX_TEXTS) - _CLUSTER_TARGETS)  # with the cluster: ≤ cap entries
         self._reported: BoundedDict[str, int] = BoundedDict(cap)
         self._oriented_at: int | None = None
@@ -325,8 +330,12 @@ class HallucinatedInput(Detector):
                 text = "\n".join(text.split("\n", _LISTING_LINES)[:_LISTING_LINES])
         else:
             text = text[:_OTHER_CHARS]
-            if role.role != READ and "/" not in text and _DOT_LETTER.search(text) is None:
-                return  # no path-like token in it ("The file has been updated."); a read shows code names
+            if "/" not in text and _DOT_LETTER.search(text) is None:
+                # No path-like token in it ("The file has been updated."): nothing a path look-up could
+                # find. A read of code still shows the names it defines, for the name look-up only.
+                if role.role == READ and text:
+                    self._remember_code(text)
+                return
         if not text:
             return
         texts = self._texts
@@ -340,6 +349,18 @@ class HallucinatedInput(Detector):
             old = next(iter(texts))
             del texts[old]
             self._text_chars -= len(old[0])
+
+    def _remember_code(self, text: str) -> None:
+        code = self._code
+        if text in code:
+            del code[text]
+        else:
+            self._code_chars += len(text)
+        code[text] = None
+        while len(code) > _CODE_TEXTS or (self._code_chars > _CODE_BUDGET and len(code) > 1):
+            old = next(iter(code))
+            del code[old]
+            self._code_chars -= len(old)
 
     def _saw(self, name: str) -> bool:
         """Did a call target, or a listing entry / path-like token of a recent result, have this name?"""
@@ -370,7 +391,8 @@ class HallucinatedInput(Detector):
         if name in self._known:
             return True
         size, budget = len(name), _MAX_CHECKS
-        for text, _ in reversed(self._texts):  # newest first
+        texts = [*reversed(self._code), *(text for text, _ in reversed(self._texts))]  # newest first
+        for text in texts:
             at = text.find(name)
             while at >= 0:
                 budget -= 1
@@ -384,7 +406,7 @@ class HallucinatedInput(Detector):
 
     def tracked(self) -> int:
         cluster = len(self._cluster.targets) if self._cluster else 0
-        return len(self._known) + len(self._reported) + len(self._texts) + cluster
+        return len(self._known) + len(self._reported) + len(self._texts) + len(self._code) + cluster
 
 
 def _word_char(c: str) -> bool:

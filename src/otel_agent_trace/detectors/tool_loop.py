@@ -57,7 +57,6 @@ _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path
 _NOTHING = "*searches finding nothing*"  # one streak for every empty search, whatever the pattern
 _REFUSED = "*edits refused: file not read*"
 _ELSEWHERE = "*relative paths that exist under another directory*"
-_ABSOLUTE = re.compile(r"^(?:/|~|\$|\\|[A-Za-z]:[\\/])|://")
 _MAX_KNOWN = 1_024  # path suffixes known to exist  # one streak for edits refused for not reading first, any file
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
@@ -132,13 +131,11 @@ def _remember(streak: _Streak, failure: str, where: tuple[str, int] | None, t: i
         _keep(streak.seen, _Seen(failure, where, streak.total, t), _KEEP_FAILURES)
 
 
-def _parts(path: str) -> list[str]:
-    return [part for part in path.replace("\\", "/").split("/") if part and part != "."]
-
-
 def _relative(path: str | None) -> bool:
     """A path the shell resolves against its working directory (not ".", "..", absolute, ~ or a URL)."""
-    return bool(path) and path not in (".", "..") and _ABSOLUTE.search(path) is None  # type: ignore[arg-type]
+    if not path or path in (".", "..") or path[0] in "/~$\\":
+        return False
+    return "://" not in path and not (len(path) > 2 and path[1] == ":" and path[2] in "/\\")
 
 
 def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-arg]
@@ -172,11 +169,13 @@ class ToolLoop(Detector):
         self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._changed_at = 0  # turn of the last successful change to the code (edit, write)
-        # The last one or two parts of paths known to exist (and of their directories): a relative path
-        # ending the same way exists, just not under the shell's working directory.
-        self._known: BoundedDict[str, int] = BoundedDict(min(_MAX_KNOWN, self.thresholds.max_tracked_targets))
+        # Paths known to exist (and their directories), by their last part: a relative path another known
+        # path ends with exists, just not under the shell's working directory.
+        self._known: BoundedDict[str, str] = BoundedDict(min(_MAX_KNOWN, self.thresholds.max_tracked_targets))
         self._elsewhere: BoundedDict[str, _Streak] = BoundedDict(cap)  # by tool name
         self._elsewhere_reported: BoundedDict[str, int] = BoundedDict(cap)  # tool name → turn reported
+        self._last_known: str | None = None
+        self._last_command: str | None = None
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
@@ -187,8 +186,9 @@ class ToolLoop(Detector):
         key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
         if error is None:
             self._success(role, key, t)
-            self._learn(call, role, t)
+            self._learn(call, role)
             return []
+        self._last_known = self._last_command = None  # a path may stop resolving: learn it again when it works
         if error in ("not_found", "empty"):
             relative = self._relative_target(call, role, error)
             if relative is not None and self._exists(relative):
@@ -237,26 +237,44 @@ class ToolLoop(Detector):
         return []
 
     # -- the wrong working directory ---------------------------------------------------------------
-    def _learn(self, call: ToolCall, role: ToolRole, t: int) -> None:
+    def _learn(self, call: ToolCall, role: ToolRole) -> None:
         """Remember the paths a successful call shows to exist; a relative one working ends the mistake."""
+        path = role.path
+        if path and path != self._last_known:  # runs of calls on one file are common: learn it once
+            self._last_known = path
+            self._know(path)
+            if _relative(path):
+                self._fits()
         # Some commands accept a path that is not there and print nothing (`git diff -- x`): only output
         # shows that a path a command names resolved.
-        resolved = bool(call.result.strip())
-        paths = [role.path] if role.path else []
-        if role.shell and resolved and role.command and "/" in role.command:
-            paths += [p for p in path_tokens(role.command, 500, 8) if "/" in p]
-        for path in paths:
-            parts = _parts(path)
-            for n in (1, 2):
-                if len(parts) >= n:
-                    self._known.put("/".join(parts[-n:]), t)
-                if len(parts) > n:
-                    self._known.put("/".join(parts[-n - 1:-1]), t)  # its directory exists too
-            if resolved and _relative(path) and (self._elsewhere or self._elsewhere_reported):
-                self._elsewhere.clear()
-                self._elsewhere_reported.clear()  # a relative path works again: the directory fits
-        if role.role == SEARCH and is_finder(role, LISTERS):
+        command = role.command
+        if (role.shell and command and command != self._last_command and "/" in command
+                and call.result.strip()):
+            self._last_command = command  # a command re-run (the tests) names the same paths
+            for token in path_tokens(command, 500, 8):
+                if "/" in token:
+                    self._know(token)
+                    if _relative(token):
+                        self._fits()
+        if role.role == SEARCH and self._elsewhere and is_finder(role, LISTERS):
             self._elsewhere.clear()  # the model looked around: a new count, but the same diagnosis
+
+    def _know(self, path: str) -> None:
+        """Index the path, and its directory (which exists too), by their last part."""
+        path = path.replace("\\", "/").rstrip("/")
+        head, _, name = path.rpartition("/")
+        known = self._known
+        if name and name != ".":
+            known.put(name, path)
+        parent = head.rpartition("/")[2]
+        if parent and parent != ".":
+            known.put(parent, head)
+
+    def _fits(self) -> None:
+        """A relative path resolved: the working directory fits again, the mistake is over."""
+        if self._elsewhere or self._elsewhere_reported:
+            self._elsewhere.clear()
+            self._elsewhere_reported.clear()
 
     def _relative_target(self, call: ToolCall, role: ToolRole, error: str) -> str | None:
         if role.path:
@@ -269,8 +287,12 @@ class ToolLoop(Detector):
         return None
 
     def _exists(self, path: str) -> bool:
-        parts = _parts(path)
-        return bool(parts) and "/".join(parts[-2:]) in self._known
+        """Does a known path end with this relative one (``claude_code_log/x.py`` of ``/home/u/app/…``)?"""
+        path = path.replace("\\", "/").rstrip("/")
+        while path.startswith("./"):
+            path = path[2:]
+        known = self._known.get(path.rpartition("/")[2])
+        return known is not None and (known == path or known.endswith("/" + path))
 
     def _misplaced(self, call: ToolCall, path: str, error: str, t: int) -> list[Finding]:
         name = call.name

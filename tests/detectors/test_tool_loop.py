@@ -86,15 +86,11 @@ class TestToolLoop:
                        turn(bash("make", "Error: Exit code 2", error=True)), turn())
         assert found == []
 
-    def test_reported_once_per_streak_however_long(self, detect: Detect) -> None:
-        """A 7-turn streak in a run that ends with an answer is waste: one warning, at the 3rd repeat."""
+    def test_reported_once_per_streak_then_escalated_once(self, detect: Detect) -> None:
+        """A 7-turn streak gives a warning at the 3rd repeat and one error at the 5th, nothing more."""
         found = detect(K, *[turn(_bad_edit(str(i))) for i in range(7)], turn())
-        assert [(f.turn, f.severity) for f in found] == [(3, "warning")]
-
-    def test_a_loop_the_run_ended_in_is_still_waste(self, detect: Detect) -> None:
-        """Cut off inside a loop: the loop stays a warning; the lost run is no_end_turn's error."""
-        found = detect(K, *[turn(_bad_edit(str(i))) for i in range(6)], end_reason="turn_limit")
-        assert [(f.turn, f.severity) for f in found] == [(3, "warning")]
+        assert [(f.turn, f.severity) for f in found] == [(3, "warning"), (5, "error")]
+        assert "still looping" in found[1].message
 
     def test_a_long_gap_breaks_the_streak(self, detect: Detect) -> None:
         """Failures far apart (more than four turns) are new attempts, not retries."""

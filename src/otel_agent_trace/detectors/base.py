@@ -12,10 +12,10 @@ empty results are normal.
 Severity means the same for every kind:
 
 * ``error``: a failure that cost the run — it was cut off without an answer (turn limit, max_tokens,
-  API error). Only no_end_turn knows that; a loop that runs into the cut-off is a warning next to it;
+  API error) or a loop went on after it was reported (five retries by default);
 * ``warning``: waste — tokens, turns or money spent on repeated, failing or unneeded work (drift, a
-  loop however long, an invented input, a token jump from command output or an avoidable read, an
-  avalanche, a cache miss, a trace that stops without an answer);
+  loop, an invented input, a token jump from command output or an avoidable read, an avalanche, a
+  cache miss, a trace that stops without an answer);
 * ``info``: context worth knowing that is usually not a mistake — a big first read that builds the
   context, a cache entry that expired during a pause longer than its lifetime.
 """

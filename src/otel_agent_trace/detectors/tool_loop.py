@@ -20,8 +20,10 @@ the shell stays where it is. Such failures form one streak per tool with no limi
 them; a listing restarts the count, and a relative path that works again (the directory fits) ends it.
 One such loop is reported once per tool until it ends.
 
-Severity: a loop is waste (``warning``), reported once per streak however long it goes on. Whether it
-cost the run is no_end_turn's call (``error`` when the run was cut off without an answer).
+Severity: a loop is waste (``warning``), reported at its third repeat. A loop the model keeps going
+after it was reported (five repeats by default) is escalated once (``error``): the report, the watch
+summary and ``--fail-on error`` treat a persisting loop as a failed run. The wrong-directory loop is
+not escalated: each failure there is followed by a working call, the run goes on.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from otel_agent_trace.detectors.roles import (
     found_nothing,
     is_finder,
 )
-from otel_agent_trace.model.records import Finding, ToolCall
+from otel_agent_trace.model.records import Finding, Severity, ToolCall
 
 # Turns between two failures of one streak. Retries need not be adjacent: a model that reads or lists
 # something between two identical failures and then retries unchanged has not changed strategy. Three
@@ -58,6 +60,7 @@ _NOTHING = "*searches finding nothing*"  # one streak for every empty search, wh
 _REFUSED = "*edits refused: file not read*"
 _ELSEWHERE = "*relative paths that exist under another directory*"
 _MAX_KNOWN = 1_024  # path suffixes known to exist  # one streak for edits refused for not reading first, any file
+_ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
 _KEEP_FAILURES = 4  # distinct failures (masked error lines, code locations) remembered per bash streak
@@ -92,6 +95,7 @@ class _Streak:
     targets: list[str]
     count: int = 1
     reported: bool = False
+    escalated: bool = False
     reported_from: int = 0  # first turn of the streak that was reported: a circle back to it is not new
     # Bash streaks: failing turns since the command last succeeded (a different failure after an edit
     # restarts ``count``, not this), and the distinct failures seen meanwhile, the most recent last.
@@ -165,6 +169,7 @@ class ToolLoop(Detector):
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         super().__init__(thresholds)
         self.min_repeats = max(2, self.thresholds.loop_min_repeats)
+        self.escalate_at = max(_ESCALATE, self.min_repeats + 2)
         cap = min(_MAX_STREAKS, self.thresholds.max_tracked_targets)
         self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
@@ -220,7 +225,7 @@ class ToolLoop(Detector):
                 # The code changed and the command fails differently: progress (test-driven iterations).
                 streak.count, streak.first_turn = 0, t
                 streak.first_error = error_line(call.result, error, 240)
-                streak.reported = False
+                streak.reported = streak.escalated = False
             _remember(streak, failure, where, t)
         if t != streak.last_turn or streak.count == 0:
             streak.count += 1
@@ -234,6 +239,9 @@ class ToolLoop(Detector):
         if streak.count >= self.min_repeats and not streak.reported:
             streak.reported, streak.reported_from = True, streak.first_turn
             return [self._finding(key, streak, t)]
+        if streak.count >= self.escalate_at and streak.reported and not streak.escalated:
+            streak.escalated = True
+            return [self._finding(key, streak, t, "error")]
         return []
 
     # -- the wrong working directory ---------------------------------------------------------------
@@ -336,7 +344,7 @@ class ToolLoop(Detector):
             # Code changed: re-running the failing command is a new attempt, unless it fails the same way.
             self._changed_at = t
 
-    def _finding(self, key: tuple[str, str], s: _Streak, t: int) -> Finding:
+    def _finding(self, key: tuple[str, str], s: _Streak, t: int, severity: Severity = "warning") -> Finding:
         role, target = key
         turns = [n for n in s.turns if n >= s.first_turn]  # a restart after progress keeps older turns
         span = turn_span([s.first_turn, t])
@@ -370,9 +378,9 @@ class ToolLoop(Detector):
             what = f"{s.name} failed in {s.count} turns ({span}) with {err}"
             fix = "the model is not changing strategy: check what the error told it"
         return Finding(
-            kind=self.kind, severity="warning", turn=t,
+            kind=self.kind, severity=severity, turn=t,
             turns=turns, tool_use_ids=[i for n, i in s.ids if n >= s.first_turn],
-            message=f"{what} — {fix}",
+            message=f"{what}{', still looping' if severity == 'error' else ''} — {fix}",
             evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED, _ELSEWHERE) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
                       "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},

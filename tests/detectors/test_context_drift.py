@@ -155,3 +155,26 @@ class TestWhatCountsAsTheSameWork:
         found = detect(K, turn(read(path)), *_busy(6), turn(read(path)), turn())
         assert found == []
 
+
+
+class TestFormatterRuns:
+    def test_a_formatter_given_another_file_does_not_change_this_one(self, detect: Detect) -> None:
+        """`ruff format app.py` rewrites app.py only: re-reading an untouched template is still drift."""
+        found = detect(K, turn(read("/repo/templates/nav.html")),
+                       turn(bash("ruff format app.py", "1 file reformatted")),
+                       *_busy(5), turn(read("/repo/templates/nav.html")), turn())
+        assert [f.turn for f in found] == [8]
+
+    def test_a_formatter_given_the_file_by_a_relative_path_changed_it(self, detect: Detect) -> None:
+        """The relative path a command names and the absolute path the model reads are one file."""
+        found = detect(K, turn(read("/repo/src/app.py")), *_busy(3),
+                       turn(bash("ruff format src/app.py", "1 file reformatted")), turn(read("/repo/src/app.py")),
+                       turn())
+        assert found == []
+
+    def test_a_formatter_over_a_directory_may_change_any_file(self, detect: Detect) -> None:
+        """`ruff format .` names no file: every earlier read may be stale, none is drift."""
+        found = detect(K, turn(read("/repo/templates/nav.html")),
+                       turn(bash("ruff format .", "3 files reformatted")),
+                       *_busy(5), turn(read("/repo/templates/nav.html")), turn())
+        assert found == []

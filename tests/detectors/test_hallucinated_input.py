@@ -290,3 +290,43 @@ class TestNotTheModelsInput:
         found = detect(K, turn(bash("ssh root@router \"uci commit firewall && echo enabled\"", out)), turn())
         assert found == []
 
+
+
+IMPORT_ERROR = ("Traceback (most recent call last):\n  File \"<string>\", line 2, in <module>\n"
+                "ImportError: cannot import name 'parse_log_file' from 'app.parser' (/repo/app/parser.py)")
+
+
+class TestNamesTheCodeDoesNotHave:
+    def test_an_unseen_imported_function_is_a_hallucinated_input(self, detect: Detect) -> None:
+        """The model imports a function no result ever showed, and the module has no such name."""
+        found = detect(K, turn(read("/repo/app/models.py", "class Entry:\n    pass")),
+                       turn(bash('python -c "from app.parser import parse_log_file"', IMPORT_ERROR, error=True)),
+                       turn())
+        assert [(f.turn, f.severity) for f in found] == [(2, "warning")]
+        assert found[0].evidence["target"] == "parse_log_file" and found[0].evidence["target_type"] == "name"
+
+    def test_a_name_an_earlier_result_showed_is_not_invented(self, detect: Detect) -> None:
+        """The function was in a read file: importing it from the wrong module is another mistake."""
+        found = detect(K, turn(read("/repo/app/loader.py", "def parse_log_file(path):\n    ...")),
+                       turn(bash('python -c "from app.parser import parse_log_file"', IMPORT_ERROR, error=True)),
+                       turn())
+        assert found == []
+
+    def test_an_import_failing_inside_the_project_is_not_the_models_input(self, detect: Detect) -> None:
+        """`pytest` failing on an ImportError in the project's code: the model never wrote that name."""
+        found = detect(K, turn(bash("pytest -q", IMPORT_ERROR, error=True)), turn())
+        assert found == []
+
+    def test_a_missing_module_attribute_counts_too(self, detect: Detect) -> None:
+        """`AttributeError: module 'x' has no attribute 'y'` names a function that does not exist."""
+        result = "Traceback (most recent call last):\nAttributeError: module 'app.cli' has no attribute 'run_all'"
+        found = detect(K, turn(bash('python -c "import app.cli; app.cli.run_all()"', result, error=True)), turn())
+        assert [f.evidence["target"] for f in found] == ["run_all"]
+
+
+@pytest.mark.parametrize("command", ["ss -tlnp", "tree -L 2", "netstat -tlnp"])
+def test_a_standard_utility_missing_from_the_machine_is_not_invented(detect: Detect, command: str) -> None:
+    """`ss: command not found` in a minimal image: the tool exists, this machine lacks it."""
+    program = command.split()[0]
+    found = detect(K, turn(bash(command, f"/bin/sh: 1: {program}: not found", error=True)), turn())
+    assert found == []

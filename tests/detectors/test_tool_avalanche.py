@@ -83,3 +83,22 @@ def test_web_searches_and_fetches_are_exploration_too(detect: Detect) -> None:
     found = detect(K, *_explore(5), *web, turn())
     assert [f.turn for f in found] == [8]
 
+
+
+def _empty_searches(n: int, start_ctx: int) -> list[dict]:
+    return [turn(grep(f"def g{i}", "No matches found"), context=start_ctx + i * 50) for i in range(n)]
+
+
+def test_a_run_of_mostly_empty_searches_is_retrying_not_an_avalanche(detect: Detect) -> None:
+    """Eight read/search turns, four of them finding nothing: a loop's retries, not exploration."""
+    turns = _explore(4) + _empty_searches(4, 6_000)
+    found = detect(K, *turns, turn(context=7_000))
+    assert found == []
+
+
+def test_a_few_empty_searches_do_not_hide_an_avalanche(detect: Detect) -> None:
+    """Two fruitless turns among ten exploring ones: still an avalanche, at the eighth turn."""
+    turns = _explore(3) + _empty_searches(2, 5_300) + [turn(read(f"src/n{i}.py"), context=5_500 + i * 300)
+                                                       for i in range(5)]
+    found = detect(K, *turns, turn(context=9_000))
+    assert [f.turn for f in found] == [8] and found[0].evidence["fruitless_turns"] == 2

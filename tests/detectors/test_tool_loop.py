@@ -189,3 +189,73 @@ def test_the_message_describes_the_error_without_quoting_the_output(detect: Dete
     found = detect(K, turn(fail), turn(fail), turn(fail), turn())
     assert found and "zebra-unicorn" not in found[0].message and "upstream" not in found[0].message
 
+
+
+def test_reads_and_other_queries_do_not_end_an_empty_search_streak(detect: Detect) -> None:
+    """Empty greps with a read and a `git diff` between them: neither answered the search, still a loop."""
+    found = detect(K, turn(grep("def render_page", "No matches found")), turn(grep("render_page", "No matches found")),
+                   turn(bash("git diff --name-only", "src/app.py")), turn(read("src/app.py")),
+                   turn(grep("render_page", "No matches found")), turn())
+    assert [f.turn for f in found] == [5]
+
+
+def _pyright(line: int, message: str) -> dict:
+    return bash("uv run pyright", f"/repo/src/conv.py\n  /repo/src/conv.py:{line}:17 - error: {message}\n"
+                "1 error, 0 warnings, 0 informations", error=True)
+
+
+def test_edits_that_go_round_in_circles_are_a_loop(detect: Detect) -> None:
+    """Type errors at the same lines after each edit are one failure tweaked, not progress (TDD)."""
+    found = detect(K, turn(_pyright(184, 'Type of "value" is unknown')), turn(edit("src/conv.py", "a", "b")),
+                   turn(_pyright(184, 'Type of "value" is unknown')), turn(edit("src/conv.py", "b", "c")),
+                   turn(_pyright(183, "Unnecessary isinstance call")), turn())
+    assert [f.turn for f in found] == [5]
+
+
+def test_an_earlier_failure_coming_back_continues_the_streak(detect: Detect) -> None:
+    """A, B, A between edits: the edits went round in a circle; the third failure is the loop."""
+    fails = [bash("pytest -q", f"Exit code 1\nE   {msg}", error=True)
+             for msg in ("KeyError: 'user'", "TypeError: bad operand", "KeyError: 'user'")]
+    found = detect(K, turn(fails[0]), turn(edit("a.py", "1", "2")), turn(fails[1]),
+                   turn(edit("a.py", "2", "3")), turn(fails[2]), turn())
+    assert [f.turn for f in found] == [5]
+
+
+def test_errors_far_apart_in_a_file_after_edits_are_progress(detect: Detect) -> None:
+    """Each edit fixes one type error and the checker moves on to another part of the file: TDD."""
+    found = detect(K, turn(_pyright(40, "a")), turn(edit("src/conv.py", "a", "b")), turn(_pyright(120, "b")),
+                   turn(edit("src/conv.py", "b", "c")), turn(_pyright(300, "c")), turn())
+    assert found == []
+
+
+def _ruff_missing(path: str) -> dict:
+    return bash(f"ruff check {path}", f"{path}:1:1: E902 No such file or directory (os error 2)\nFound 1 error.",
+                error=True)
+
+
+class TestWrongWorkingDirectory:
+    def test_relative_paths_that_exist_elsewhere_failing_again_and_again_are_a_loop(self, detect: Detect) -> None:
+        """Known files named relative to the wrong directory, retried far apart: one loop, at the third."""
+        found = detect(K, turn(read("/repo/src/app.py")), turn(read("/repo/tests/test_app.py")),
+                       turn(_ruff_missing("src/app.py")),
+                       turn(bash("ruff check /repo/src/app.py", "All checks passed!")),
+                       *[turn(read(f"/repo/src/m{i}.py")) for i in range(6)],
+                       turn(_ruff_missing("tests/test_app.py")), turn(read("/repo/src/m9.py")),
+                       turn(_ruff_missing("src/app.py")), turn())
+        assert [f.turn for f in found] == [13]
+        assert "another directory" in found[0].message and found[0].evidence["target"] is None
+
+    def test_a_relative_path_that_works_again_ends_it(self, detect: Detect) -> None:
+        """`cd` back to the project: relative paths resolve again, the earlier failures are over."""
+        found = detect(K, turn(read("/repo/src/app.py")), turn(_ruff_missing("src/app.py")),
+                       turn(_ruff_missing("src/app.py")),
+                       turn(bash("cd /repo && ruff check src/app.py", "All checks passed!")),
+                       turn(_ruff_missing("src/app.py")), turn())
+        assert found == []
+
+    def test_unknown_relative_paths_far_apart_are_not_this_loop(self, detect: Detect) -> None:
+        """Paths nothing showed to exist, failing many turns apart: no wrong-directory loop."""
+        found = detect(K, *[t for i in range(3) for t in (turn(_ruff_missing(f"lib/x{i}.py")),
+                                                           *[turn(read(f"/repo/a{i}{j}.py")) for j in range(6)])],
+                       turn())
+        assert found == []

@@ -10,7 +10,9 @@ middle). Only what is really the same work counts:
 * of a file only the agent changes: a log or a background command's output file (``*.log``,
   ``tasks/b1.output``) is written by a running process, and re-reading it polls its progress;
 * unchanged since: re-reading after an edit, a failed edit (re-reading is the cure for a string that no
-  longer matches), a command that rewrites files, or a sub-agent run is normal and never reported;
+  longer matches), a command that rewrites files, or a sub-agent run is normal and never reported. A
+  formatter given files (``ruff format src/app.py``) changes those files, not every file; a change is
+  matched to reads by the file's last two path parts, so a relative and an absolute path name one file;
 * still in context: after a compaction, or a drop of the context that shows the history was replaced,
   the earlier reads are gone.
 
@@ -35,6 +37,14 @@ _PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]|REDACTED|<[^/>]*>|[*?]|\$|\.\.\.|â€
 
 _OUTPUT_SUFFIXES = (".log", ".out", ".output", ".err")
 _OUTPUT_DIRS = ("/logs/", "/log/", "/tasks/", "\\tasks\\", "\\logs\\")
+
+
+def _change_key(path: str) -> str:
+    """A file's last two path parts: `claude_code_log/renderer.py` changed by a command in the project
+    directory is the `/home/u/app/claude_code_log/renderer.py` the model reads. Two files sharing them count
+    as one, which can only hide a re-read, never invent one."""
+    parts = path.replace("\\", "/").rsplit("/", 2)
+    return "/".join(parts[-2:])
 
 
 def _is_file_identity(path: str) -> bool:
@@ -97,7 +107,7 @@ class ContextDrift(Detector):
             return []
         if role.role == BASH and info.error is None:
             for path in role.changed_paths:
-                self._changed.put(path, t)
+                self._changed.put(_change_key(path), t)
             if role.global_change:
                 self._global_change = t
                 self._edits.clear()
@@ -109,7 +119,7 @@ class ContextDrift(Detector):
         if prev is None:
             self._reads.put(path, _Read(t, t, call.tool_use_id))
             return []
-        last_change = max(self._changed.get(path) or 0, self._global_change)
+        last_change = max(self._changed.get(_change_key(path)) or 0, self._global_change)
         gap = t - prev.last_turn
         findings: list[Finding] = []
         unchanged = last_change < prev.last_turn
@@ -150,7 +160,7 @@ class ContextDrift(Detector):
                 evidence={"reason": "repeated_edit", "path": path, "first_edit_turn": first_turn,
                           "gap_turns": t - first_turn, "succeeded": ok},
             ))
-        self._changed.put(path, t)  # a failed edit too: re-reading the file is how the model recovers
+        self._changed.put(_change_key(path), t)  # a failed edit too: re-reading the file is how the model recovers
         if not ok:
             return findings
         if undo:

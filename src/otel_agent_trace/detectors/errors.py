@@ -252,6 +252,32 @@ def missing_command(text: str) -> str | None:
     return name.rsplit("/", 1)[-1] or None
 
 
+# A name the code does not have, as the language reports it: (name, where it was looked for).
+_MISSING_NAME = re.compile(
+    r"cannot import name ['\"](\w+)['\"] from ['\"]([\w.]+)['\"]"  # Python ImportError
+    r"|module ['\"]([\w.]+)['\"] has no attribute ['\"](\w+)['\"]"  # Python AttributeError on a module
+    r"|module ['\"]([^'\"]+)['\"] does not provide an export named ['\"](\w+)['\"]"  # JavaScript ESM
+    r"|module ['\"]\\?\"([^'\"\\]+)\\?\"['\"] has no exported member ['\"](\w+)['\"]",  # TypeScript TS2305
+    re.IGNORECASE,
+)
+
+
+def missing_name(text: str) -> tuple[str, str] | None:
+    """(name, module) of an import or attribute the code does not have: ``cannot import name 'x' from
+    'pkg.mod'`` → ('x', 'pkg.mod')."""
+    match = _MISSING_NAME.search(text[:HEAD_CHARS])
+    if not match:
+        return None
+    g = match.groups()
+    if g[0]:
+        return g[0], g[1]
+    if g[2]:
+        return g[3], g[2]
+    if g[4]:
+        return g[5], g[4]
+    return g[7], g[6]
+
+
 # "lsd: 3: No such file …", "eza: Unknown argument -R": the program an error line speaks for. Shells and
 # generic words are not programs that could stand in for another.
 _SPEAKER = re.compile(r"^([A-Za-z][\w.+-]{1,30}): ", re.MULTILINE)

@@ -50,9 +50,10 @@ from otel_agent_trace.detectors.errors import (
     error_line,
     error_speaker,
     missing_command,
+    missing_name,
     path_tokens,
 )
-from otel_agent_trace.detectors.roles import SEARCH, WRITE, ToolRole, call_info, norm_path
+from otel_agent_trace.detectors.roles import READ, SEARCH, WRITE, ToolRole, call_info, norm_path
 from otel_agent_trace.model.records import Finding, ToolCall
 
 _LISTING_CHARS = 16_384  # listings and search results are read further than ordinary results
@@ -60,11 +61,23 @@ _LISTING_LINES = 512
 _OTHER_CHARS = 4_096
 _TEXT_BUDGET = 262_144  # characters of recent results kept for lookups: bounds both memory and lookup time
 _MAX_TEXTS = 256
+_CODE_TEXTS = 32
+_CODE_BUDGET = 65_536
 _CLUSTER_TARGETS = 16  # distinct targets named in a cluster finding
 _CLUSTER_TURNS = 32
 _MAX_CHECKS = 64  # occurrences of a name looked at per lookup; a name that common counts as seen
 _TOKEN_REACH = 512  # characters looked at on each side of a name found in a result
 _DOT_LETTER = re.compile(r"\.[A-Za-z]")  # a path-like token has a slash or an extension
+# Standard utilities of Unix-like systems that minimal images and containers often leave out. "Command not
+# found" for one of them is the machine's gap, not a command the model made up.
+_STANDARD_TOOLS = frozenset({
+    "ss", "netstat", "ip", "ifconfig", "route", "lsof", "ps", "pgrep", "pkill", "killall", "top", "htop",
+    "free", "vmstat", "iostat", "tree", "file", "which", "whereis", "curl", "wget", "nc", "ncat", "netcat",
+    "telnet", "dig", "nslookup", "host", "ping", "traceroute", "jq", "xxd", "hexdump", "od", "strace",
+    "unzip", "zip", "less", "more", "vi", "vim", "nano", "sudo", "systemctl", "service", "journalctl",
+    "lsb_release", "procps", "sqlite3", "rsync", "ssh", "scp", "tar", "gzip", "bzip2", "xz", "diff",
+    "patch", "make", "gcc", "cc", "python", "pip", "timeout", "watch", "column", "bc", "time",
+})
 
 
 def _names(path: str) -> tuple[str, ...]:
@@ -172,6 +185,9 @@ class HallucinatedInput(Detector):
         # test, the same listing) are kept once.
         self._texts: dict[tuple[str, bool], None] = {}
         self._text_chars = 0
+        # Reads with no path-like token in them (code), kept apart: only the name look-up searches them.
+        self._code: dict[str, None] = {}
+        self._code_chars = 0
         self._max_texts = max(1, min(cap, _MAX_TEXTS) - _CLUSTER_TARGETS)  # with the cluster: ≤ cap entries
         self._reported: BoundedDict[str, int] = BoundedDict(cap)
         self._oriented_at: int | None = None
@@ -197,6 +213,8 @@ class HallucinatedInput(Detector):
             name_seen = self._saw(names[0])
             if name_seen and all(self._saw(name) for name in names[1:]):
                 return []
+        elif what == "name" and self._saw_word(target):
+            return []  # a name some result showed: a wrong module or a stale listing, not an invention
         key = _cluster_key(target, what)
         if cluster is None:
             cluster = self._cluster = _Cluster(before=self._oriented_at is None, emitted_turn=t)
@@ -234,6 +252,8 @@ class HallucinatedInput(Detector):
                     " result named it")
         elif what == "command":
             head = f"`{target}` at turn {t}: command not found"
+        elif what == "name":
+            head = f"`{target}` at turn {t}: the code has no such name, and no earlier result showed it"
         else:
             head = f"`{target}` at turn {t}: {describe(error)}"  # the error line itself is in the evidence
         return Finding(
@@ -259,6 +279,14 @@ class HallucinatedInput(Detector):
 
     # -- targets -----------------------------------------------------------------------------------
     def _target(self, call: ToolCall, role: ToolRole, error: str) -> tuple[str | None, str]:
+        if error in _NAME_ERRORS:
+            missing = missing_name(call.result)
+            if missing is None:
+                return None, ""
+            # The model's own input must hold the name: an import failing inside the project's code is not
+            # something this call invented.
+            text = role.command if role.shell else str(call.input)[:_OTHER_CHARS]
+            return (missing[0], "name") if missing[0] in (text or "") else (None, "")
         if error == "not_found":
             if role.path and role.role != WRITE:
                 return role.path, "path"
@@ -276,6 +304,8 @@ class HallucinatedInput(Detector):
         if error == "command_not_found":
             # `poetry run pytest` → "bash: poetry: command not found" names poetry, not pytest.
             name = missing_command(call.result) or (role.invoked or role.program or role.target or "").split(" ", 1)[0]
+            if name.lower() in _STANDARD_TOOLS:
+                return None, ""
             return name or None, "command"
         if error == "bad_option":
             flag = bad_flag(call.result)
@@ -301,7 +331,11 @@ class HallucinatedInput(Detector):
         else:
             text = text[:_OTHER_CHARS]
             if "/" not in text and _DOT_LETTER.search(text) is None:
-                return  # no path-like token in it ("The file has been updated.")
+                # No path-like token in it ("The file has been updated."): nothing a path look-up could
+                # find. A read of code still shows the names it defines, for the name look-up only.
+                if role.role == READ and text:
+                    self._remember_code(text)
+                return
         if not text:
             return
         texts = self._texts
@@ -315,6 +349,18 @@ class HallucinatedInput(Detector):
             old = next(iter(texts))
             del texts[old]
             self._text_chars -= len(old[0])
+
+    def _remember_code(self, text: str) -> None:
+        code = self._code
+        if text in code:
+            del code[text]
+        else:
+            self._code_chars += len(text)
+        code[text] = None
+        while len(code) > _CODE_TEXTS or (self._code_chars > _CODE_BUDGET and len(code) > 1):
+            old = next(iter(code))
+            del code[old]
+            self._code_chars -= len(old)
 
     def _saw(self, name: str) -> bool:
         """Did a call target, or a listing entry / path-like token of a recent result, have this name?"""
@@ -340,9 +386,35 @@ class HallucinatedInput(Detector):
                 at = text.find(name, at + 1)
         return False
 
+    def _saw_word(self, name: str) -> bool:
+        """Did a recent result hold this identifier as a whole word (``def parse_file``, ``parse_file(``)?"""
+        if name in self._known:
+            return True
+        size, budget = len(name), _MAX_CHECKS
+        texts = [*reversed(self._code), *(text for text, _ in reversed(self._texts))]  # newest first
+        for text in texts:
+            at = text.find(name)
+            while at >= 0:
+                budget -= 1
+                if budget < 0:
+                    return True  # all over the recent output: the model has seen it
+                end = at + size
+                if (at == 0 or not _word_char(text[at - 1])) and (end >= len(text) or not _word_char(text[end])):
+                    return True
+                at = text.find(name, at + 1)
+        return False
+
     def tracked(self) -> int:
         cluster = len(self._cluster.targets) if self._cluster else 0
-        return len(self._known) + len(self._reported) + len(self._texts) + cluster
+        return len(self._known) + len(self._reported) + len(self._texts) + len(self._code) + cluster
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+# Error classes under which a language reports a missing name (an uncaught ImportError, a failed build).
+_NAME_ERRORS = frozenset({"traceback", "nonzero_exit", "other_error"})
 
 
 def _cluster_key(target: str, what: str) -> str:

@@ -38,6 +38,24 @@ class ToolRole(NamedTuple):
     invoked: str | None = None  # what it runs, as typed: "python scripts/export.py", "git log", "ls"
 
 
+_EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
+                            "found 0 files", "0 matches"})
+FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
+LISTERS = FINDERS | {"ls", "tree", "dir"}  # a listing that shows something grounds the next search too
+
+
+def is_finder(role: ToolRole, programs: frozenset[str] = FINDERS) -> bool:
+    """A search tool (Grep, Glob, LS) or a finder program (grep, find …): one whose empty result means
+    "nothing there", unlike `git diff`, `which` or `wc`."""
+    return not role.shell or role.program in programs
+
+
+def found_nothing(role: ToolRole, result: str) -> bool:
+    """A search that ran and found nothing: the search tool's way of failing."""
+    return (role.role == SEARCH and len(result) < 40 and is_finder(role)
+            and result.strip().strip(".").lower() in _EMPTY_RESULTS)
+
+
 class CallInfo(NamedTuple):
     """A tool call's role plus its error class (None: success)."""
 
@@ -59,9 +77,10 @@ _EXACT: dict[str, str] = {
     **dict.fromkeys(("bash", "run_command", "run_bash", "shell", "execute", "exec", "terminal",
                      "run_terminal_cmd", "execute_command", "run_shell_command", "run_shell", "bash_tool",
                      "run", "sh", "command"), BASH),
-    # Names that contain read/write/search words but touch no file.
+    # Names that contain read/write/search words but touch no file. ToolSearch loads deferred tool schemas
+    # (its answer is tool references, no text): not a search of the code.
     **dict.fromkeys(("todowrite", "todoread", "task", "agent", "webfetch", "websearch", "web_search",
-                     "web_fetch", "exitplanmode", "think"), OTHER),
+                     "web_fetch", "exitplanmode", "think", "toolsearch"), OTHER),
 }
 _EDITOR_NAMES = ("str_replace_based_edit_tool", "str_replace_editor", "text_editor")
 _EDITOR_COMMANDS = {"view": READ, "str_replace": EDIT, "create": EDIT, "insert": EDIT, "undo_edit": EDIT}

@@ -47,6 +47,20 @@ _VALUE_OPTIONS = {"-n", "-c", "-A", "-B", "-C", "-e", "-f", "-m", "--lines", "--
                   "--glob", "-name", "-iname", "-type", "-path", "-maxdepth", "-mindepth", "-L", "-I"}
 
 
+_FILE_ARG = re.compile(r"[^/\\]\.[A-Za-z][A-Za-z0-9]{0,7}$")  # ends in a file extension: "src/app.py"
+_NOT_PATHS = _FORMATTERS | _FORMAT_WORDS | {"run", "exec", "x", "check"}
+
+
+def _named_files(args: list[str]) -> list[str]:
+    """The files a formatter was given, when every argument after its name or sub-command names a file (has
+    an extension); [] when one may be a directory (``src``, ``.``) or there is none."""
+    anchor = max((i for i, a in enumerate(args) if a in _FORMATTERS or a in _FORMAT_WORDS), default=-1)
+    args = args[anchor + 1:]
+    files = [a for a in args if _FILE_ARG.search(a)]
+    others = [a for a in args if a not in files and a not in _NOT_PATHS]
+    return files if files and not others else []
+
+
 def _unquote(token: str) -> str:
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
         return token[1:-1]
@@ -221,9 +235,17 @@ def _classify(command: str) -> ToolRole:
         changed += tuple(p for p in (norm_path(a) for a in args) if p)
     # `mix format`, `cargo fmt`, `npm run format`, `dotnet format`: a formatter behind a launcher. An inline
     # script (`python3 - <<EOF`, `perl -pi -e`, `node -e`) is the model editing through the shell.
-    global_change = (prog in _FORMATTERS or "--fix" in options or "--write" in options or "-w" in options
-                     or any(word in _FORMAT_WORDS or (prog != "git" and _writes_files(word)) for word in head[1:3])
+    formatter = (prog in _FORMATTERS or "--fix" in options or "--write" in options or "-w" in options
+                 or any(word in _FORMAT_WORDS for word in head[1:4]))
+    global_change = (any(prog != "git" and _writes_files(word) for word in head[1:3])
                      or (prog in _INTERPRETERS and ("<<" in text[:_MAX_CHARS] or "-" in head[1:2]
                                                     or any(o in _INLINE_OPTIONS for o in options))))
+    if formatter and not global_change:
+        # `ruff format src/app.py`, `black a.py b.py`: a formatter given files rewrites those files only.
+        named = _named_files(args)
+        if named:
+            changed += tuple(p for p in (norm_path(a) for a in named) if p)
+        else:
+            global_change = True  # a directory, the project, or arguments we cannot tell apart
     return ToolRole(BASH, target=target, program=program, changed_paths=changed, global_change=global_change,
                     shell=True, command=target, invoked=invoked)

@@ -7,6 +7,11 @@ a token jump (one big read) breaks the pattern, and the run starts again from th
 without commitment is reported once, however often a jump restarts its count). Judged from
 each turn's own tool_uses (known when the response arrives), so it works live and on imported files
 without results.
+
+A turn whose calls all failed or came back empty added nothing to explore with: it is a retry, which is
+tool_loop's signature, not a step of an avalanche. Such turns do not break the run (no commitment was
+made), but a run in which a third or more of the turns brought nothing back is mostly retrying, not
+exploring, and is not reported while it stays so (like a run made mostly of big steps).
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from collections import Counter
 
 from otel_agent_trace.detectors._util import fmt_tokens
 from otel_agent_trace.detectors.base import Detector, Thresholds
-from otel_agent_trace.detectors.roles import READ, SEARCH, classify_tool
-from otel_agent_trace.model.records import Finding, Turn
+from otel_agent_trace.detectors.roles import READ, SEARCH, call_info, classify_tool, found_nothing
+from otel_agent_trace.model.records import Finding, ToolCall, Turn
 
 _EXPLORE = frozenset({READ, SEARCH})
 # Web searches and fetches touch no file (their role is "other") but are exploration all the same.
 _WEB_TOOLS = frozenset({"webfetch", "websearch", "web_search", "web_fetch"})
 _MAX_TARGETS = 64  # distinct targets remembered per run, for the evidence only
+_FRUITLESS_SHARE = 3  # a run with a third or more of its turns failing or finding nothing is retrying
 
 
 class ToolAvalanche(Detector):
@@ -35,6 +41,9 @@ class ToolAvalanche(Detector):
         self.jump_tokens = self.thresholds.jump_min_tokens
         self.jump_ratio = self.thresholds.jump_min_ratio
         self._prev_context = 0
+        self._turn = 0  # the latest turn, and whether any of its calls found something
+        self._turn_calls = 0
+        self._turn_found = False
         self._reset()
 
     def _reset(self) -> None:
@@ -46,8 +55,21 @@ class ToolAvalanche(Detector):
         self._roles: Counter[str] = Counter()
         self._targets: set[str] = set()
         self._reported = False
+        self._fruitless = 0  # turns of the run whose calls all failed or found nothing
+
+    def observe_tool(self, call: ToolCall) -> list[Finding]:
+        if call.turn_index == self._turn and self._length:
+            self._turn_calls += 1
+            if not self._turn_found:
+                info = call_info(call)
+                self._turn_found = (info.error is None and bool(call.result.strip())
+                                    and not found_nothing(info.role, call.result))
+        return []
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
+        if self._length and self._turn_calls and not self._turn_found:
+            self._fruitless += 1  # the previous turn of the run: every call failed or found nothing
+        self._turn, self._turn_calls, self._turn_found = turn.index, 0, False
         context = turn.usage.context_tokens
         prev = self._prev_context
         step = context - prev if context and prev else 0
@@ -78,7 +100,8 @@ class ToolAvalanche(Detector):
             self._roles[r.role] += 1
             if r.target and len(self._targets) < _MAX_TARGETS:
                 self._targets.add(r.target)
-        if self._reported or self._length < self.min_turns or self._big_steps * 2 > self._length:
+        if (self._reported or self._length < self.min_turns or self._big_steps * 2 > self._length
+                or self._fruitless * _FRUITLESS_SHARE >= self._length):
             return []
         self._reported = True
         return [self._finding(turn.index)]
@@ -93,7 +116,8 @@ class ToolAvalanche(Detector):
                      f" {reads} reads, {searches} searches, {len(self._targets)} targets{per_turn}) — the"
                      " model is exploring without committing to a plan: a more specific task or an explicit"
                      " plan step usually helps"),
-            evidence={"start_turn": self._start, "turns": self._length, "reads": reads, "searches": searches,
+            evidence={"start_turn": self._start, "turns": self._length, "fruitless_turns": self._fruitless,
+                      "reads": reads, "searches": searches,
                       "distinct_targets": len(self._targets), "avg_growth_tokens": avg},
         )
 

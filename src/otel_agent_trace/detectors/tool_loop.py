@@ -3,22 +3,51 @@
 Repeats are counted per turn, not per call: parallel calls in one turn are alternatives tried at once,
 while a loop is the model seeing an error and retrying the same thing. Anything that changes the
 situation ends a streak: a success on the same target, a search or listing after guessed paths, a read
-of the file after failed edits, an edit before re-running a failing command that then fails differently
-(test-driven iterations). An edit after which the command fails exactly as before (same error line,
-numbers aside) changed nothing that mattered: the retry continues the streak. Retries may be spread out
-(a few unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are
-keyed by what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
+of the file after failed edits, a search that finds something after searches that found nothing, an
+edit before re-running a failing command that then fails differently (test-driven iterations). A success
+that does not answer the failure (a read or a `git diff` between empty searches) is not a change of
+strategy: the streak goes on. An edit after which the command fails as before changed nothing that
+mattered: the retry continues the streak. "As before" is the article's "similar errors": the same error
+line (numbers aside), an error at the same place in the code (same file, a few lines apart), or an error
+the streak already produced (the edits went round in a circle). Retries may be spread out (a few
+unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are keyed by
+what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
+
+A relative path that fails (not found, or a search in it finding nothing) although the session knows a
+file or directory it names (an absolute path ending with it, or the same relative path working earlier)
+is the wrong working directory, not a guess: the same mistake, whatever the tool's input, for as long as
+the shell stays where it is. Such failures form one streak per tool with no limit on the turns between
+them; a listing restarts the count, and a relative path that works again (the directory fits) ends it.
+One such loop is reported once per tool until it ends.
+
+Severity: a loop is waste (``warning``), reported at its third repeat. A loop the model keeps going
+after it was reported (five repeats by default) is escalated once (``error``): the report, the watch
+summary and ``--fail-on error`` treat a persisting loop as a failed run. The wrong-directory loop is
+not escalated: each failure there is followed by a working call, the run goes on.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from otel_agent_trace.detectors._util import BoundedDict, short, turn_span
 from otel_agent_trace.detectors.base import Detector, Thresholds
-from otel_agent_trace.detectors.errors import clip, describe, error_line
-from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, EDIT, OTHER, READ, SEARCH, WRITE, ToolRole, call_info
+from otel_agent_trace.detectors.errors import HEAD_CHARS, clip, describe, error_line, path_tokens
+from otel_agent_trace.detectors.roles import (
+    BASH,
+    CHANGE_ROLES,
+    EDIT,
+    LISTERS,
+    OTHER,
+    READ,
+    SEARCH,
+    WRITE,
+    ToolRole,
+    call_info,
+    found_nothing,
+    is_finder,
+)
 from otel_agent_trace.model.records import Finding, Severity, ToolCall
 
 # Turns between two failures of one streak. Retries need not be adjacent: a model that reads or lists
@@ -28,24 +57,30 @@ _MAX_GAP = 4
 _MAX_STREAKS = 32  # only recent streaks can continue; older ones are evicted first
 _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path was guessed
 _NOTHING = "*searches finding nothing*"  # one streak for every empty search, whatever the pattern
-_REFUSED = "*edits refused: file not read*"  # one streak for edits refused for not reading first, any file
-_EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
-                            "found 0 files", "0 matches"})
-
-_FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
-
-
-def _empty(result: str) -> bool:
-    """A search that ran and found nothing: the search tool's way of failing."""
-    return len(result) < 40 and result.strip().strip(".").lower() in _EMPTY_RESULTS
+_REFUSED = "*edits refused: file not read*"
+_ELSEWHERE = "*relative paths that exist under another directory*"
+_MAX_KNOWN = 1_024  # path suffixes known to exist  # one streak for edits refused for not reading first, any file
+_ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
-_ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
+_KEEP_FAILURES = 4  # distinct failures (masked error lines, code locations) remembered per bash streak
+_NEAR_LINES = 3  # errors this many lines apart in one file point at the same code
 _BASH_FIXES = {
     "bad_option": "the flag does not exist: give the model the command's --help output or docs",
     "command_not_found": "the command is not installed here: tell the model which tools exist",
     "permission": "the sandbox forbids it: tell the model what it may run",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One distinct failure of a command: its error line (digits masked), the code it points at, and
+    when it first came (the streak's ``total`` then, and the turn)."""
+
+    failure: str
+    where: tuple[str, int] | None
+    total: int
+    turn: int
 
 
 @dataclass(slots=True)
@@ -55,21 +90,56 @@ class _Streak:
     last_turn: int
     name: str
     first_error: str
-    turns: list[int]  # the last _KEEP_TURNS turns, ids and targets
-    ids: list[str]
+    turns: list[int]  # the last _KEEP_TURNS failing turns, (turn, tool_use id)s and targets
+    ids: list[tuple[int, str]]
     targets: list[str]
     count: int = 1
-    reported: int = 0  # 0: not yet, 1: warning sent, 2: escalated
-    last_error: str = ""  # the last failure's error line, digits masked: "the same failure again?"
+    reported: bool = False
+    escalated: bool = False
+    reported_from: int = 0  # first turn of the streak that was reported: a circle back to it is not new
+    # Bash streaks: failing turns since the command last succeeded (a different failure after an edit
+    # restarts ``count``, not this), and the distinct failures seen meanwhile, the most recent last.
+    total: int = 1
+    seen: list[_Seen] = field(default_factory=list)
 
 
 # Numbers standing alone (counts, timings, seeds, line numbers), not the digits of a name (test_case_3).
 _NUMBERS = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 
 
-def _same_failure(text: str, error: str) -> str:
-    """The failure's telling line with numbers masked (timings, counts, seeds, line numbers)."""
-    return _NUMBERS.sub("#", error_line(text, error, 240))
+# "src/app.py:184:17 - error", "File \"x.py\", line 12", "main.go:40: undefined": where a failure points.
+_LOCATION = re.compile(r"([\w./\\-]*\w\.[A-Za-z]\w{0,7})(?::|\"?, line |\()(\d+)")
+
+
+def _failure(text: str, error: str) -> tuple[str, tuple[str, int] | None]:
+    """The failure's telling line with numbers masked (timings, counts, seeds, line numbers), and the
+    file and line it points at, if it names one."""
+    line = error_line(text, error, 240)
+    match = _LOCATION.search(line)
+    where = (match.group(1).rsplit("/", 1)[-1], int(match.group(2))) if match else None
+    return _NUMBERS.sub("#", line), where
+
+
+def _similar(streak: _Streak, failure: str, where: tuple[str, int] | None) -> _Seen | None:
+    """The earliest failure of the streak's history this one repeats: the same error line, or an error at
+    the same place in the code (same file, a few lines apart)."""
+    for seen in streak.seen:
+        if seen.failure == failure or (where is not None and seen.where is not None and seen.where[0] == where[0]
+                                       and abs(seen.where[1] - where[1]) <= _NEAR_LINES):
+            return seen
+    return None
+
+
+def _remember(streak: _Streak, failure: str, where: tuple[str, int] | None, t: int) -> None:
+    if all(seen.failure != failure for seen in streak.seen):
+        _keep(streak.seen, _Seen(failure, where, streak.total, t), _KEEP_FAILURES)
+
+
+def _relative(path: str | None) -> bool:
+    """A path the shell resolves against its working directory (not ".", "..", absolute, ~ or a URL)."""
+    if not path or path in (".", "..") or path[0] in "/~$\\":
+        return False
+    return "://" not in path and not (len(path) > 2 and path[1] == ":" and path[2] in "/\\")
 
 
 def _keep(items: list, item: object, limit: int) -> None:  # type: ignore[type-arg]
@@ -104,47 +174,153 @@ class ToolLoop(Detector):
         self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._changed_at = 0  # turn of the last successful change to the code (edit, write)
+        # Paths known to exist (and their directories), by their last part: a relative path another known
+        # path ends with exists, just not under the shell's working directory.
+        self._known: BoundedDict[str, str] = BoundedDict(min(_MAX_KNOWN, self.thresholds.max_tracked_targets))
+        self._elsewhere: BoundedDict[str, _Streak] = BoundedDict(cap)  # by tool name
+        self._elsewhere_reported: BoundedDict[str, int] = BoundedDict(cap)  # tool name → turn reported
+        self._last_known: str | None = None
+        self._last_command: str | None = None
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
         role, t = info.role, call.turn_index
         error = info.error
-        if (error is None and role.role == SEARCH and (not role.shell or role.program in _FINDERS)
-                and _empty(call.result)):
+        if error is None and found_nothing(role, call.result):
             error = "empty"  # patterns varied slightly, nothing found each time: the labels' "empty results"
         key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
         if error is None:
             self._success(role, key, t)
+            self._learn(call, role)
             return []
+        self._last_known = self._last_command = None  # a path may stop resolving: learn it again when it works
+        if error in ("not_found", "empty"):
+            relative = self._relative_target(call, role, error)
+            if relative is not None and self._exists(relative):
+                return self._misplaced(call, relative, error, t)
         bash = key[0] == BASH
         streaks = self._bash if bash else self._streaks
         streak = streaks.touch(key)
         target = role.path or role.target
-        failure = _same_failure(call.result, error) if bash else ""
-        # Code changed since the last failure: re-running is a new attempt (TDD) unless it fails exactly
-        # as before, in which case the changes were cosmetic and the model is retrying the same thing.
+        failure, where = _failure(call.result, error) if bash else ("", None)
+        # Code changed since the last failure: re-running is a new attempt (TDD) unless it fails as before,
+        # in which case the changes were cosmetic and the model is retrying the same thing.
         changed = bash and streak is not None and self._changed_at >= streak.last_turn
-        if (streak is None or streak.error != error or t - streak.last_turn > _MAX_GAP
-                or (changed and failure != streak.last_error)):
+        if streak is None or streak.error != error or t - streak.last_turn > _MAX_GAP:
             streak = _Streak(error, t, t, call.name, error_line(call.result, error, 240), [t],
-                             [call.tool_use_id], [target] if target else [], last_error=failure)
+                             [(t, call.tool_use_id)], [target] if target else [])
+            if bash:
+                _remember(streak, failure, where, t)
             streaks.put(key, streak)
             return []  # one failure is never a loop (min_repeats ≥ 2)
-        else:
-            streak.last_error = failure
-            if t != streak.last_turn:
-                streak.count += 1
-                streak.last_turn = t
-                _keep(streak.turns, t, _KEEP_TURNS)
-            _keep(streak.ids, call.tool_use_id, _KEEP_TURNS)
-            if target and target not in streak.targets:
-                _keep(streak.targets, target, _KEEP_TARGETS)
-        if streak.count >= self.min_repeats and streak.reported == 0:
-            streak.reported = 1
-            return [self._finding(key, streak, t, "warning")]
-        if streak.count >= self.escalate_at and streak.reported == 1:
-            streak.reported = 2
+        if bash and t != streak.last_turn:
+            streak.total += 1
+            again = _similar(streak, failure, where) if changed else None
+            if again is not None and again.turn < streak.first_turn:
+                # Back at a failure from before the last restart: the edits since went round in a circle,
+                # so every failing turn since that failure belongs to the loop.
+                streak.count = streak.total - again.total
+                streak.first_turn = again.turn
+            elif changed and again is None:
+                # The code changed and the command fails differently: progress (test-driven iterations).
+                streak.count, streak.first_turn = 0, t
+                streak.first_error = error_line(call.result, error, 240)
+                streak.reported = streak.escalated = False
+            _remember(streak, failure, where, t)
+        if t != streak.last_turn or streak.count == 0:
+            streak.count += 1
+            streak.last_turn = t
+            _keep(streak.turns, t, _KEEP_TURNS)
+        _keep(streak.ids, (t, call.tool_use_id), _KEEP_TURNS)
+        if target and target not in streak.targets:
+            _keep(streak.targets, target, _KEEP_TARGETS)
+        if not streak.reported and streak.reported_from and streak.first_turn <= streak.reported_from:
+            streak.reported = True  # circled back into a loop already reported
+        if streak.count >= self.min_repeats and not streak.reported:
+            streak.reported, streak.reported_from = True, streak.first_turn
+            return [self._finding(key, streak, t)]
+        if streak.count >= self.escalate_at and streak.reported and not streak.escalated:
+            streak.escalated = True
             return [self._finding(key, streak, t, "error")]
+        return []
+
+    # -- the wrong working directory ---------------------------------------------------------------
+    def _learn(self, call: ToolCall, role: ToolRole) -> None:
+        """Remember the paths a successful call shows to exist; a relative one working ends the mistake."""
+        path = role.path
+        if path and path != self._last_known:  # runs of calls on one file are common: learn it once
+            self._last_known = path
+            self._know(path)
+            if _relative(path):
+                self._fits()
+        # Some commands accept a path that is not there and print nothing (`git diff -- x`): only output
+        # shows that a path a command names resolved.
+        command = role.command
+        if (role.shell and command and command != self._last_command and "/" in command
+                and call.result.strip()):
+            self._last_command = command  # a command re-run (the tests) names the same paths
+            for token in path_tokens(command, 500, 8):
+                if "/" in token:
+                    self._know(token)
+                    if _relative(token):
+                        self._fits()
+        if role.role == SEARCH and self._elsewhere and is_finder(role, LISTERS):
+            self._elsewhere.clear()  # the model looked around: a new count, but the same diagnosis
+
+    def _know(self, path: str) -> None:
+        """Index the path, and its directory (which exists too), by their last part."""
+        path = path.replace("\\", "/").rstrip("/")
+        head, _, name = path.rpartition("/")
+        known = self._known
+        if name and name != ".":
+            known.put(name, path)
+        parent = head.rpartition("/")[2]
+        if parent and parent != ".":
+            known.put(parent, head)
+
+    def _fits(self) -> None:
+        """A relative path resolved: the working directory fits again, the mistake is over."""
+        if self._elsewhere or self._elsewhere_reported:
+            self._elsewhere.clear()
+            self._elsewhere_reported.clear()
+
+    def _relative_target(self, call: ToolCall, role: ToolRole, error: str) -> str | None:
+        if role.path:
+            return role.path if _relative(role.path) else None
+        if role.shell and role.command and error == "not_found":
+            text = call.result[:HEAD_CHARS]
+            for token in path_tokens(role.command, 500, 16):
+                if "/" in token and _relative(token) and token in text:
+                    return token  # the relative path the error names
+        return None
+
+    def _exists(self, path: str) -> bool:
+        """Does a known path end with this relative one (``claude_code_log/x.py`` of ``/home/u/app/…``)?"""
+        path = path.replace("\\", "/").rstrip("/")
+        while path.startswith("./"):
+            path = path[2:]
+        known = self._known.get(path.rpartition("/")[2])
+        return known is not None and (known == path or known.endswith("/" + path))
+
+    def _misplaced(self, call: ToolCall, path: str, error: str, t: int) -> list[Finding]:
+        name = call.name
+        streak = self._elsewhere.touch(name)
+        if streak is None:
+            streak = _Streak(error, t, t, name, error_line(call.result, error, 240), [t],
+                             [(t, call.tool_use_id)], [path], reported=name in self._elsewhere_reported)
+            self._elsewhere.put(name, streak)
+            return []
+        if t != streak.last_turn:
+            streak.count += 1
+            streak.last_turn = t
+            _keep(streak.turns, t, _KEEP_TURNS)
+        _keep(streak.ids, (t, call.tool_use_id), _KEEP_TURNS)
+        if path not in streak.targets:
+            _keep(streak.targets, path, _KEEP_TARGETS)
+        if streak.count >= self.min_repeats and not streak.reported:
+            streak.reported = True
+            self._elsewhere_reported.put(name, t)
+            return [self._finding((READ, _ELSEWHERE), streak, t)]
         return []
 
     def _success(self, role: ToolRole, key: tuple[str, str], t: int) -> None:
@@ -158,17 +334,19 @@ class ToolLoop(Detector):
             # the model already knew does not ground the next guess; a listing or search does.
             streaks.pop((EDIT, role.path))
             streaks.pop((EDIT, _REFUSED))
-        if role.role in (READ, SEARCH):
-            streaks.pop((SEARCH, _NOTHING))  # found something: the search has moved on
+        if role.role == SEARCH and is_finder(role, LISTERS):
+            # A search found something: the search has moved on. Reads and other queries (git diff) that
+            # succeed between empty searches do not show the model a way out of them.
+            streaks.pop((SEARCH, _NOTHING))
         if role.role == SEARCH:
             streaks.pop((READ, _GUESS))
         elif role.role in CHANGE_ROLES:
             # Code changed: re-running the failing command is a new attempt, unless it fails the same way.
             self._changed_at = t
 
-    def _finding(self, key: tuple[str, str], s: _Streak, t: int, severity: Severity) -> Finding:
+    def _finding(self, key: tuple[str, str], s: _Streak, t: int, severity: Severity = "warning") -> Finding:
         role, target = key
-        turns = list(s.turns)
+        turns = [n for n in s.turns if n >= s.first_turn]  # a restart after progress keeps older turns
         span = turn_span([s.first_turn, t])
         err = f"{describe(s.error)} ({s.error})"  # described, not quoted: the quote is in the evidence
         if target == _REFUSED:
@@ -178,6 +356,11 @@ class ToolLoop(Detector):
             what = f"{s.count} turns of searches finding nothing ({span}: {', '.join(s.targets)})"
             fix = ("the model is guessing names: a directory listing or a broader pattern would show what"
                    " exists")
+        elif target == _ELSEWHERE:
+            what = (f"{s.count} turns of {s.name} calls on relative paths that exist under another directory"
+                    f" ({span}: {', '.join(s.targets)})")
+            fix = ("the shell's working directory is not where the model thinks (an earlier cd?): absolute"
+                   " paths or a cd back to the project end the failures")
         elif role == READ and target == _GUESS:
             what = f"{s.count} turns of guessed paths not found ({span}: {', '.join(s.targets)})"
             fix = "the model is guessing rather than exploring: give it a glob or directory listing first"
@@ -194,15 +377,15 @@ class ToolLoop(Detector):
         else:
             what = f"{s.name} failed in {s.count} turns ({span}) with {err}"
             fix = "the model is not changing strategy: check what the error told it"
-        again = ", still looping" if severity == "error" else ""
         return Finding(
             kind=self.kind, severity=severity, turn=t,
-            turns=turns, tool_use_ids=list(s.ids),
-            message=f"{what}{again} — {fix}",
-            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED) else target,
+            turns=turns, tool_use_ids=[i for n, i in s.ids if n >= s.first_turn],
+            message=f"{what}{', still looping' if severity == 'error' else ''} — {fix}",
+            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED, _ELSEWHERE) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
                       "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},
         )
 
     def tracked(self) -> int:
-        return len(self._streaks) + len(self._bash)
+        return (len(self._streaks) + len(self._bash) + len(self._known) + len(self._elsewhere)
+                + len(self._elsewhere_reported))

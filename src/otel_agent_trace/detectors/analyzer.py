@@ -18,10 +18,11 @@ from otel_agent_trace.detectors.context_drift import ContextDrift
 from otel_agent_trace.detectors.errors import tool_result_is_error
 from otel_agent_trace.detectors.hallucinated_input import HallucinatedInput
 from otel_agent_trace.detectors.no_end_turn import NoEndTurn
+from otel_agent_trace.detectors.roles import call_info
 from otel_agent_trace.detectors.token_jump import TokenJump
 from otel_agent_trace.detectors.tool_avalanche import ToolAvalanche
 from otel_agent_trace.detectors.tool_loop import ToolLoop
-from otel_agent_trace.model.records import Finding, Session, ToolCall, Turn
+from otel_agent_trace.model.records import Finding, Session, ToolCall, ToolUse, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ ALL_DETECTORS: tuple[type[Detector], ...] = (
     ContextDrift, ToolLoop, HallucinatedInput, TokenJump, ToolAvalanche, NoEndTurn, CacheMiss,
 )
 MAX_FINDINGS = 1_000  # kept per session; the rest are only counted
+_MAX_WAITING_USES = 256
 ENV_PREFIX = "OTEL_AGENT_TRACE_"
 
 
@@ -54,6 +56,8 @@ class SessionAnalyzer:
         self._tool_hooks = _hooks(self.detectors, "observe_tool")
         self._failed_hooks = [d for d, _ in _hooks(self.detectors, "observe_failed_attempt")]
         self._last_turn: Turn | None = None
+        # The tool_use blocks waiting for their call, so a call reuses its block's classification.
+        self._uses: dict[str, ToolUse] = {}
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         """A model call. One that failed before any response (``Turn.failed_attempt``) is not a turn: no
@@ -62,6 +66,12 @@ class SessionAnalyzer:
             self.observe_failed_attempt(turn)
             return []
         self._last_turn = turn
+        if turn.tool_uses:
+            uses = self._uses
+            if len(uses) > _MAX_WAITING_USES:  # calls that never came (a run that stopped answering)
+                uses.clear()
+            for use in turn.tool_uses:
+                uses[use.id] = use
         return self._run(self._turn_hooks, turn)
 
     def observe_failed_attempt(self, turn: Turn) -> None:
@@ -75,6 +85,11 @@ class SessionAnalyzer:
                 self._fail(detector)
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
+        # Classified once here, from its tool_use block when it has one; every detector then reuses it.
+        try:
+            call_info(call, self._uses.pop(call.tool_use_id, None))
+        except Exception:  # odd input: each detector classifies it again under its own guard
+            logger.debug("otel_agent_trace: could not classify a tool call", exc_info=True)
         return self._run(self._tool_hooks, call)
 
     def finish(self, end_reason: str | None) -> list[Finding]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from otel_agent_trace.detectors.errors import classify_error
-from otel_agent_trace.model.records import ToolCall
+from otel_agent_trace.model.records import ToolCall, ToolUse
 
 READ, EDIT, WRITE, SEARCH, BASH, OTHER = "read", "edit", "write", "search", "bash", "other"
 CHANGE_ROLES = frozenset({EDIT, WRITE})
@@ -274,19 +274,24 @@ def _editor(data: Mapping[str, Any]) -> ToolRole:
     return ToolRole(EDIT, target=path, path=path, edit_key=key, revert_key=revert)
 
 
-# All detectors of a session ask about the same call one after another; one remembered answer makes
-# that a single classification. The slot holds the call, its input and its result and compares them by
-# identity (a reused, mutated ToolCall is reclassified); a concurrent caller can at worst recompute,
-# never read another call's answer, since the slot is replaced as one tuple.
-_last: tuple[object, object, object, CallInfo] | None = None
+def use_role(use: ToolUse) -> ToolRole:
+    """The role of a response's ``tool_use`` block, classified once and kept on the block."""
+    role = use.role
+    if role is None or role[0] is not use.input:
+        role = (use.input, classify_tool(use.name, use.input))
+        use.role = role
+    return role[1]
 
 
-def call_info(call: ToolCall) -> CallInfo:
-    """Role and error class of a recorded tool call (memoised for the call being dispatched)."""
-    global _last
-    last = _last
-    if last is not None and last[0] is call and last[1] is call.input and last[2] is call.result:
-        return last[3]
-    info = CallInfo(classify_tool(call.name, call.input), classify_error(call.result, call.is_error or None))
-    _last = (call, call.input, call.result, info)
+def call_info(call: ToolCall, use: ToolUse | None = None) -> CallInfo:
+    """Role and error class of a recorded tool call, classified once and kept on the call (every detector
+    of the session asks about it). ``use``: the ``tool_use`` block it answers, whose role is reused when
+    the call ran with the same input. A call whose input or result was replaced is classified again."""
+    kept = call.classified
+    if kept is not None and kept[0] is call.input and kept[1] is call.result:
+        return kept[2]  # type: ignore[no-any-return]
+    role = use_role(use) if use is not None and use.input is call.input and use.name == call.name \
+        else classify_tool(call.name, call.input)
+    info = CallInfo(role, classify_error(call.result, call.is_error or None))
+    call.classified = (call.input, call.result, info)
     return info

@@ -20,7 +20,7 @@ from collections import Counter
 
 from otel_agent_trace.detectors._util import fmt_tokens
 from otel_agent_trace.detectors.base import Detector, Thresholds
-from otel_agent_trace.detectors.roles import READ, SEARCH, call_info, classify_tool, found_nothing
+from otel_agent_trace.detectors.roles import READ, SEARCH, call_info, found_nothing, use_role
 from otel_agent_trace.model.records import Finding, ToolCall, Turn
 
 _EXPLORE = frozenset({READ, SEARCH})
@@ -75,7 +75,7 @@ class ToolAvalanche(Detector):
         step = context - prev if context and prev else 0
         if context:
             self._prev_context = context
-        roles = [classify_tool(use.name, use.input) for use in turn.tool_uses] if turn.tool_uses else None
+        roles = [use_role(use) for use in turn.tool_uses] if turn.tool_uses else None
         if (not roles or turn.after_compaction
                 or any(r.role not in _EXPLORE and use.name.lower() not in _WEB_TOOLS
                        for r, use in zip(roles, turn.tool_uses, strict=True))):

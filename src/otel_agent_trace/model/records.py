@@ -45,6 +45,9 @@ class ToolUse:
     id: str
     name: str
     input: Any = None
+    # What the detectors made of this block (detectors/roles.py), kept so every detector and the tool call
+    # answering it reuse one classification. Derived data: not compared, not shown.
+    role: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -136,6 +139,9 @@ class ToolCall:
     end_ns: int = 0
     source: ToolSource = "inferred"
     error_type: str | None = None  # exception class name when the tool raised
+    # What the detectors made of this call (detectors/roles.py), with the input and result it was made
+    # from; see ToolUse.role.
+    classified: Any = field(default=None, compare=False, repr=False)
 
     @property
     def result_chars(self) -> int:

@@ -224,7 +224,9 @@ def attempt_counter(hub: AgentTracer) -> Wrapper:
     put it there, is suppressed inside our turn)."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = current_call.get() if hub.live else None  # set only inside one of our turns
+        # Acts only inside one of our turns, which started with instrumentation enabled; it does not ask
+        # again, because inside the turn we may have suppressed another instrumentor ourselves (quieted).
+        call = current_call.get() if hub.live else None
         request = wrapped(*args, **kwargs)
         if call is not None:
             try:
@@ -242,7 +244,7 @@ def native_span_guard(hub: AgentTracer) -> Wrapper:
     span with the same usage (double-counted tokens). Returning None is the SDK's own "no span" path."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = current_call.get() if hub.live else None  # set only inside one of our turns
+        call = current_call.get() if hub.live else None  # only inside one of our turns, as above
         if call is not None:
             foreign.note_inner_chat_span(call)
             return None

@@ -34,6 +34,9 @@ TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
 # 2026-12-02 before and after the rule changes tuned on holdout2, the same both times: 1.00 / 0.93 / 0.79,
 # with one finding on a clean session (the one clean finding the floors allow).
 HOLDOUT3_FLOORS = (1.0, 0.9, 0.78)
+# The fourth collection (holdout4: 22 sessions, 697 turns, labelled by a fourth person, never tuned on),
+# measured when it was added on 2026-12-02: 1.00 / 0.96 / 0.75, no finding on its clean session.
+HOLDOUT4_FLOORS = (1.0, 0.95, 0.74)
 CLEAN_FINDINGS_ALLOWED = {"holdout3": 1}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.
 HOLDOUT_KIND_FLOORS: dict[str, tuple[float | None, float | None, float | None]] = {
@@ -82,11 +85,13 @@ class TestRealCorpus:
         for name, part in result.parts.items():
             assert len(part.clean_findings) <= CLEAN_FINDINGS_ALLOWED.get(name, 0), (name, part.clean_findings)
 
-    def test_third_collection_stays_above_what_it_measured(self, result: Any) -> None:
-        """holdout3, all kinds together, keeps the scores it measured when it was added."""
-        total = result.parts["holdout3"].overall
+    @pytest.mark.parametrize(("name", "floors"), [("holdout3", HOLDOUT3_FLOORS), ("holdout4", HOLDOUT4_FLOORS)])
+    def test_later_collections_stay_above_what_they_measured(self, result: Any, name: str,
+                                                              floors: tuple[float, float, float]) -> None:
+        """The later collections, all kinds together, keep the scores they measured when they were added."""
+        total = result.parts[name].overall
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
-        assert all(_at_least(v, f) for v, f in zip(scores, HOLDOUT3_FLOORS, strict=True)), scores
+        assert all(_at_least(v, f) for v, f in zip(scores, floors, strict=True)), scores
 
     @pytest.mark.parametrize("name", sorted(TUNING_FLOORS))
     def test_tuning_parts_stay_above_what_they_measured(self, result: Any, name: str) -> None:

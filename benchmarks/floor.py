@@ -5,7 +5,8 @@ Per call it does exactly the OpenTelemetry work ours does, and nothing else: it 
 ``execute_tool`` span, starts a ``chat`` span with ours' request attributes, makes it current while the SDK
 sends, puts its trace context on the request through the configured propagators, sets ours' response
 attributes on it and ends it, then starts an ``execute_tool`` span for the response's tool use and makes
-it current until the next request; every 20 calls the ``invoke_agent`` span ends and a new one starts. No
+it current until the next request; where ours starts a new run (a request whose conversation did not
+grow), the ``invoke_agent`` span ends and a new one starts. No
 request parsing, no sessions, no detectors: its cost is the lower bound for any instrumentation emitting
 what ours emits on the public API, and ``floor ÷ native`` is the best ratio such an instrumentation could
 reach. The attribute names and value types are ours' (their count is in the report's emission table).
@@ -67,7 +68,8 @@ class FloorInstrumentation:
 
     def __init__(self, provider: Any) -> None:
         self.tracer = provider.get_tracer("otel-agent-trace-floor")
-        self.turns = 0
+        self.turns = 0  # calls in the current session
+        self.last_count = 0  # messages in the previous request
         self.session: Any = None
         self.tool: tuple[Any, object] | None = None  # the open tool span and its context token
         messages = "anthropic.resources.messages.messages"
@@ -93,13 +95,19 @@ class FloorInstrumentation:
             self.session = None
 
     # -- one call ----------------------------------------------------------------------------------
-    def _start(self) -> tuple[Any, otel_context.Context, object]:
+    def _start(self, messages: Any) -> tuple[Any, otel_context.Context, object]:
         if self.tool is not None:
             self._end_tool()
-        if self.session is None or self.turns % SESSION_TURNS == 0:
+        # A new run where ours starts one: a conversation that did not grow is a task sent again from the
+        # top (the identical-request workload: a session span per call), as is the agent workload's first
+        # turn of each task.
+        count = len(messages) if isinstance(messages, list) else 0
+        if self.session is None or count <= self.last_count:
             self.end_session()
             self.session = self.tracer.start_span("invoke_agent agent", attributes=SESSION_START_ATTRIBUTES)
+            self.turns = 0
         self.turns += 1
+        self.last_count = count
         span = self.tracer.start_span("chat m", context=trace.set_span_in_context(self.session),
                                       kind=SpanKind.CLIENT, attributes=REQUEST_ATTRIBUTES)
         context = trace.set_span_in_context(span)
@@ -108,7 +116,7 @@ class FloorInstrumentation:
     def _finish(self, span: Any, context: otel_context.Context) -> None:
         span.set_attributes(RESPONSE_ATTRIBUTES)
         span.end()
-        if self.turns % SESSION_TURNS == 0:  # the workload's last turn of a task answers without a tool
+        if self.turns == SESSION_TURNS:  # the agent workload's last turn of a task answers without a tool
             return
         tool = self.tracer.start_span("execute_tool read_file", context=context, attributes=TOOL_START_ATTRIBUTES)
         self.tool = (tool, otel_context.attach(trace.set_span_in_context(tool)))
@@ -123,7 +131,7 @@ class FloorInstrumentation:
 
     def _create(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
-        span, context, token = self._start()
+        span, context, token = self._start(kwargs.get("messages"))
         marker = _in_call.set(context)
         try:
             result = wrapped(*args, **kwargs)
@@ -137,7 +145,7 @@ class FloorInstrumentation:
 
     async def _async_create(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                             kwargs: dict[str, Any]) -> Any:
-        span, context, token = self._start()
+        span, context, token = self._start(kwargs.get("messages"))
         marker = _in_call.set(context)
         try:
             result = await wrapped(*args, **kwargs)

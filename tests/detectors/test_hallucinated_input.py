@@ -212,7 +212,7 @@ class TestLazyGrounding:
         import random
 
         from otel_agent_trace.detectors.errors import path_tokens
-        from otel_agent_trace.detectors.hallucinated_input import HallucinatedInput, _names
+        from otel_agent_trace.detectors.hallucinated_input import HallucinatedInput, _components
         from otel_agent_trace.detectors.roles import classify_tool
 
         def indexed(text: str, listing: bool) -> set[str]:
@@ -221,10 +221,10 @@ class TestLazyGrounding:
                 for line in text[:16_384].splitlines()[:512]:
                     entry = line.strip().split(":", 1)[0].rstrip("/")
                     if entry and " " not in entry:
-                        names.update(_names(entry))
+                        names.update(_components(entry))
             else:
                 for token in path_tokens(text, 4_096, 512):
-                    names.update(_names(token))
+                    names.update(_components(token))
             return names
 
         rng = random.Random(7)
@@ -289,6 +289,36 @@ class TestNotTheModelsInput:
         out = "enabled\n[!] Section @defaults[0] specifies unknown option 'log'"
         found = detect(K, turn(bash("ssh root@router \"uci commit firewall && echo enabled\"", out)), turn())
         assert found == []
+
+    def test_a_missing_program_the_command_does_not_name_is_not_the_models(self, detect: Detect) -> None:
+        """`eval "$(tool info)"` running a word the tool printed ("hello: command not found"): the model
+        wrote no such command; the same call naming the program itself is still reported."""
+        result = "(eval):1: command not found: hello\nExit code 1"
+        assert detect(K, turn(bash('eval "$(erk exec capture-session-info)"', result, error=True)), turn()) == []
+        found = detect(K, turn(bash("hello --world", result, error=True)), turn())
+        assert [f.evidence["target"] for f in found] == ["hello"]
+
+    def test_a_directory_on_the_way_to_a_seen_path_is_not_invented(self, detect: Detect) -> None:
+        """`git rm -r .erk/ctx/` failing ("did not match any files") after the model read
+        /repo/.erk/ctx/plan/plan.md: every directory of a path that exists exists too."""
+        miss = "Exit code 128\nfatal: pathspec '.erk/ctx/' did not match any files"
+        found = detect(K, turn(read("/repo/.erk/ctx/plan/plan.md", "# Plan")),
+                       turn(bash("git rm -r .erk/ctx/", miss, error=True)), turn())
+        assert found == []
+        found = detect(K, turn(read("/repo/.erk/ctx/plan/plan.md", "# Plan")),
+                       turn(bash("git rm -r .erk/other/", miss.replace("ctx", "other"), error=True)), turn())
+        assert [f.turn for f in found] == [2]
+
+    def test_a_path_from_the_task_read_at_the_start_stays_grounded(self, detect: Detect) -> None:
+        """The plan read at turn 1 lists a file far into its text; eighty turns of other output later (more
+        than the window of recent results keeps), a search of that file (which the repository no longer
+        has) follows the plan: it is not invented."""
+        plan = "# Plan\n" + "filler line of the plan\n" * 400 + "| `tests/integration/test_store.py` | 747 |\n"
+        busy = [turn(read(f"src/m{i}.py", f"src/m{i}.py\n" + "x = 1 # src/other.py\n" * 400)) for i in range(80)]
+        miss = "<tool_use_error>Path does not exist: tests/integration/test_store.py</tool_use_error>"
+        probe = tool("Grep", {"pattern": "x", "path": "tests/integration/test_store.py"}, miss, error=True)
+        assert detect(K, turn(read("plan.md", plan)), *busy, turn(probe), turn()) == []
+        assert [f.turn for f in detect(K, turn(read("plan.md", "# Plan")), *busy, turn(probe), turn())] == [82]
 
 
 

@@ -3,8 +3,8 @@
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
 written without the detector code (tests/fixtures/real_claude_code). ``holdout`` is the held-out part;
-``tune`` and, since 2026-12-02, ``holdout2`` are tuning data (LABELS.md): their floors guard against
-regressions, they are not an honest estimate.
+``tune`` and, since 2026-12-02, ``holdout2`` and ``holdout3`` are tuning data (LABELS.md): their floors
+guard against regressions, they are not an honest estimate.
 """
 
 from __future__ import annotations
@@ -25,19 +25,20 @@ LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real_clau
 HOLDOUT_FLOORS = (0.92, 0.85, 0.71)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
-# that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session.
+# that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
+# sessions, 617 turns, labelled by a third person) measured 1.00 / 0.93 / 0.79 with one finding on a clean
+# session while it was held out (its honest number); tuned on since, it measures 1.00 / 1.00 / 1.00 with
+# none.
 TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     "tune": (0.95, 0.85, 0.95),
     "holdout2": (0.95, 0.95, 0.95),
+    "holdout3": (0.95, 0.95, 0.95),
 }
-# The third collection (holdout3: 20 sessions, 617 turns, labelled by a third person), measured on
-# 2026-12-02 before and after the rule changes tuned on holdout2, the same both times: 1.00 / 0.93 / 0.79,
-# with one finding on a clean session (the one clean finding the floors allow).
-HOLDOUT3_FLOORS = (1.0, 0.9, 0.78)
 # The fourth collection (holdout4: 22 sessions, 697 turns, labelled by a fourth person, never tuned on),
-# measured when it was added on 2026-12-02: 1.00 / 0.96 / 0.75, no finding on its clean session.
+# measured on 2026-12-02 when it was added: 1.00 / 0.96 / 0.75 with no finding on its clean session, and
+# the same after the rules were tuned on holdout3.
 HOLDOUT4_FLOORS = (1.0, 0.95, 0.74)
-CLEAN_FINDINGS_ALLOWED = {"holdout3": 1}
+CLEAN_FINDINGS_ALLOWED: dict[str, int] = {}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.
 HOLDOUT_KIND_FLOORS: dict[str, tuple[float | None, float | None, float | None]] = {
     "context_drift": (1.0, 1.0, 0.5),
@@ -81,17 +82,15 @@ class TestRealCorpus:
         assert result.numbering_mismatches == []
 
     def test_clean_sessions_have_no_findings(self, result: Any) -> None:
-        """Sessions with no label at all get no finding, in every part (but the one measured in holdout3)."""
+        """Sessions with no label at all get no finding, in every part."""
         for name, part in result.parts.items():
             assert len(part.clean_findings) <= CLEAN_FINDINGS_ALLOWED.get(name, 0), (name, part.clean_findings)
 
-    @pytest.mark.parametrize(("name", "floors"), [("holdout3", HOLDOUT3_FLOORS), ("holdout4", HOLDOUT4_FLOORS)])
-    def test_later_collections_stay_above_what_they_measured(self, result: Any, name: str,
-                                                              floors: tuple[float, float, float]) -> None:
-        """The later collections, all kinds together, keep the scores they measured when they were added."""
-        total = result.parts[name].overall
+    def test_fourth_collection_stays_above_what_it_measured(self, result: Any) -> None:
+        """holdout4, held out, all kinds together, keeps its recall and precision."""
+        total = result.parts["holdout4"].overall
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
-        assert all(_at_least(v, f) for v, f in zip(scores, floors, strict=True)), scores
+        assert all(_at_least(v, f) for v, f in zip(scores, HOLDOUT4_FLOORS, strict=True)), scores
 
     @pytest.mark.parametrize("name", sorted(TUNING_FLOORS))
     def test_tuning_parts_stay_above_what_they_measured(self, result: Any, name: str) -> None:

@@ -228,6 +228,51 @@ def test_errors_far_apart_in_a_file_after_edits_are_progress(detect: Detect) -> 
     assert found == []
 
 
+def test_running_the_failing_tests_one_by_one_is_diagnosing_not_a_loop(detect: Detect) -> None:
+    """The suite fails, then one failing test and then another are run to read their errors, with no edit
+    between: each run tells the model something new (different errors), a change of strategy."""
+    suite = bash("pytest t.py --tb=no", "Exit code 1\n===== test session starts =====\n2 failed, 80 passed",
+                 error=True)
+    one = bash("pytest t.py::test_octets -x", "Exit code 1\nE   AssertionError: assert 'a' not in ['a']", error=True)
+    other = bash("pytest t.py::test_lines -x", "Exit code 1\nE   KeyError: 'line'", error=True)
+    assert detect(K, turn(suite), turn(one), turn(other), turn()) == []
+
+
+def test_the_same_refusal_told_at_more_length_is_a_similar_error(detect: Detect) -> None:
+    """"requires approval" in a long and a short wording, three times: similar errors, a loop."""
+    long = "This Bash command contains multiple operations. The following part requires approval: claude -p x"
+    calls = [bash('claude -p "x" | head', long, error=True), bash('claude -p "x"', "This command requires approval",
+                                                                   error=True),
+             bash("claude --version", "This command requires approval", error=True)]
+    found = detect(K, *[turn(c) for c in calls], turn())
+    assert [f.turn for f in found] == [3]
+
+
+REFUSED = "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>"
+
+
+def test_edits_refused_file_after_file_over_the_session_are_one_habit(detect: Detect) -> None:
+    """Each edit refused for want of a read is cured by one read, but it happens again on another file,
+    and again, turns apart: the model keeps editing from old reads. One loop, at the third file."""
+    turns = []
+    for name in ("a.py", "b.py", "c.py", "d.py"):
+        turns += [turn(edit(name, "x", "y", REFUSED, error=True)), turn(read(name)), turn(edit(name, "x", "y")),
+                  *[turn(bash(f"echo {i}", "ok")) for i in range(6)]]
+    found = detect(K, *turns, turn())
+    assert [(f.turn, f.severity) for f in found] == [(19, "warning")]
+    assert found[0].turns == [1, 10, 19] and "3 files" in found[0].message
+
+
+def test_one_file_refused_again_after_reads_is_not_a_habit(detect: Detect) -> None:
+    """The same file refused three times over the session (a formatter keeps changing it): each time the
+    read cured it; no habit across files, no loop."""
+    turns = []
+    for _ in range(3):
+        turns += [turn(edit("a.py", "x", "y", REFUSED, error=True)), turn(read("a.py")), turn(edit("a.py", "x", "y")),
+                  *[turn(bash(f"echo {i}", "ok")) for i in range(6)]]
+    assert detect(K, *turns, turn()) == []
+
+
 def _ruff_missing(path: str) -> dict:
     return bash(f"ruff check {path}", f"{path}:1:1: E902 No such file or directory (os error 2)\nFound 1 error.",
                 error=True)

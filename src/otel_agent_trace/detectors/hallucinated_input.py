@@ -2,12 +2,16 @@
 
 A not-found path is only suspicious when nothing earlier in the session grounded it: no listing,
 search, read, write or other tool result mentioned its name. Paths named in a result and then failing
-are a wrong directory or a deleted file — different problems. A listing that finds nothing (``ls x``,
+are a wrong directory or a deleted file — different problems. A path that exists shows every directory
+on the way to it: ``.erk/ctx`` was seen in ``/repo/.erk/ctx/plan.md`` (a ``git rm`` of an untracked
+directory fails with "did not match", but the model did not invent it). A listing that finds nothing (``ls x``,
 ``which x || ls /opt/x``) is a check rather than a reliance on the path: reported as info, since a
 reader could take it either way. Hallucinations cluster before the first
 orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
 commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
-shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read).
+shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read), when the
+model wrote them: a missing program the command does not name (a script, a Makefile or an ``eval`` of
+another program's output ran it) is not the model's input.
 
 Grounding is looked up lazily. This runs inside the agent's tool call, and most calls succeed, so a
 successful result is only remembered: the names of the call's own target, and the result text (its
@@ -15,8 +19,11 @@ first 16 KB for listings and searches, 4 KB for others) in a window of recent re
 and characters. Only when a not-found error asks whether a name occurred earlier are those texts
 searched for it, and only the places it occurs are tokenised, exactly as indexing them would have done.
 A name found in more than a few dozen places of the recent output counts as seen without further
-checks. The window is what bounds the horizon: a name older than the window is only known if it was
-the target of a call.
+checks. The window is what bounds the horizon, with one exception: the session's first results (its
+first 64 KB, each kept as far as a listing) stay. What the model was given to start from — the task's
+plan or issue, the first reads and listings — is what it works from for the whole session, and a path
+taken from it (a stale plan naming a file the repository no longer has) was not invented. Beyond both,
+a name is only known if it was the target of a call.
 
 Consecutive guesses — failures on never-seen targets with no successful call in between — form one
 cluster. Findings are immutable once emitted and each is attached to the span of the event that
@@ -63,6 +70,10 @@ _TEXT_BUDGET = 262_144  # characters of recent results kept for lookups: bounds 
 _MAX_TEXTS = 256
 _CODE_TEXTS = 32
 _CODE_BUDGET = 65_536
+# The start of the session (the task's documents, the plan, the first listings) stays grounding for the
+# whole session, whatever came after: results until this many characters, each kept as far as a listing.
+_START_BUDGET = 65_536
+_START_TEXTS = 64
 _CLUSTER_TARGETS = 16  # distinct targets named in a cluster finding
 _CLUSTER_TURNS = 32
 _MAX_CHECKS = 64  # occurrences of a name looked at per lookup; a name that common counts as seen
@@ -88,6 +99,16 @@ def _names(path: str) -> tuple[str, ...]:
     return (parts[-1],)
 
 
+_MAX_DEPTH = 8  # directories of a seen path that count as seen (the deepest ones)
+
+
+def _components(path: str) -> tuple[str, ...]:
+    """Every name on a path, deepest first: 'src/auth/session.ts' → ('session.ts', 'auth', 'src'). A path
+    that exists shows that each directory on the way to it exists too."""
+    parts = path.rstrip("/").split("/")[-_MAX_DEPTH - 1:]
+    return tuple(p for p in reversed(parts) if p not in ("", ".", "..", "~"))
+
+
 def _token_names(text: str, at: int, end: int) -> tuple[str, ...]:
     """Names of the path-like token around ``text[at:end]``, as a whitespace-split tokeniser sees it."""
     start, stop, size = at, end, len(text)
@@ -103,7 +124,7 @@ def _token_names(text: str, at: int, end: int) -> tuple[str, ...]:
     if "/" not in raw and "." not in raw:
         return ()
     match = PATH_TOKEN.match(raw.strip(PATH_PUNCT))
-    return _names(match.group(0)) if match else ()
+    return _components(match.group(0)) if match else ()
 
 
 def _listed_names(text: str, at: int) -> tuple[str, ...]:
@@ -114,7 +135,7 @@ def _listed_names(text: str, at: int) -> tuple[str, ...]:
     for line in text[start:stop if stop >= 0 else len(text)].splitlines():
         entry = line.strip().split(":", 1)[0].rstrip("/")
         if entry and " " not in entry:
-            names += _names(entry)
+            names += _components(entry)
     return names
 
 
@@ -188,7 +209,13 @@ class HallucinatedInput(Detector):
         # Reads with no path-like token in them (code), kept apart: only the name look-up searches them.
         self._code: dict[str, None] = {}
         self._code_chars = 0
-        self._max_texts = max(1, min(cap, _MAX_TEXTS) - _CLUSTER_TARGETS)  # with the cluster: ≤ cap entries
+        texts = max(1, min(cap, _MAX_TEXTS) - _CLUSTER_TARGETS)  # with the cluster: ≤ cap entries
+        # The start's texts come out of the same allowance: recent and first results together stay ≤ it.
+        self._max_start = min(_START_TEXTS, texts // 4)
+        self._max_texts = max(1, texts - self._max_start)
+        # The session's first results, never evicted: (text, is a listing) → None, up to _START_BUDGET.
+        self._start: dict[tuple[str, bool], None] = {}
+        self._start_chars = 0
         self._reported: BoundedDict[str, int] = BoundedDict(cap)
         self._oriented_at: int | None = None
         self._cluster: _Cluster | None = None
@@ -303,7 +330,12 @@ class HallucinatedInput(Detector):
             return None, ""
         if error == "command_not_found":
             # `poetry run pytest` → "bash: poetry: command not found" names poetry, not pytest.
-            name = missing_command(call.result) or (role.invoked or role.program or role.target or "").split(" ", 1)[0]
+            missing = missing_command(call.result)
+            if missing is not None and not _names_word(missing, role.command or ""):
+                # A program the command does not name (an `eval` of another command's output, a script or
+                # Makefile calling it): the model did not write it, its input was not invented.
+                return None, ""
+            name = missing or (role.invoked or role.program or role.target or "").split(" ", 1)[0]
             if name.lower() in _STANDARD_TOOLS:
                 return None, ""
             return name or None, "command"
@@ -319,7 +351,7 @@ class HallucinatedInput(Detector):
     def _learn(self, text: str, role: ToolRole, t: int) -> None:
         self._cluster = None
         if role.path:
-            for name in _names(role.path):
+            for name in _components(role.path):
                 self._known.put(name, t)
         listing = role.role == SEARCH
         if listing:
@@ -328,7 +360,9 @@ class HallucinatedInput(Detector):
             text = text[:_LISTING_CHARS]
             if text.count("\n") >= _LISTING_LINES:
                 text = "\n".join(text.split("\n", _LISTING_LINES)[:_LISTING_LINES])
-        else:
+        if self._start_chars < _START_BUDGET and text and self._max_start:
+            self._pin(text if listing else text[:_LISTING_CHARS], listing)
+        if not listing:
             text = text[:_OTHER_CHARS]
             if "/" not in text and _DOT_LETTER.search(text) is None:
                 # No path-like token in it ("The file has been updated."): nothing a path look-up could
@@ -350,6 +384,18 @@ class HallucinatedInput(Detector):
             del texts[old]
             self._text_chars -= len(old[0])
 
+    def _pin(self, text: str, listing: bool) -> None:
+        """Keep one of the session's first results for good: what the model was given to start from (the
+        task's plan, the first reads and listings) is what it keeps working from, long after the window of
+        recent results has moved on (the article: the input it was working from)."""
+        start, key = self._start, (text[:_START_BUDGET - self._start_chars], listing)
+        if key in start:
+            return
+        start[key] = None
+        self._start_chars += len(key[0])
+        if len(start) >= self._max_start:
+            self._start_chars = _START_BUDGET  # full: the start is over
+
     def _remember_code(self, text: str) -> None:
         code = self._code
         if text in code:
@@ -369,7 +415,7 @@ class HallucinatedInput(Detector):
         if not name or any(c.isspace() for c in name):
             return False  # tokens never hold whitespace
         size, budget = len(name), _MAX_CHECKS
-        for text, listing in reversed(self._texts):  # newest first
+        for text, listing in (*reversed(self._texts), *self._start):  # newest first, then the start
             at = text.find(name)
             while at >= 0:
                 budget -= 1
@@ -391,7 +437,8 @@ class HallucinatedInput(Detector):
         if name in self._known:
             return True
         size, budget = len(name), _MAX_CHECKS
-        texts = [*reversed(self._code), *(text for text, _ in reversed(self._texts))]  # newest first
+        texts = [*reversed(self._code), *(text for text, _ in reversed(self._texts)),  # newest first
+                 *(text for text, _ in self._start)]
         for text in texts:
             at = text.find(name)
             while at >= 0:
@@ -406,11 +453,25 @@ class HallucinatedInput(Detector):
 
     def tracked(self) -> int:
         cluster = len(self._cluster.targets) if self._cluster else 0
-        return len(self._known) + len(self._reported) + len(self._texts) + len(self._code) + cluster
+        return (len(self._known) + len(self._reported) + len(self._texts) + len(self._code) + len(self._start)
+                + cluster)
 
 
 def _word_char(c: str) -> bool:
     return c.isalnum() or c == "_"
+
+
+def _names_word(name: str, command: str) -> bool:
+    """Does the command hold ``name`` as a word of its own (``poetry run``, ``./bin/tool``), not as part of
+    a longer one?"""
+    at = command.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if ((at == 0 or not (_word_char(command[at - 1]) or command[at - 1] in "-."))
+                and (end >= len(command) or not (_word_char(command[end]) or command[end] in "-"))):
+            return True
+        at = command.find(name, at + 1)
+    return False
 
 
 # Error classes under which a language reports a missing name (an uncaught ImportError, a failed build).

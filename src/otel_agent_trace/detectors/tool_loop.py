@@ -3,15 +3,21 @@
 Repeats are counted per turn, not per call: parallel calls in one turn are alternatives tried at once,
 while a loop is the model seeing an error and retrying the same thing. Anything that changes the
 situation ends a streak: a success on the same target, a search or listing after guessed paths, a read
-of the file after failed edits, a search that finds something after searches that found nothing, an
-edit before re-running a failing command that then fails differently (test-driven iterations). A success
-that does not answer the failure (a read or a `git diff` between empty searches) is not a change of
-strategy: the streak goes on. An edit after which the command fails as before changed nothing that
+of the file after failed edits, a search that finds something after searches that found nothing, a
+command that fails differently from before (after an edit, test-driven iterations; without one, a
+narrower run that shows the model something new: the suite, then one failing test, then another). A
+success that does not answer the failure (a read or a `git diff` between empty searches) is not a change
+of strategy: the streak goes on. An edit after which the command fails as before changed nothing that
 mattered: the retry continues the streak. "As before" is the article's "similar errors": the same error
-line (numbers aside), an error at the same place in the code (same file, a few lines apart), or an error
-the streak already produced (the edits went round in a circle). Retries may be spread out (a few
-unrelated turns between them) and vary cosmetically (other paths, flags or quoting): streaks are keyed by
-what is retried (the file edited, the program run, "a guessed path"), not by the exact input.
+line (numbers aside), an error at the same place in the code (same file, a few lines apart), the same
+message at more or less length (every word of the shorter in the longer, paths aside), or an error the
+streak already produced (the edits went round in a circle). Retries may be spread out (a few unrelated
+turns between them) and vary cosmetically (other paths, flags or quoting): streaks are keyed by what is
+retried (the file edited, the program run, "a guessed path"), not by the exact input.
+
+Edits refused because the file was not read first, on one file after another, are one habit however far
+apart: each refusal is cured by one read, but the model goes on editing from what it read long ago, and
+the same failure comes back. The third file refused over the session is a loop, reported once.
 
 A relative path that fails (not found, or a search in it finding nothing) although the session knows a
 file or directory it names (an absolute path ending with it, or the same relative path working earlier)
@@ -36,7 +42,6 @@ from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.detectors.errors import HEAD_CHARS, clip, describe, error_line, path_tokens
 from otel_agent_trace.detectors.roles import (
     BASH,
-    CHANGE_ROLES,
     EDIT,
     LISTERS,
     OTHER,
@@ -59,6 +64,7 @@ _GUESS = "*guessed paths*"  # one streak for every not-found read, whatever path
 _NOTHING = "*searches finding nothing*"  # one streak for every empty search, whatever the pattern
 _REFUSED = "*edits refused: file not read*"
 _ELSEWHERE = "*relative paths that exist under another directory*"
+_HABIT = "*edits refused: file not read, one file after another*"
 _MAX_KNOWN = 1_024  # path suffixes known to exist  # one streak for edits refused for not reading first, any file
 _ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
@@ -81,6 +87,7 @@ class _Seen:
     where: tuple[str, int] | None
     total: int
     turn: int
+    words: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -111,28 +118,40 @@ _NUMBERS = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 _LOCATION = re.compile(r"([\w./\\-]*\w\.[A-Za-z]\w{0,7})(?::|\"?, line |\()(\d+)")
 
 
-def _failure(text: str, error: str) -> tuple[str, tuple[str, int] | None]:
-    """The failure's telling line with numbers masked (timings, counts, seeds, line numbers), and the
-    file and line it points at, if it names one."""
+_WORD = re.compile(r"[a-z][a-z0-9_]+")
+_PATHS = re.compile(r"\S*[/\\]\S*|\S+\.[A-Za-z]\w{0,7}\b\S*")  # where a message points, not what it says
+_MIN_WORDS = 3  # a shorter message is only similar when it is the same
+
+
+def _failure(text: str, error: str) -> tuple[str, tuple[str, int] | None, frozenset[str]]:
+    """The failure's telling line with numbers masked (timings, counts, seeds, line numbers), the file and
+    line it points at, if it names one, and the words of its message (paths left out)."""
     line = error_line(text, error, 240)
     match = _LOCATION.search(line)
     where = (match.group(1).rsplit("/", 1)[-1], int(match.group(2))) if match else None
-    return _NUMBERS.sub("#", line), where
+    words = frozenset(_WORD.findall(_PATHS.sub(" ", line).lower()))
+    return _NUMBERS.sub("#", line), where, words
 
 
-def _similar(streak: _Streak, failure: str, where: tuple[str, int] | None) -> _Seen | None:
-    """The earliest failure of the streak's history this one repeats: the same error line, or an error at
-    the same place in the code (same file, a few lines apart)."""
+def _similar(streak: _Streak, failure: str, where: tuple[str, int] | None,
+             words: frozenset[str]) -> _Seen | None:
+    """The earliest failure of the streak's history this one repeats: the same error line, an error at the
+    same place in the code (same file, a few lines apart), or the same message told at more or less length
+    (every word of the shorter in the longer: "This command requires approval" and "This Bash command
+    contains multiple operations. The following part requires approval: …")."""
     for seen in streak.seen:
         if seen.failure == failure or (where is not None and seen.where is not None and seen.where[0] == where[0]
                                        and abs(seen.where[1] - where[1]) <= _NEAR_LINES):
             return seen
+        if min(len(words), len(seen.words)) >= _MIN_WORDS and (words <= seen.words or seen.words <= words):
+            return seen
     return None
 
 
-def _remember(streak: _Streak, failure: str, where: tuple[str, int] | None, t: int) -> None:
+def _remember(streak: _Streak, failure: str, where: tuple[str, int] | None, t: int,
+              words: frozenset[str]) -> None:
     if all(seen.failure != failure for seen in streak.seen):
-        _keep(streak.seen, _Seen(failure, where, streak.total, t), _KEEP_FAILURES)
+        _keep(streak.seen, _Seen(failure, where, streak.total, t, words), _KEEP_FAILURES)
 
 
 def _relative(path: str | None) -> bool:
@@ -173,7 +192,6 @@ class ToolLoop(Detector):
         cap = min(_MAX_STREAKS, self.thresholds.max_tracked_targets)
         self._streaks: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
         self._bash: BoundedDict[tuple[str, str], _Streak] = BoundedDict(cap)
-        self._changed_at = 0  # turn of the last successful change to the code (edit, write)
         # Paths known to exist (and their directories), by their last part: a relative path another known
         # path ends with exists, just not under the shell's working directory.
         self._known: BoundedDict[str, str] = BoundedDict(min(_MAX_KNOWN, self.thresholds.max_tracked_targets))
@@ -181,6 +199,8 @@ class ToolLoop(Detector):
         self._elsewhere_reported: BoundedDict[str, int] = BoundedDict(cap)  # tool name → turn reported
         self._last_known: str | None = None
         self._last_command: str | None = None
+        self._habit: _Streak | None = None  # refused edits over the whole session, one per file
+        self._habit_reported = False
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
@@ -190,7 +210,7 @@ class ToolLoop(Detector):
             error = "empty"  # patterns varied slightly, nothing found each time: the labels' "empty results"
         key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
         if error is None:
-            self._success(role, key, t)
+            self._success(role, key)
             self._learn(call, role)
             return []
         self._last_known = self._last_command = None  # a path may stop resolving: learn it again when it works
@@ -198,35 +218,41 @@ class ToolLoop(Detector):
             relative = self._relative_target(call, role, error)
             if relative is not None and self._exists(relative):
                 return self._misplaced(call, relative, error, t)
+        found = self._repeat(call, role, key, error, t)
+        if key == (EDIT, _REFUSED):
+            found = self._refused_habit(call, role, t, reported=bool(found)) or found
+        return found
+
+    def _repeat(self, call: ToolCall, role: ToolRole, key: tuple[str, str], error: str, t: int) -> list[Finding]:
+        """One more failure of the streak ``key``: a loop when it repeats a recent failure."""
         bash = key[0] == BASH
         streaks = self._bash if bash else self._streaks
         streak = streaks.touch(key)
         target = role.path or role.target
-        failure, where = _failure(call.result, error) if bash else ("", None)
-        # Code changed since the last failure: re-running is a new attempt (TDD) unless it fails as before,
-        # in which case the changes were cosmetic and the model is retrying the same thing.
-        changed = bash and streak is not None and self._changed_at >= streak.last_turn
+        failure, where, words = _failure(call.result, error) if bash else ("", None, frozenset())
         if streak is None or streak.error != error or t - streak.last_turn > _MAX_GAP:
             streak = _Streak(error, t, t, call.name, error_line(call.result, error, 240), [t],
                              [(t, call.tool_use_id)], [target] if target else [])
             if bash:
-                _remember(streak, failure, where, t)
+                _remember(streak, failure, where, t, words)
             streaks.put(key, streak)
             return []  # one failure is never a loop (min_repeats ≥ 2)
         if bash and t != streak.last_turn:
             streak.total += 1
-            again = _similar(streak, failure, where) if changed else None
+            again = _similar(streak, failure, where, words)
             if again is not None and again.turn < streak.first_turn:
                 # Back at a failure from before the last restart: the edits since went round in a circle,
                 # so every failing turn since that failure belongs to the loop.
                 streak.count = streak.total - again.total
                 streak.first_turn = again.turn
-            elif changed and again is None:
-                # The code changed and the command fails differently: progress (test-driven iterations).
+            elif again is None:
+                # The command fails differently: progress, not a repeat. After an edit these are test-driven
+                # iterations; without one the model ran something else to learn more (the whole suite, then
+                # one failing test and then another, each telling it something new).
                 streak.count, streak.first_turn = 0, t
                 streak.first_error = error_line(call.result, error, 240)
                 streak.reported = streak.escalated = False
-            _remember(streak, failure, where, t)
+            _remember(streak, failure, where, t, words)
         if t != streak.last_turn or streak.count == 0:
             streak.count += 1
             streak.last_turn = t
@@ -243,6 +269,34 @@ class ToolLoop(Detector):
             streak.escalated = True
             return [self._finding(key, streak, t, "error")]
         return []
+
+    # -- a habit: edits refused for want of a read, file after file ---------------------------------
+    def _refused_habit(self, call: ToolCall, role: ToolRole, t: int, reported: bool) -> list[Finding]:
+        """Edits refused because the file was not read (or not since it changed), on one file after
+        another over the session: each refusal is cured by one read, but the model keeps editing from what
+        it remembers, so the same failure comes back. However far apart, that is one loop, reported once
+        at the third file. ``reported``: a run of refusals was just reported as a loop of its own."""
+        if self._habit_reported:
+            return []
+        if reported:
+            self._habit_reported = True
+            return []
+        habit, path = self._habit, role.path or call.name
+        if habit is None:
+            self._habit = _Streak("precondition", t, t, call.name, error_line(call.result, "precondition", 240),
+                                  [t], [(t, call.tool_use_id)], [path])
+            return []
+        if path in habit.targets:
+            return []  # the same file again: the run of refusals is the streak's to judge, not the habit's
+        habit.count += 1
+        habit.last_turn = t
+        _keep(habit.turns, t, _KEEP_TURNS)
+        _keep(habit.ids, (t, call.tool_use_id), _KEEP_TURNS)
+        _keep(habit.targets, path, _KEEP_TARGETS)
+        if habit.count < self.min_repeats:
+            return []
+        self._habit_reported = True
+        return [self._finding((EDIT, _HABIT), habit, t)]
 
     # -- the wrong working directory ---------------------------------------------------------------
     def _learn(self, call: ToolCall, role: ToolRole) -> None:
@@ -323,7 +377,7 @@ class ToolLoop(Detector):
             return [self._finding((READ, _ELSEWHERE), streak, t)]
         return []
 
-    def _success(self, role: ToolRole, key: tuple[str, str], t: int) -> None:
+    def _success(self, role: ToolRole, key: tuple[str, str]) -> None:
         streaks = self._streaks
         if key[0] == BASH:
             self._bash.pop(key)
@@ -340,16 +394,18 @@ class ToolLoop(Detector):
             streaks.pop((SEARCH, _NOTHING))
         if role.role == SEARCH:
             streaks.pop((READ, _GUESS))
-        elif role.role in CHANGE_ROLES:
-            # Code changed: re-running the failing command is a new attempt, unless it fails the same way.
-            self._changed_at = t
 
     def _finding(self, key: tuple[str, str], s: _Streak, t: int, severity: Severity = "warning") -> Finding:
         role, target = key
         turns = [n for n in s.turns if n >= s.first_turn]  # a restart after progress keeps older turns
         span = turn_span([s.first_turn, t])
         err = f"{describe(s.error)} ({s.error})"  # described, not quoted: the quote is in the evidence
-        if target == _REFUSED:
+        if target == _HABIT:
+            what = (f"edits refused because the file was not read first, on {s.count} files over the session"
+                    f" ({span}: {', '.join(s.targets)}; {err})")
+            fix = ("each refusal was cured by a read, but the model keeps editing from what it read long ago:"
+                   " it should read the lines it changes right before editing them")
+        elif target == _REFUSED:
             what = f"{s.count} turns of edits refused because the file was not read first ({span}: {err})"
             fix = "the tool requires a fresh read before a change: the model should read the file, then edit it"
         elif target == _NOTHING:
@@ -381,11 +437,12 @@ class ToolLoop(Detector):
             kind=self.kind, severity=severity, turn=t,
             turns=turns, tool_use_ids=[i for n, i in s.ids if n >= s.first_turn],
             message=f"{what}{', still looping' if severity == 'error' else ''} — {fix}",
-            evidence={"role": role, "target": None if target in (_GUESS, _NOTHING, _REFUSED, _ELSEWHERE) else target,
+            evidence={"role": role,
+                      "target": None if target in (_GUESS, _NOTHING, _REFUSED, _ELSEWHERE, _HABIT) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,
                       "first_error": clip(s.first_error, 200), "first_turn": s.first_turn, "tool": s.name},
         )
 
     def tracked(self) -> int:
         return (len(self._streaks) + len(self._bash) + len(self._known) + len(self._elsewhere)
-                + len(self._elsewhere_reported))
+                + len(self._elsewhere_reported) + (self._habit is not None))

@@ -90,7 +90,7 @@ def time_per_turn(turns: int, fresh: bool = False) -> dict[int, float]:
         for call in calls:
             analyzer.observe_tool(call)
         cost[turn.index] = (clock() - start) / 1_000
-    analyzer.finish(turn, "turn_limit")
+    analyzer.finish("turn_limit")
     print(f"findings: {sum(analyzer.count_by_kind.values())} "
           f"({', '.join(f'{k}={v}' for k, v in sorted(analyzer.count_by_kind.items()))}); "
           f"kept {len(analyzer.findings)}, dropped {analyzer.dropped}")

@@ -1,0 +1,37 @@
+"""The benchmark scripts run against the current code (they are not collected by pytest otherwise, so an
+API change could break them unnoticed). Small sizes: this checks that they work, not their numbers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(("script", "args", "expect"), [
+    ("bench_detectors.py", ["--turns", "300"], "µs/turn"),
+    ("bench_report.py", ["--turns", "200"], "turns"),
+])
+def test_benchmark_script_runs(script: str, args: list[str], expect: str) -> None:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expect in done.stdout
+
+
+def test_overhead_benchmark_smoke_run_writes_its_tables(tmp_path: Path) -> None:
+    """One quick interleaved run of bare, native, floor and ours, with the decomposition section."""
+    pytest.importorskip("httpx2", reason="the overhead benchmark's in-process transport is httpx2's")
+    out = tmp_path / "RESULTS.md"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_overhead.py"), "--quick", "--decompose",
+                           "--modes", "bare,native,floor,ours", "--paths", "sync", "--workloads", "agent",
+                           "--source", "installed", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_text(encoding="utf-8")
+    assert "| agent | sync `create` |" in text and "floor ÷ native" in text
+    assert "## Where ours' time goes" in text

@@ -147,10 +147,12 @@ _EVENT_KEYS = {"kind": sc.FINDING_KIND, "severity": sc.FINDING_SEVERITY, "turn":
                "turns": sc.FINDING_TURNS, "message": sc.FINDING_MESSAGE, "tool_use_ids": sc.FINDING_TOOL_USE_IDS}
 
 
-def finding_event_attributes(finding: Finding, span_id: int | None) -> dict[str, Any]:
+def finding_event_attributes(finding: Finding, span_id: int | None,
+                             masked_message: str | None = None) -> dict[str, Any]:
+    """``masked_message``: the message already passed through ``redact`` (the caller needs it too)."""
     data = finding_to_dict(finding)
     # Messages quote paths, commands and error lines from tool traffic: mask any secret in them.
-    data["message"] = redact(finding.message)
+    data["message"] = redact(finding.message) if masked_message is None else masked_message
     attributes = {name: tuple(data[key]) if isinstance(data[key], list) else data[key]
                   for key, name in _EVENT_KEYS.items() if data[key] != []}
     if span_id:
@@ -241,12 +243,13 @@ def failure_description(end_reason: str | None) -> str | None:
 def attach_findings(span: Span, findings: Iterable[Finding], *, timestamp: int | None = None) -> None:
     """Put findings where people look: span events (Jaeger, Tempo, Phoenix) and the observation level and
     status message Langfuse shows (it displays no events). ``span`` must still be open."""
-    worst: Finding | None = None
+    worst: tuple[Finding, str] | None = None
     span_id = span.get_span_context().span_id
     for finding in findings:
-        span.add_event(sc.FINDING_EVENT, finding_event_attributes(finding, span_id), timestamp=timestamp)
-        if worst is None or SEVERITY_ORDER[finding.severity] > SEVERITY_ORDER[worst.severity]:
-            worst = finding
+        masked = redact(finding.message)
+        span.add_event(sc.FINDING_EVENT, finding_event_attributes(finding, span_id, masked), timestamp=timestamp)
+        if worst is None or SEVERITY_ORDER[finding.severity] > SEVERITY_ORDER[worst[0].severity]:
+            worst = (finding, masked)
     if worst is not None:
-        span.set_attribute(sc.LANGFUSE_LEVEL, _LANGFUSE_LEVEL[worst.severity])
-        span.set_attribute(sc.LANGFUSE_STATUS_MESSAGE, f"{worst.kind}: {redact(worst.message)}")
+        span.set_attribute(sc.LANGFUSE_LEVEL, _LANGFUSE_LEVEL[worst[0].severity])
+        span.set_attribute(sc.LANGFUSE_STATUS_MESSAGE, f"{worst[0].kind}: {worst[1]}")

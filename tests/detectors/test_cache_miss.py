@@ -115,3 +115,18 @@ def test_an_unmarked_compaction_starts_a_new_prefix(detect: Detect) -> None:
                    _t(15_000, 5_000, context=20_000), turn())
     assert found == []
 
+
+
+def test_a_history_cut_part_way_reads_only_what_is_left(detect: Detect) -> None:
+    """A microcompaction or a plan implemented in a cleared context cuts the context to 55 %: reading only
+    the part before the cut is expected, not a broken prefix."""
+    found = detect(K, _t(0, 77_000, context=78_000), _t(77_000, 1_000, context=78_500),
+                   _t(35_000, 8_000, context=43_000), _t(43_000, 500, context=43_600), turn())
+    assert found == []
+
+
+def test_a_history_cut_part_way_that_reads_nothing_is_still_a_miss(detect: Detect) -> None:
+    """The system prompt and tools in front of the cut did not change: a cache read of zero is a miss."""
+    found = detect(K, _t(0, 77_000, context=78_000), _t(77_000, 1_000, context=78_500),
+                   _t(0, 60_000, context=60_100), turn())
+    assert [f.turn for f in found] == [3]

@@ -137,6 +137,19 @@ class TestWhatCountsAsTheSameWork:
         found = detect(K, turn(read("a.py"), context=70_000), *busy, turn(read("a.py"), context=20_000), turn())
         assert found == []
 
+    def test_a_context_cut_by_a_fifth_is_a_rewritten_history(self, detect: Detect) -> None:
+        """A plan implemented in a cleared context (or a microcompaction) keeps 55 % of the context: the
+        file read before the cut is no longer in view, so reading it again is not repeated work."""
+        busy = [turn(bash("pytest -q", "1 passed"), context=78_000 + i) for i in range(5)]
+        found = detect(K, turn(read("a.py"), context=70_000), *busy, turn(read("a.py"), context=43_000), turn())
+        assert found == []
+
+    def test_a_context_that_shrinks_a_little_keeps_its_reads(self, detect: Detect) -> None:
+        """A shrink of a few percent removes no read: the re-read is still drift."""
+        busy = [turn(bash("pytest -q", "1 passed"), context=78_000 + i) for i in range(5)]
+        found = detect(K, turn(read("a.py"), context=70_000), *busy, turn(read("a.py"), context=75_000), turn())
+        assert [f.turn for f in found] == [7]
+
     def test_a_file_re_read_again_and_again_is_one_finding(self, detect: Detect) -> None:
         """Re-reads at turns 7 and 12 of a file read at turn 1, unchanged throughout: one finding, at 7."""
         found = detect(K, turn(read("a.py")), *_busy(5), turn(read("a.py")), *_busy(4, start=10),

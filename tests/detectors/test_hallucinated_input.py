@@ -90,6 +90,20 @@ class TestHallucinatedInput:
         assert "unrecognized arguments: --coverage" in found[0].evidence["error"]
         assert "unrecognized arguments" not in found[0].message and "`pytest --coverage`" in found[0].message
 
+    def test_an_error_message_found_by_a_search_is_not_the_commands_error(self, detect: Detect) -> None:
+        """Grepping for where an error is raised returns the source line that says it: a search hit."""
+        result = 'internal/cli/root.go:183:\t\treturn fmt.Errorf("%s received unexpected arguments: %s", mode)'
+        found = detect(K, turn(bash('grep -rn "received unexpected arguments" --include="*.go" .', result)),
+                       turn())
+        assert found == []
+
+    def test_asking_a_program_for_help_is_not_an_invented_flag(self, detect: Detect) -> None:
+        """`tool edges --help` rejected by a program without a help flag: looking up the options is the
+        grounding step itself, not reliance on one that does not exist."""
+        found = detect(K, turn(bash("./bin/tool edges --help", "edges received unexpected arguments: --help")),
+                       turn())
+        assert found == []
+
     def test_script_path_in_a_bash_command(self, detect: Detect) -> None:
         """`python scripts/x.py` failing with No such file is a hallucinated path."""
         result = "python: can't open file '/repo/scripts/x.py': [Errno 2] No such file or directory"

@@ -102,3 +102,12 @@ def test_a_few_empty_searches_do_not_hide_an_avalanche(detect: Detect) -> None:
                                                        for i in range(5)]
     found = detect(K, *turns, turn(context=9_000))
     assert [f.turn for f in found] == [8] and found[0].evidence["fruitless_turns"] == 2
+
+
+def test_a_5k_step_late_in_a_conversation_is_not_a_small_step(detect: Detect) -> None:
+    """At 60k of context a +6k read is only 10 %, under the token-jump ratio, but no small step beside
+    reads of 400 tokens: read-only work adding large, uneven amounts (a review) is not an avalanche."""
+    first = _explore(4, start_ctx=60_000)
+    big = turn(read("big.go"), context=67_200)
+    found = detect(K, *first, big, *_explore(4, start_ctx=67_600), turn())
+    assert found == []

@@ -59,11 +59,21 @@ class BoundedDict(Generic[K, V]):
 # Within one conversation the context only grows; a call with less than half the previous context has a
 # rewritten history (a compaction, a cleared or resumed conversation) even where no marker says so.
 HISTORY_DROP = 0.5
+# A smaller shrink still means messages were taken out of the history: Claude Code's microcompaction
+# (old tool results cleared) and a plan implemented in a cleared context ("Implement the following
+# plan") keep the system prompt and part of the history and drop the rest, often to 55-75 % of the
+# context. Nothing in one conversation shrinks the context by a fifth otherwise.
+HISTORY_SHRINK = 0.8
 
 
 def history_rewritten(previous_context: int, context: int) -> bool:
     """Did the context shrink so much that the history must have been replaced?"""
     return 0 < context < HISTORY_DROP * previous_context
+
+
+def history_shrunk(previous_context: int, context: int) -> bool:
+    """Did the context shrink enough that messages must have been taken out of the history?"""
+    return 0 < context < HISTORY_SHRINK * previous_context
 
 
 def fmt_tokens(n: int) -> str:

@@ -8,12 +8,14 @@ model's minimum cacheable length; reading much less than that (below ``_PREFIX_S
 prefix broke part-way (an edited early message). A low hit ratio alone is not a miss: a call that adds
 a lot of new content (a big file read) lowers the ratio while the whole old prefix is still read from
 the cache. A compaction (marked, or seen as the context falling below half) or a change of model
-starts a new prefix.
+starts a new prefix. A smaller shrink of the context (a microcompaction, a plan implemented in a cleared
+context) cut the history part-way: reading only the part before the cut is then expected, but reading
+nothing at all still is a miss, since the system prompt and tools in front did not change.
 """
 
 from __future__ import annotations
 
-from otel_agent_trace.detectors._util import fmt_tokens, history_rewritten
+from otel_agent_trace.detectors._util import fmt_tokens, history_rewritten, history_shrunk
 from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.model.records import Finding, Turn
 
@@ -52,7 +54,8 @@ class CacheMiss(Detector):
                       or (turn.model is not None and self._prev_model is not None and turn.model != self._prev_model))
         if new_prefix:
             pass  # a rewritten history or another model cannot hit the old prefix; unknown usage tells nothing
-        elif read == 0 or (read < _PREFIX_SHARE * prev and prev - read >= _MIN_MISSED):
+        elif read == 0 or (read < _PREFIX_SHARE * prev and prev - read >= _MIN_MISSED
+                           and not history_shrunk(self._prev_context, context)):
             if ((turn.cache_control or self._seen_cache) and turn.index >= self.min_turn
                     and context >= _MIN_CACHEABLE and not self._in_miss):
                 self._in_miss = True

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from otel_agent_trace.detectors._util import BoundedDict, history_rewritten
+from otel_agent_trace.detectors._util import BoundedDict, history_shrunk
 from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.detectors.roles import BASH, CHANGE_ROLES, READ, call_info
 from otel_agent_trace.model.records import Finding, ToolCall, Turn
@@ -85,8 +85,9 @@ class ContextDrift(Detector):
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         context = turn.usage.context_tokens
-        if turn.after_compaction or history_rewritten(self._prev_context, context):
-            # The history was replaced (a summary, a cleared conversation): re-reading afterwards is expected.
+        if turn.after_compaction or history_shrunk(self._prev_context, context):
+            # The history was replaced or cut (a summary, a cleared conversation, a microcompaction): the
+            # earlier reads may be gone, so re-reading afterwards is expected, not repeated work.
             self._reads.clear()
             self._edits.clear()
         if context:

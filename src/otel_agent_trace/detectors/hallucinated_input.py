@@ -140,15 +140,21 @@ def _listed_names(text: str, at: int) -> tuple[str, ...]:
 
 
 _USAGE_ERROR_LINES = 4  # a program rejecting its arguments says so before doing anything else
+# A search hit (`grep -n`, ripgrep): `path:line:` and the matched text. An error message in it is the
+# searched file's content (the model looking for where an error is raised), not the command's own error.
+_SEARCH_HIT = re.compile(r"^[^\s:]+:\d+[:-]")
+# Asking a program for its usage is the grounding step itself: the model looks up which options exist
+# instead of relying on one. A program without a help flag rejecting it is not an invented input.
+_HELP_FLAGS = frozenset({"--help", "-help", "-h", "help", "-?"})
 
 
 def _models_flag(flag: str | None, result: str, command: str) -> bool:
     """Is the rejected flag one the model wrote? The named flag must be in the command; an unnamed one
-    must be rejected in the first lines of output, not mentioned in a log or test output further down."""
+    must be rejected in the first lines of output, not mentioned in a log, test output or search hit."""
     if flag:
         return flag.lstrip("-").split("=", 1)[0] in command
     lines = [line for line in result[:HEAD_CHARS].lower().splitlines()[:_USAGE_ERROR_LINES + 1]
-             if not line.startswith("exit code")]
+             if not line.startswith("exit code") and not _SEARCH_HIT.match(line)]
     return any(classify_error(line, True) == "bad_option" for line in lines[:_USAGE_ERROR_LINES])
 
 
@@ -341,7 +347,7 @@ class HallucinatedInput(Detector):
             return name or None, "command"
         if error == "bad_option":
             flag = bad_flag(call.result)
-            if not _models_flag(flag, call.result, role.command or ""):
+            if (flag or "").lower() in _HELP_FLAGS or not _models_flag(flag, call.result, role.command or ""):
                 return None, ""
             invoked = role.invoked or (role.program or role.target or "").split(" ", 1)[0]
             return (f"{invoked} {flag}" if flag else invoked) or None, "flag"

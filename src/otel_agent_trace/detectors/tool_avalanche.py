@@ -1,17 +1,19 @@
 """tool_avalanche: turn after turn of small reads and searches, and no commitment.
 
 Many small exploratory calls (reads, searches, listings, web searches and fetches) with similar context
-increments usually mean a vague task: the model
-keeps looking instead of acting. The increments must be small and similar: a turn whose growth is itself
-a token jump (one big read) breaks the pattern, and the run starts again from that turn (a stretch
-without commitment is reported once, however often a jump restarts its count). Judged from
-each turn's own tool_uses (known when the response arrives), so it works live and on imported files
-without results.
+increments usually mean a vague task: the model keeps looking instead of acting. The increments must be
+small and similar: a turn that grew by ``jump_min_tokens`` (5k) or more, whatever share of the context
+that is, breaks the pattern, and the run starts again from that turn (a stretch without commitment is
+reported once, however often a big step restarts its count). The ratio part of the token-jump test is
+left out on purpose: late in a conversation a 5k read is a small share of the context, but it is still
+no small step beside reads of a few hundred tokens, and read-only work that adds large, uneven amounts
+(reviewing a branch file by file) is not the article's avalanche. Judged from each turn's own tool_uses
+(known when the response arrives), so it works live and on imported files without results.
 
 A turn whose calls all failed or came back empty added nothing to explore with: it is a retry, which is
 tool_loop's signature, not a step of an avalanche. Such turns do not break the run (no commitment was
 made), but a run in which a third or more of the turns brought nothing back is mostly retrying, not
-exploring, and is not reported while it stays so (like a run made mostly of big steps).
+exploring, and is not reported while it stays so.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ class ToolAvalanche(Detector):
         super().__init__(thresholds)
         self.min_turns = max(2, self.thresholds.avalanche_min_turns)
         self.jump_tokens = self.thresholds.jump_min_tokens
-        self.jump_ratio = self.thresholds.jump_min_ratio
         self._prev_context = 0
         self._turn = 0  # the latest turn, and whether any of its calls found something
         self._turn_calls = 0
@@ -51,7 +52,6 @@ class ToolAvalanche(Detector):
         self._length = 0
         self._growth = 0  # context growth over the run's small steps
         self._steps = 0
-        self._big_steps = 0
         self._roles: Counter[str] = Counter()
         self._targets: set[str] = set()
         self._reported = False
@@ -82,8 +82,8 @@ class ToolAvalanche(Detector):
             if self._length:
                 self._reset()
             return []
-        if step >= max(self.jump_tokens, self.jump_ratio * prev) and self._length:
-            # A token jump, not a small similar increment: the pattern starts again here. Still the same
+        if step >= self.jump_tokens and self._length:
+            # A big step, not a small similar increment: the pattern starts again here. Still the same
             # stretch without commitment, so one already reported is not reported again.
             reported = self._reported
             self._reset()
@@ -94,13 +94,11 @@ class ToolAvalanche(Detector):
         if 0 < step < self.jump_tokens:
             self._growth += step
             self._steps += 1
-        elif step >= self.jump_tokens:
-            self._big_steps += 1
         for r in roles:
             self._roles[r.role] += 1
             if r.target and len(self._targets) < _MAX_TARGETS:
                 self._targets.add(r.target)
-        if (self._reported or self._length < self.min_turns or self._big_steps * 2 > self._length
+        if (self._reported or self._length < self.min_turns
                 or self._fruitless * _FRUITLESS_SHARE >= self._length):
             return []
         self._reported = True

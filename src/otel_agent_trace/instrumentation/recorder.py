@@ -177,8 +177,7 @@ class AgentTracer:
         if turn.tool_uses:
             # Only a call another library also traced can have its tools traced by that library.
             stand_in = None if call.foreign is None else foreign.tool_stand_in(span, session.span)
-            self.sessions.expect_tool_uses(session, turn, call.context if span is call.span else None, span,
-                                           start_spans=not self.tools_traced_by_user,
+            self.sessions.expect_tool_uses(session, turn, call.context, start_spans=not self.tools_traced_by_user,
                                            make_current=call.in_caller_context, stand_in=stand_in)
         if turn.stop_reason in ("end_turn", "stop_sequence") and not session.explicit:
             self.sessions.end(session, "end_turn", end_ns=turn.end_ns)

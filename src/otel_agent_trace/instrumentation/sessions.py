@@ -278,19 +278,17 @@ class SessionTracker:
                     return candidate
         return None
 
-    def expect_tool_uses(self, session: LiveSession, turn: Turn, turn_context: otel_context.Context | None,
-                         turn_span: Span, *, start_spans: bool, make_current: bool,
-                         stand_in: Span | None = None) -> None:
+    def expect_tool_uses(self, session: LiveSession, turn: Turn, parent_context: otel_context.Context, *,
+                         start_spans: bool, make_current: bool, stand_in: Span | None = None) -> None:
         """Remember the turn's tool_uses so results (dispatched or inferred) find their parent turn span.
 
         With ``start_spans`` each gets its ``execute_tool`` span now, when the response asks for it; with
         ``make_current`` and a single tool, that span is current in the agent's context until the request
         carrying its result, so work done inside the tool nests under it. ``stand_in`` replaces those spans
         when a framework traces its own tools (foreign.py): the calls are still recorded, without a span.
-        ``turn_context``: the context holding ``turn_span``, when the caller has it already."""
+        ``parent_context``: the context holding the turn's span, the tool spans' parent."""
         if not turn.tool_uses:
             return
-        parent_context = turn_context if turn_context is not None else trace.set_span_in_context(turn_span)
         stale: list[PendingToolUse] = []
         with session.lock:
             for use in turn.tool_uses:

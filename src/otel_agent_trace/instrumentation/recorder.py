@@ -301,6 +301,14 @@ class TurnCall:
         except Exception:
             log_once("event", "otel_agent_trace: could not read a stream event")
 
+    def read_from_snapshot(self, snapshot: Callable[[], Any]) -> bool:
+        """Fill the turn from ``snapshot()`` when the stream ends instead of from its events; only before
+        the first event was read. Returns whether it will."""
+        if self.snapshot is not None or self._accumulator is not None:
+            return False
+        self.snapshot = snapshot
+        return True
+
     def finish_stream(self, error: BaseException | None = None) -> None:
         if self._done:
             return

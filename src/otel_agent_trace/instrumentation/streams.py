@@ -66,9 +66,8 @@ class _EventStream(wrapt.ObjectProxy):  # type: ignore[misc]
         turn is filled from its snapshot at the end instead of from every event (only the first event's
         time is taken). Called before the first event; afterwards it changes nothing."""
         call = self._self_call
-        if call.snapshot is not None or call._accumulator is not None:
+        if not call.read_from_snapshot(snapshot):
             return
-        call.snapshot = snapshot
 
         def first_event(event: Any) -> None:
             call.turn.first_chunk_ns = time.time_ns()

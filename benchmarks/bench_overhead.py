@@ -952,8 +952,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
     has_floor = "floor" in modes
 
     def floor_ratio(w: str, p: str, clock: str) -> str:
-        """The best ratio any instrumentation emitting ours' spans could reach (floor.py): n/a on the helper."""
-        if not has_floor or p == "helper":
+        """The best ratio any instrumentation emitting ours' spans could reach (floor.py)."""
+        if not has_floor:
             return ""
         values = [v for v in (ratio(r, w, p, "floor", base, clock) for r in runs) if v is not None]
         return f" {statistics.median(values):.2f}× |" if values else " – |"
@@ -986,7 +986,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         "with detectors on and two spans per call. Spread = ± half the range over the runs, relative to the "
         "median. Floor ÷ native: the same ratio for the `floor` mode (`benchmarks/floor.py`: ours' spans, "
         "attributes, context and propagation through the public OpenTelemetry API, with none of our logic), "
-        "the best any instrumentation emitting what ours emits could reach; the helper path has no floor.",
+        "the best any instrumentation emitting what ours emits could reach.",
         "",
         *targets("cpu"),
         "",
@@ -1008,9 +1008,6 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         for mode in modes:
             cells = []
             for p in paths:
-                if mode == "floor" and p == "helper":  # the floor passes the helper through untraced
-                    cells.append("–")
-                    continue
                 if mode == "bare":
                     med = [statistics.median(r["cells"][w][p]["bare"]["cpu_median_us"]) for r in runs]
                     wall = [statistics.median(r["cells"][w][p]["bare"]["wall_median_us"]) for r in runs]
@@ -1102,21 +1099,21 @@ def decomposition(runs: list[dict[str, Any]], parts: list[dict[str, Any]]) -> st
         "public OpenTelemetry API with none of our logic: the cost of emitting this trace at all), **our "
         "logic** without the detectors (request and response records, sessions, tool matching, rollups, "
         "foreign-span checks: `ours-nodetectors` − floor), and the **detectors** (ours − `ours-nodetectors`). "
-        f"Floor and `ours-nodetectors` come from {len(parts)} separate runs (one of our modes per process). "
-        "The helper path has no floor.",
+        f"Floor and `ours-nodetectors` come from {len(parts)} separate runs (one of our modes per process).",
         "",
         "| workload | path | floor (SDK spans) | + our logic | + detectors | = ours | target |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for w in first["workloads"]:
         for p in first["paths"]:
-            floor = med(parts, w, p, "floor") if p != "helper" else None
+            floor = med(parts, w, p, "floor")
             bare_logic = med(parts, w, p, "ours-nodetectors")
             ours = med(runs, w, p, next(m for m in first["modes"] if m.startswith("ours")))
             if ours is None or bare_logic is None:
                 continue
-            cells = [f"{floor:.2f}×" if floor is not None else "–",
-                     f"+{bare_logic - floor:.2f}×" if floor is not None else f"{bare_logic:.2f}× (with spans)",
+            if floor is None:
+                continue
+            cells = [f"{floor:.2f}×", f"+{bare_logic - floor:.2f}×",
                      f"+{ours - bare_logic:.2f}×", f"**{ours:.2f}×**", f"≤ {TARGETS.get(p, 0.75)}"]
             lines.append(f"| {w} | {PATH_LABEL[p]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

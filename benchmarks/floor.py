@@ -11,8 +11,10 @@ request parsing, no sessions, no detectors: its cost is the lower bound for any 
 what ours emits on the public API, and ``floor ÷ native`` is the best ratio such an instrumentation could
 reach. The attribute names and value types are ours' (their count is in the report's emission table).
 
-Paths: sync and async ``create`` and ``create(stream=True)`` (the stream's spans end when it is consumed);
-the ``.stream()`` helper passes through untraced, so its cells are left out of the report.
+Paths: sync and async ``create``, ``create(stream=True)`` and the sync ``.stream()`` helper. A stream's
+spans end when it is consumed; the helper's spans start when its manager sends the request (on entering
+``with``) and end when the ``with`` block exits, so its events pass through untouched: cheaper than any
+instrumentation that reads the response can be.
 """
 
 from __future__ import annotations
@@ -75,15 +77,23 @@ class FloorInstrumentation:
         messages = "anthropic.resources.messages.messages"
         wrapt.wrap_function_wrapper(messages, "Messages.create", self._create)
         wrapt.wrap_function_wrapper(messages, "AsyncMessages.create", self._async_create)
+        wrapt.wrap_function_wrapper(messages, "Messages.stream", self._stream_helper)
+        streaming = "anthropic.lib.streaming._messages"
+        wrapt.wrap_function_wrapper(streaming, "MessageStreamManager.__enter__", self._manager_enter)
+        wrapt.wrap_function_wrapper(streaming, "MessageStreamManager.__exit__", self._manager_exit)
         wrapt.wrap_function_wrapper("anthropic._base_client", "BaseClient._build_request", self._build_request)
 
     def uninstrument(self) -> None:
         from anthropic._base_client import BaseClient
+        from anthropic.lib.streaming._messages import MessageStreamManager
         from anthropic.resources.messages.messages import AsyncMessages, Messages
         from opentelemetry.instrumentation.utils import unwrap
 
         unwrap(Messages, "create")
         unwrap(AsyncMessages, "create")
+        unwrap(Messages, "stream")
+        unwrap(MessageStreamManager, "__enter__")
+        unwrap(MessageStreamManager, "__exit__")
         unwrap(BaseClient, "_build_request")
 
     def end_session(self) -> None:
@@ -154,6 +164,33 @@ class FloorInstrumentation:
             otel_context.detach(token)
         self._finish(span, context)
         return result
+
+    @staticmethod
+    def _stream_helper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        manager = wrapped(*args, **kwargs)
+        manager._floor_messages = kwargs.get("messages")
+        return manager
+
+    def _manager_enter(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        # Entering sends the request: the chat span is current meanwhile, for propagation.
+        span, context, token = self._start(instance._floor_messages)
+        marker = _in_call.set(context)
+        try:
+            stream = wrapped(*args, **kwargs)
+        finally:
+            _in_call.reset(marker)
+            otel_context.detach(token)
+        instance._floor_turn = (span, context)
+        return stream
+
+    def _manager_exit(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            self._finish(*instance._floor_turn)
 
     def _consumed(self, stream: Any, span: Any, context: otel_context.Context) -> Iterator[Any]:
         yield from stream

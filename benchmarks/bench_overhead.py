@@ -31,7 +31,7 @@ median(bare) in the same round, median over rounds; several runs (processes) sho
 
   python benchmarks/bench_overhead.py --out benchmarks/RESULTS.md     # 3 runs, ~5 min on 2 busy cores
   python benchmarks/bench_overhead.py --quick                         # smoke run, prints the report
-  python benchmarks/bench_overhead.py --soak-only                     # 10 000-turn session, flat?
+  python benchmarks/bench_overhead.py --soak-only                     # 10 000-turn session, bare vs ours, flat?
   python benchmarks/bench_overhead.py --breakdown sync                # CPU µs per function of ours
   python benchmarks/bench_overhead.py --profile sync                  # cProfile of ours (sync|stream)
 """
@@ -1141,52 +1141,67 @@ def _short_path(filename: str) -> str:
     return os.path.basename(filename)
 
 
-def soak(mode: str, turns: int, window: int = 20, traced_turns: int = 2_000) -> dict[str, Any]:
+def soak(turns: int, window: int = 20, traced_turns: int = 2_000) -> dict[str, Any]:
     """One agent session of ``turns`` calls with a sliding window of ``window`` messages (the first two
-    kept), each answering the previous tool_use. Times every call and samples RSS; then runs
-    ``traced_turns`` more under tracemalloc to show what, if anything, still grows."""
+    kept), each answering the previous tool_use, sent by bare and by ours interleaved call by call (the
+    switchboard of the interleaved run, in a shuffled order per turn): ours' overhead at turn k is its
+    call minus bare's call of the same turn, CPU time, so the machine's drift over the minutes of the run
+    cancels out. RSS is sampled along the way (bare keeps nothing, so its growth is ours); then
+    ``traced_turns`` more under tracemalloc show what, if anything, of our package still grows."""
     import tracemalloc
 
-    h = Harness(mode)
-    api = h.api
-    client = h.sync_client()
+    import anthropic.resources.messages.messages  # noqa: F401  (in the switchboard's "before" picture)
+
+    sw = Switchboard()
+    harnesses = {mode: sw.install(mode) for mode in ("bare", "ours")}
+    clients = {mode: h.sync_client() for mode, h in harnesses.items()}
     tag = "soak"
     history: list[dict[str, Any]] = []
-    times: list[int] = []
+    times: dict[str, list[tuple[int, int]]] = {mode: [] for mode in harnesses}
     rss: dict[int, int] = {}
-    clock = time.perf_counter_ns
+    clock, cpu = time.perf_counter_ns, time.thread_time_ns
     checkpoints = {100, 1_000, 2_500, 5_000, 7_500, turns}
+    rng = random.Random(0)
+    modes = list(harnesses)
 
-    def turn(k: int) -> int:
+    def turn(k: int, record: bool) -> None:
         nonlocal history
         if k:
             history += [assistant_message(k - 1, tag), user_result_message(k - 1, tag)]
             del history[:max(0, len(history) - (window - 2))]
         messages = [FIRST_MESSAGE, CONTEXT_MESSAGE, *history] if k else [FIRST_MESSAGE]
-        api.prepare(k, tag, False)
-        t0 = clock()
-        client.messages.create(model=MODEL, max_tokens=4096, system=SYSTEM, tools=TOOLS, messages=messages)
-        return clock() - t0
+        body = message_body(k, tag, False)
+        rng.shuffle(modes)
+        for mode in modes:
+            sw.activate(mode)
+            harnesses[mode].api.prepared(body, False)
+            t0, c0 = clock(), cpu()
+            clients[mode].messages.create(model=MODEL, max_tokens=4096, system=SYSTEM, tools=TOOLS,
+                                          messages=list(messages))
+            c1, t1 = cpu(), clock()
+            if record:
+                times[mode].append((t1 - t0, c1 - c0))
 
     gc.collect()
     rss[0] = rss_kib()
     growth: list[dict[str, Any]] = []
     traced_kib: list[int] = []
+    ours = harnesses["ours"]
     try:
         for k in range(turns):
-            times.append(turn(k))
+            turn(k, True)
             if k + 1 in checkpoints:
                 rss[k + 1] = rss_kib()
-        h.flush()
+        ours.flush()
         gc.collect()
         tracemalloc.start(1)
         before = tracemalloc.take_snapshot()
         traced_kib = [tracemalloc.get_traced_memory()[0] // 1024]
         step = max(1, traced_turns // 4)
         for k in range(turns, turns + traced_turns):
-            turn(k)
+            turn(k, False)
             if (k + 1 - turns) % step == 0:
-                h.flush()
+                ours.flush()
                 gc.collect()
                 traced_kib.append(tracemalloc.get_traced_memory()[0] // 1024)
         after = tracemalloc.take_snapshot()
@@ -1197,76 +1212,88 @@ def soak(mode: str, turns: int, window: int = 20, traced_turns: int = 2_000) -> 
             growth.append({"where": f"{_short_path(frame.filename)}:{frame.lineno}",
                            "kib": round(stat.size_diff / 1024, 1), "blocks": stat.count_diff})
         state: dict[str, Any] = {}
-        hub = h.hub_getter()
-        if hub is not None:
-            tracker = hub.sessions
-            state = {name: len(getattr(tracker, name, ())) for name in ("_open", "_by_tool_use", "_by_fingerprint")}
-            for session in list(getattr(tracker, "_open", {}).values()):
-                state["session.turns"] = session.turns
-                state["session.pending"] = len(session.pending)
-                analyzer = session.analyzer
-                if analyzer is not None:
-                    state["detector entries"] = {d.kind: d.tracked() for d in analyzer.detectors
-                                                 if hasattr(d, "tracked")}
-        h.end_sessions()
-        h.flush()
-        spans = h.exporter.spans
+        hub = sw.hubs["ours"]
+        tracker = hub.sessions
+        state = {name: len(getattr(tracker, name, ())) for name in ("_open", "_by_tool_use", "_by_fingerprint")}
+        for session in list(getattr(tracker, "_open", {}).values()):
+            state["session.turns"] = session.turns
+            state["session.pending"] = len(session.pending)
+            analyzer = session.analyzer
+            if analyzer is not None:
+                state["detector entries"] = {d.kind: d.tracked() for d in analyzer.detectors
+                                             if hasattr(d, "tracked")}
+        sw.activate("ours")
+        ours.end_sessions()
+        ours.flush()
+        spans = ours.exporter.spans
     finally:
-        client.close()
-        h.close()
-    us = [t / 1000 for t in times]
-    early, late = us[9:100], us[-100:]
+        sw.activate("bare")
+        for client in clients.values():
+            client.close()
+        for h in harnesses.values():
+            h.close()
     tenth = max(1, turns // 10)
-    return {"mode": mode, "turns": turns, "early_median_us": statistics.median(early),
-            "early_p90_us": percentile(early, 0.9), "late_median_us": statistics.median(late),
-            "late_p90_us": percentile(late, 0.9), "overall_median_us": statistics.median(us),
-            "deciles_us": [statistics.median(us[i * tenth:(i + 1) * tenth]) for i in range(10)],
-            "rss_kib": rss, "spans": spans, "state": state, "growth": growth, "traced_turns": traced_turns,
-            "traced_kib": traced_kib}
+
+    def summary(values: list[float]) -> dict[str, Any]:
+        early, late = values[9:100], values[-100:]
+        return {"early_median_us": statistics.median(early), "early_p90_us": percentile(early, 0.9),
+                "late_median_us": statistics.median(late), "late_p90_us": percentile(late, 0.9),
+                "deciles_us": [statistics.median(values[i * tenth:(i + 1) * tenth]) for i in range(10)]}
+
+    result: dict[str, Any] = {"turns": turns, "rss_kib": rss, "spans": spans, "state": state, "growth": growth,
+                              "traced_turns": traced_turns, "traced_kib": traced_kib}
+    for i, clock_name in enumerate(("wall", "cpu")):
+        result[clock_name] = {mode: summary([t[i] / 1000 for t in times[mode]]) for mode in harnesses}
+        result[clock_name]["overhead"] = summary([(o[i] - b[i]) / 1000 for o, b in
+                                                  zip(times["ours"], times["bare"], strict=True)])
+    return result
 
 
 def soak_report(turns: int) -> str:
-    results = {}
-    for mode in ("bare", "ours"):
-        print(f"soak: {mode}, {turns} turns …", file=sys.stderr, flush=True)
-        cmd = [sys.executable, os.path.abspath(__file__), "--soak-child", mode, "--soak-turns", str(turns)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=900)
-        if proc.returncode != 0:
-            raise SystemExit(proc.stderr)
-        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    bare, ours = results["bare"], results["ours"]
+    print(f"soak: bare and ours interleaved, {turns} turns …", file=sys.stderr, flush=True)
+    cmd = [sys.executable, os.path.abspath(__file__), "--soak-child", "--soak-turns", str(turns)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=1800)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    rss = r["rss_kib"]
+    cpu_, wall = r["cpu"], r["wall"]
+
+    def row(name: str, c: dict[str, Any]) -> str:
+        return (f"| {name} | {c['early_median_us']:.0f} ({c['early_p90_us']:.0f}) | "
+                f"{c['late_median_us']:.0f} ({c['late_p90_us']:.0f}) |")
+
+    def deciles(c: dict[str, Any]) -> str:
+        return ", ".join(f"{v:.0f}" for v in c["deciles_us"])
+
     lines = [
         f"## Soak: one session of {turns:,} turns, 20-message sliding window (ours: metadata, detectors on)",
         "",
-        "| | turns 10–100 median (p90) µs | last 100 turns median (p90) µs | "
-        "RSS after 100 → after last turn (KiB) | spans |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, r in (("bare", bare), ("ours", ours)):
-        rss = r["rss_kib"]
-        lines.append(f"| {name} | {r['early_median_us']:.0f} ({r['early_p90_us']:.0f}) | "
-                     f"{r['late_median_us']:.0f} ({r['late_p90_us']:.0f}) | "
-                     f"{rss['100']:,} → {rss[str(turns)]:,} (+{rss[str(turns)] - rss['100']:,}) | {r['spans']:,} |")
-    lines += [
+        "Bare and ours in one process, interleaved call by call (a shuffled order per turn, the same request "
+        "for both), CPU time of the calling thread; ours' overhead is the median of (ours − bare) over the "
+        "turns of a stretch.",
         "",
-        f"Overhead of ours: turns 10–100 +{ours['early_median_us'] - bare['early_median_us']:.0f} µs, last 100 "
-        f"turns +{ours['late_median_us'] - bare['late_median_us']:.0f} µs.",
+        "| CPU µs per call | turns 10–100 median (p90) | last 100 turns median (p90) |",
+        "|---|---:|---:|",
+        row("bare", cpu_["bare"]), row("ours", cpu_["ours"]), row("**ours − bare**", cpu_["overhead"]),
         "",
-        "Median µs/call per tenth of the run — bare: " + ", ".join(f"{v:.0f}" for v in bare["deciles_us"])
-        + "; ours: " + ", ".join(f"{v:.0f}" for v in ours["deciles_us"]) + ".",
+        "Ours − bare per tenth of the run (CPU µs): " + deciles(cpu_["overhead"]) + "; bare itself: "
+        + deciles(cpu_["bare"]) + ". Wall time, ours − bare per tenth: " + deciles(wall["overhead"]) + ".",
         "",
-        "RSS (KiB) at turn — bare: " + ", ".join(f"{k}: {v:,}" for k, v in bare["rss_kib"].items())
-        + "; ours: " + ", ".join(f"{k}: {v:,}" for k, v in ours["rss_kib"].items()) + ".",
+        f"Spans: {r['spans']:,}. RSS of the process (KiB; bare keeps nothing) at turn: "
+        + ", ".join(f"{k}: {v:,}" for k, v in rss.items())
+        + f" (+{rss[str(turns)] - rss['100']:,} from turn 100 to the end).",
         "",
-        f"Our tracker state at the end (before the session is ended): {ours['state']}.",
+        f"Our tracker state at the end (before the session is ended): {r['state']}.",
         "",
-        f"Memory traced by tracemalloc over {ours['traced_turns']:,} further turns (KiB live after a collection, "
-        f"every {ours['traced_turns'] // 4:,} turns) — bare: {bare['traced_kib']}; ours: {ours['traced_kib']}. "
-        "Where ours still grows (lines of our package): "
-        + ", ".join(f"`{g['where']}` {g['kib']:+} KiB" for g in ours["growth"]) + ". tracemalloc only sees "
+        f"Memory traced by tracemalloc over {r['traced_turns']:,} further turns (KiB live after a collection, "
+        f"every {r['traced_turns'] // 4:,} turns): {r['traced_kib']}. Where our package still grows: "
+        + ", ".join(f"`{g['where']}` {g['kib']:+} KiB" for g in r["growth"]) + ". tracemalloc only sees "
         "what was allocated after it started, so a bounded structure that replaces old (untraced) entries with "
         "new ones shows as growth until it has turned over; RSS and the tracker sizes above are the test for a "
-        "leak. The detectors' caps (per session: 4 096 targets per index, 16 edits per file) bound their state.",
+        "leak. The detectors' caps (per session: 4 096 targets per index, 16 edits per file) bound their state. "
+        "`tests/reliability/test_soak_long_session.py` checks the same session structurally: the lines of our "
+        "code executed per turn halfway and at the end are equal.",
         "",
     ]
     return "\n".join(lines)
@@ -1421,7 +1448,7 @@ def main() -> None:
     parser.add_argument("--soak", action="store_true", help="also run the 10 000-turn soak (bare vs ours)")
     parser.add_argument("--soak-only", action="store_true", help="run only the soak")
     parser.add_argument("--soak-turns", type=int, default=10_000)
-    parser.add_argument("--soak-child", help=argparse.SUPPRESS)
+    parser.add_argument("--soak-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=PATHS, help="cProfile ours on one path and print the top list")
     parser.add_argument("--profile-calls", type=int, default=2_000)
     parser.add_argument("--breakdown", choices=PATHS, help="time each function of our hot path on one path")
@@ -1433,7 +1460,7 @@ def main() -> None:
     args.modes = ",".join(modes)
 
     if args.soak_child:
-        print(json.dumps(soak(args.soak_child, args.soak_turns)))
+        print(json.dumps(soak(args.soak_turns)))
         return
     if args.interleaved_child:
         result = interleaved(modes, [p for p in args.paths.split(",") if p],

@@ -368,9 +368,28 @@ class TestNamesTheCodeDoesNotHave:
         assert [f.evidence["target"] for f in found] == ["run_all"]
 
 
-@pytest.mark.parametrize("command", ["ss -tlnp", "tree -L 2", "netstat -tlnp"])
+@pytest.mark.parametrize("command", ["ss -tlnp", "tree -L 2", "netstat -tlnp", "zsh -n script.zsh", "fish -c echo"])
 def test_a_standard_utility_missing_from_the_machine_is_not_invented(detect: Detect, command: str) -> None:
-    """`ss: command not found` in a minimal image: the tool exists, this machine lacks it."""
+    """`ss: command not found` in a minimal image, `zsh` on a machine with only bash: the program exists,
+    this machine lacks it."""
     program = command.split()[0]
     found = detect(K, turn(bash(command, f"/bin/sh: 1: {program}: not found", error=True)), turn())
     assert found == []
+
+
+@pytest.mark.parametrize("create", ["touch /tmp/marker", "mkdir -p /tmp/marker", "echo x > /tmp/marker",
+                                    "echo x | tee /tmp/marker", "curl -s -o /tmp/marker https://example.com"])
+def test_a_scratch_path_the_command_creates_is_the_models_own(detect: Detect, create: str) -> None:
+    """An experiment that creates a marker and checks for it: finding it missing is the experiment's
+    outcome (the substitution did not run), not a path the model relied on without seeing it."""
+    command = f"bash -c 'x=\"$({create})\"; echo \"$x\"'\nls -la /tmp/marker 2>&1 || echo 'not executed'"
+    result = "ls: cannot access '/tmp/marker': No such file or directory\nnot executed"
+    found = detect(K, turn(bash(command, result, error=True)), turn())
+    assert found == []
+
+
+def test_a_path_the_command_only_reads_is_still_a_guess(detect: Detect) -> None:
+    """Only creating a path makes it the model's own: reading a never-seen one is still reported."""
+    result = "cat: /tmp/report.txt: No such file or directory"
+    found = detect(K, turn(bash("cat /tmp/report.txt", result, error=True)), turn())
+    assert [f.evidence["target"] for f in found] == ["/tmp/report.txt"]

@@ -88,6 +88,8 @@ _STANDARD_TOOLS = frozenset({
     "unzip", "zip", "less", "more", "vi", "vim", "nano", "sudo", "systemctl", "service", "journalctl",
     "lsb_release", "procps", "sqlite3", "rsync", "ssh", "scp", "tar", "gzip", "bzip2", "xz", "diff",
     "patch", "make", "gcc", "cc", "python", "pip", "timeout", "watch", "column", "bc", "time",
+    # Shells: a script is often tried under the shell it targets, which this machine may not have.
+    "zsh", "fish", "ksh", "tcsh", "csh", "dash", "pwsh", "powershell", "nu", "elvish", "xonsh",
 })
 
 
@@ -328,6 +330,8 @@ class HallucinatedInput(Detector):
                 text = call.result[:HEAD_CHARS]
                 for token in path_tokens(role.command, 500, 16):
                     if token in text:
+                        if _creates(role.command, token):
+                            return None, "path"
                         return norm_path(token), "path"
             return None, "path"
         if not role.shell:
@@ -482,6 +486,17 @@ def _names_word(name: str, command: str) -> bool:
 
 # Error classes under which a language reports a missing name (an uncaught ImportError, a failed build).
 _NAME_ERRORS = frozenset({"traceback", "nonzero_exit", "other_error"})
+
+
+# Writing to a path names it as the model's own: `touch x`, `mkdir -p x`, `> x`, `tee x`, `-o x`.
+_CREATING = r"(?:\btouch|\bmkdir(?:\s+-p)?|\btee(?:\s+-a)?|>>?|\s-o)\s*['\"]?"
+
+
+def _creates(command: str, token: str) -> bool:
+    """Does the command itself create ``token``? Then the model named a scratch file of its own (a marker
+    it checks for, an output it writes), and finding it missing is the outcome of the command, not an
+    input the model relied on and invented."""
+    return re.search(_CREATING + re.escape(token), command) is not None
 
 
 def _cluster_key(target: str, what: str) -> str:

@@ -3,7 +3,7 @@
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
 written without the detector code (tests/fixtures/real_claude_code). ``holdout`` is the held-out part;
-``tune`` and, since 2026-12-02, ``holdout2``, ``holdout3`` and ``holdout4`` are tuning data (LABELS.md): their floors
+``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout5`` are tuning data (LABELS.md): their floors
 guard against regressions, they are not an honest estimate.
 """
 
@@ -22,7 +22,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_real_corpus
 LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real_claude_code" / "labels.json"
 
 # Held-out part, all kinds together: (recall on unambiguous, recall with caveated, precision).
-HOLDOUT_FLOORS = (0.92, 0.85, 0.71)
+HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -30,19 +30,22 @@ HOLDOUT_FLOORS = (0.92, 0.85, 0.71)
 # session while it was held out (its honest number); tuned on since, it measures 1.00 / 1.00 / 1.00 with
 # none. holdout4 (22 sessions, 697 turns, labelled by a fourth person) measured 1.00 / 0.96 / 0.75 with no
 # finding on its clean session while it was held out (its honest number, recorded on 2026-12-02 before
-# and after the rules were tuned on holdout3); tuned on since, it measures 1.00 / 0.96 / 0.96.
+# and after the rules were tuned on holdout3); tuned on since, it measures 1.00 / 0.96 / 0.96. holdout5 (19
+# sessions, 571 turns, three more projects, labelled by a fifth person) measured 1.00 / 0.94 / 0.84 with no
+# finding on its clean session on arrival (its honest number); tuned on since, 1.00 / 0.94 / 0.91.
 TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     "tune": (0.95, 0.85, 0.95),
     "holdout2": (0.95, 0.95, 0.95),
     "holdout3": (0.95, 0.95, 0.95),
     "holdout4": (0.95, 0.95, 0.93),
+    "holdout5": (0.95, 0.9, 0.9),
 }
 CLEAN_FINDINGS_ALLOWED: dict[str, int] = {}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.
 HOLDOUT_KIND_FLOORS: dict[str, tuple[float | None, float | None, float | None]] = {
     "context_drift": (1.0, 1.0, 0.5),
     "tool_loop": (0.75, 0.5, 1.0),
-    "hallucinated_input": (1.0, 1.0, 0.5),
+    "hallucinated_input": (1.0, 1.0, 0.66),
     "token_jump": (1.0, 1.0, 1.0),
     "tool_avalanche": (1.0, 1.0, 0.33),
     "no_end_turn": (1.0, 1.0, 1.0),

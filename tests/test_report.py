@@ -73,7 +73,7 @@ def test_turns_show_tools_targets_and_errors(stuck_text: str) -> None:
 def test_findings_are_listed_with_their_turns(stuck_text: str) -> None:
     """Every finding appears with its kind and turn range."""
     section = stuck_text[stuck_text.index("FINDINGS"):stuck_text.index("TOKEN BUDGET")]
-    assert re.search(r"tool_loop\s+T9–13", section)
+    assert re.search(r"tool_loop\s+T9–14", section)
     assert "hallucinated_input" in section and "no_end_turn" in section
 
 

@@ -86,11 +86,25 @@ class TestToolLoop:
                        turn(bash("make", "Error: Exit code 2", error=True)), turn())
         assert found == []
 
-    def test_reported_once_per_streak_then_escalated_once(self, detect: Detect) -> None:
-        """A 7-turn streak gives a warning at the 3rd repeat and one error at the 5th, nothing more."""
+    def test_a_run_that_ends_in_a_persisting_loop_gets_one_error(self, detect: Detect) -> None:
+        """A 7-turn streak the run ends in: a warning at the 3rd repeat, and at the end one error (the loop
+        cost the run) at its last failure, nothing more."""
         found = detect(K, *[turn(_bad_edit(str(i))) for i in range(7)], turn())
-        assert [(f.turn, f.severity) for f in found] == [(3, "warning"), (5, "error")]
-        assert "still looping" in found[1].message
+        assert [(f.turn, f.severity) for f in found] == [(3, "warning"), (7, "error")]
+        assert "the run ended still looping" in found[1].message
+
+    def test_a_long_loop_the_model_got_out_of_is_waste_not_a_failed_run(self, detect: Detect) -> None:
+        """Seven failed edits, then a read and a working edit, then more work: one warning, no error."""
+        found = detect(K, *[turn(_bad_edit(str(i))) for i in range(7)], turn(read("auth.ts")),
+                       turn(edit("auth.ts", "a", "b", "ok")), *[turn(read(f"src/m{i}.py")) for i in range(6)], turn())
+        assert [(f.turn, f.severity) for f in found] == [(3, "warning")]
+
+    def test_a_loop_left_behind_long_before_the_end_is_not_escalated(self, detect: Detect) -> None:
+        """The model gave up on the failing command and went on working: the run did not end in the loop."""
+        fail = bash("npm test", "Error: Exit code 1", error=True)
+        found = detect(K, *[turn(fail) for _ in range(6)], *[turn(read(f"src/m{i}.py")) for i in range(8)],
+                       turn())
+        assert [(f.turn, f.severity) for f in found] == [(3, "warning")]
 
     def test_a_long_gap_breaks_the_streak(self, detect: Detect) -> None:
         """Failures far apart (more than four turns) are new attempts, not retries."""

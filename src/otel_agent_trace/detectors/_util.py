@@ -55,6 +55,9 @@ class BoundedDict(Generic[K, V]):
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)
 
+    def items(self) -> Iterator[tuple[K, V]]:
+        return iter(self._data.items())
+
 
 # Within one conversation the context only grows; a call with less than half the previous context has a
 # rewritten history (a compaction, a cleared or resumed conversation) even where no marker says so.

@@ -12,7 +12,8 @@ empty results are normal.
 Severity means the same for every kind:
 
 * ``error``: a failure that cost the run — it was cut off without an answer (turn limit, max_tokens,
-  API error) or a loop went on after it was reported (five retries by default);
+  API error) or it ended inside a loop the model kept going after it was reported (five retries by
+  default);
 * ``warning``: waste — tokens, turns or money spent on repeated, failing or unneeded work (drift, a
   loop, an invented input, a token jump from command output or an avoidable read, an avalanche, a
   cache miss, a trace that stops without an answer);

@@ -26,10 +26,12 @@ the shell stays where it is. Such failures form one streak per tool with no limi
 them; a listing restarts the count, and a relative path that works again (the directory fits) ends it.
 One such loop is reported once per tool until it ends.
 
-Severity: a loop is waste (``warning``), reported at its third repeat. A loop the model keeps going
-after it was reported (five repeats by default) is escalated once (``error``): the report, the watch
-summary and ``--fail-on error`` treat a persisting loop as a failed run. The wrong-directory loop is
-not escalated: each failure there is followed by a working call, the run goes on.
+Severity: a loop is waste (``warning``), reported at its third repeat. A loop costs the run when the run
+ends inside it: the model kept going after it was reported (five repeats by default) and the session
+ended with the loop's last failure among its last turns, no success in between. That is reported once
+more, as an ``error``, when the session ends: the report, the watch summary and ``--fail-on error``
+treat it as a failed run. A loop the model got out of, however long, stays waste. The wrong-directory
+loop is never escalated: each failure there is followed by a working call, the run goes on.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from otel_agent_trace.detectors.roles import (
     found_nothing,
     is_finder,
 )
-from otel_agent_trace.model.records import Finding, Severity, ToolCall
+from otel_agent_trace.model.records import Finding, Severity, ToolCall, Turn
 
 # Turns between two failures of one streak. Retries need not be adjacent: a model that reads or lists
 # something between two identical failures and then retries unchanged has not changed strategy. Three
@@ -66,7 +68,7 @@ _REFUSED = "*edits refused: file not read*"
 _ELSEWHERE = "*relative paths that exist under another directory*"
 _HABIT = "*edits refused: file not read, one file after another*"  # one streak, whichever file
 _MAX_KNOWN = 1_024  # path suffixes known to exist
-_ESCALATE = 5  # repeats at which a reported loop is reported once more, as an error
+_ESCALATE = 5  # repeats after which a loop the run ends in is reported once more, as an error
 _KEEP_TURNS = 8  # turns and tool_use ids kept per streak (the most recent)
 _KEEP_TARGETS = 5
 _KEEP_FAILURES = 4  # distinct failures (masked error lines, code locations) remembered per bash streak
@@ -265,10 +267,20 @@ class ToolLoop(Detector):
         if streak.count >= self.min_repeats and not streak.reported:
             streak.reported, streak.reported_from = True, streak.first_turn
             return [self._finding(key, streak, t)]
-        if streak.count >= self.escalate_at and streak.reported and not streak.escalated:
-            streak.escalated = True
-            return [self._finding(key, streak, t, "error")]
         return []
+
+    def finish(self, last_turn: Turn | None, end_reason: str | None) -> list[Finding]:
+        """The run ended: a reported loop still going at its end, past ``escalate_at`` repeats, cost it."""
+        if last_turn is None:
+            return []
+        end = last_turn.index
+        found = []
+        for key, streak in (*self._streaks.items(), *self._bash.items()):
+            if (streak.reported and not streak.escalated and streak.count >= self.escalate_at
+                    and end - streak.last_turn <= _MAX_GAP):
+                streak.escalated = True
+                found.append(self._finding(key, streak, streak.last_turn, "error"))
+        return found
 
     # -- a habit: edits refused for want of a read, file after file ---------------------------------
     def _refused_habit(self, call: ToolCall, role: ToolRole, t: int, reported: bool) -> list[Finding]:
@@ -436,7 +448,7 @@ class ToolLoop(Detector):
         return Finding(
             kind=self.kind, severity=severity, turn=t,
             turns=turns, tool_use_ids=[i for n, i in s.ids if n >= s.first_turn],
-            message=f"{what}{', still looping' if severity == 'error' else ''} — {fix}",
+            message=f"{what}{', and the run ended still looping' if severity == 'error' else ''} — {fix}",
             evidence={"role": role,
                       "target": None if target in (_GUESS, _NOTHING, _REFUSED, _ELSEWHERE, _HABIT) else target,
                       "targets": list(s.targets), "error_class": s.error, "repeats": s.count,

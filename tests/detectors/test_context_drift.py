@@ -120,16 +120,40 @@ class TestWhatCountsAsTheSameWork:
         assert found == []
 
     def test_a_sub_agent_run_may_change_any_file(self, detect: Detect) -> None:
-        """A Task (sub-agent) between the reads may have changed the file."""
+        """A Task (sub-agent) between the reads changed the file: the re-read shows new content."""
         task = tool("Task", {"description": "fix it", "prompt": "fix a.py"}, "done")
-        found = detect(K, turn(read("a.py")), *_busy(5), turn(task), turn(read("a.py")), turn())
+        found = detect(K, turn(read("a.py", "1\told\n")), *_busy(5), turn(task), turn(read("a.py", "1\tnew\n")),
+                       turn())
         assert found == []
+
+    def test_a_file_a_sub_agent_left_alone_is_drift_after_all(self, detect: Detect) -> None:
+        """A sub-agent ran in between, but the re-read returns exactly what the first read did: the file was
+        not changed, and reading it again was repeated work."""
+        task = tool("Task", {"description": "find the callers", "prompt": "search for uses of f"}, "3 callers")
+        found = detect(K, turn(read("a.py", "1\tdef f(): ...\n")), *_busy(5), turn(task),
+                       turn(read("a.py", "1\tdef f(): ...\n")), turn())
+        assert [f.turn for f in found] == [8]
 
     def test_an_inline_script_may_change_any_file(self, detect: Detect) -> None:
         """`python3 - <<EOF` between the reads is the model editing through the shell."""
         script = bash("python3 - <<'EOF'\nopen('a.py','w').write('x')\nEOF", "")
-        found = detect(K, turn(read("a.py")), *_busy(5), turn(script), turn(read("a.py")), turn())
+        found = detect(K, turn(read("a.py", "1\told\n")), *_busy(5), turn(script), turn(read("a.py", "1\tx\n")),
+                       turn())
         assert found == []
+
+    def test_a_change_nobody_traced_shows_in_the_content(self, detect: Detect) -> None:
+        """No edit or command in the trace, but the re-read returns other content: someone else changed the
+        file (the user, an editor), so it is new information, not repeated work."""
+        found = detect(K, turn(read("SKILL.md", "1\tone\n")), *_busy(6), turn(read("SKILL.md", "1\tone\n2\ttwo\n")),
+                       turn())
+        assert found == []
+
+    def test_claude_codes_unchanged_stub_is_a_repeated_read(self, detect: Detect) -> None:
+        """Claude Code answers a re-read of an unchanged file with a stub instead of the content: the model
+        asked for what it already had."""
+        stub = "Wasted call — file unchanged since your last Read. Refer to that earlier tool_result instead."
+        found = detect(K, turn(read("INSTALL.md", "1\tinstall\n")), *_busy(5), turn(read("INSTALL.md", stub)), turn())
+        assert [f.turn for f in found] == [7]
 
     def test_a_context_that_halves_is_a_rewritten_history(self, detect: Detect) -> None:
         """A compaction without a marker shows as the context falling below half: earlier reads are gone."""
@@ -187,7 +211,7 @@ class TestFormatterRuns:
 
     def test_a_formatter_over_a_directory_may_change_any_file(self, detect: Detect) -> None:
         """`ruff format .` names no file: every earlier read may be stale, none is drift."""
-        found = detect(K, turn(read("/repo/templates/nav.html")),
+        found = detect(K, turn(read("/repo/templates/nav.html", "1\t<nav>\n")),
                        turn(bash("ruff format .", "3 files reformatted")),
-                       *_busy(5), turn(read("/repo/templates/nav.html")), turn())
+                       *_busy(5), turn(read("/repo/templates/nav.html", "1\t<nav >\n")), turn())
         assert found == []

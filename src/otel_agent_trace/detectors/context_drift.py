@@ -16,6 +16,13 @@ middle). Only what is really the same work counts:
 * still in context: after a compaction, or a drop of the context that shows the history was replaced,
   the earlier reads are gone.
 
+What the re-read returned is the best evidence of whether the file changed. A whole-file read that
+returns other content than the earlier one (another length or hash) shows a change nobody traced (the
+user, an editor, a process) and is never drift. One that returns the same content shows that whatever ran
+in between (a sub-agent, a command that may rewrite files) left this file alone, so it is drift after
+all; the agent's own edits of the file still make a re-read normal. Claude Code answering a re-read with
+"file unchanged since your last Read" instead of the content says so itself.
+
 A file the model keeps re-reading is one finding, at the first re-read: the later ones are the same
 diagnosis (its evidence counts the reads so far). Once the file changes, the count starts again.
 """
@@ -33,6 +40,8 @@ from otel_agent_trace.model.records import Finding, ToolCall, Turn
 _EDITS_PER_PATH = 16  # distinct successful edits remembered per file
 _SUBAGENT_TOOLS = frozenset({"task", "agent"})  # a sub-agent may change any file
 _PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]|REDACTED|<[^/>]*>|[*?]|\$|\.\.\.|…")
+# Claude Code's answer to a whole-file re-read of a file it knows is unchanged (instead of the content).
+_UNCHANGED_STUB = "file unchanged since your last read"
 
 
 _OUTPUT_SUFFIXES = (".log", ".out", ".output", ".err")
@@ -63,6 +72,7 @@ class _Read:
     first_turn: int
     last_turn: int
     tool_use_id: str
+    content: tuple[int, int] | None  # length and hash of what the read returned; None when not known
     count: int = 1
     reported: bool = False  # drift on this content was reported: later re-reads are the same finding
 
@@ -116,14 +126,23 @@ class ContextDrift(Detector):
 
     def _read(self, call: ToolCall, path: str) -> list[Finding]:
         t = call.turn_index
+        result = call.result
+        stub = len(result) < 200 and _UNCHANGED_STUB in result.lower()
+        content = (len(result), hash(result)) if result and not stub else None
         prev = self._reads.touch(path)
         if prev is None:
-            self._reads.put(path, _Read(t, t, call.tool_use_id))
+            self._reads.put(path, _Read(t, t, call.tool_use_id, content))
             return []
-        last_change = max(self._changed.get(_change_key(path)) or 0, self._global_change)
         gap = t - prev.last_turn
         findings: list[Finding] = []
-        unchanged = last_change < prev.last_turn
+        if (self._changed.get(_change_key(path)) or 0) >= prev.last_turn:
+            unchanged = False  # the agent changed it: re-reading after an edit is normal
+        elif stub:
+            unchanged = True
+        elif content is not None and prev.content is not None:
+            unchanged = content == prev.content
+        else:
+            unchanged = self._global_change < prev.last_turn
         if not unchanged:
             prev.reported = False  # new content: a later re-read of it is a new question
         elif gap >= self.min_turns and not prev.reported:
@@ -141,6 +160,8 @@ class ContextDrift(Detector):
                           "previous_read_turn": prev.last_turn, "gap_turns": gap, "reads": prev.count + 1},
             ))
         prev.last_turn, prev.tool_use_id, prev.count = t, call.tool_use_id, prev.count + 1
+        if content is not None:
+            prev.content = content
         return findings
 
     def _edit(self, call: ToolCall, path: str, key: int | None, revert: int | None, undo: bool,

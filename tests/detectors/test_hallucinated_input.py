@@ -393,3 +393,12 @@ def test_a_path_the_command_only_reads_is_still_a_guess(detect: Detect) -> None:
     result = "cat: /tmp/report.txt: No such file or directory"
     found = detect(K, turn(bash("cat /tmp/report.txt", result, error=True)), turn())
     assert [f.evidence["target"] for f in found] == ["/tmp/report.txt"]
+
+
+@pytest.mark.parametrize("error", ["gh: Field 'body' doesn't accept argument 'truncate'",
+                                   "gh: Cannot query field 'reviewThreadz' on type 'PullRequest'."])
+def test_an_argument_or_field_the_graphql_schema_lacks_is_invented(detect: Detect, error: str) -> None:
+    """A GraphQL query asking for an argument or field the API does not have relies on an invented name."""
+    command = "gh api graphql -f query='{ repository(owner:\"o\", name:\"r\") { pullRequest(number: 1) { x } } }'"
+    found = detect(K, turn(bash(command, error, error=True)), turn())
+    assert [(f.turn, f.evidence["target_type"]) for f in found] == [(1, "flag")]

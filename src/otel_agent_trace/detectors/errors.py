@@ -68,7 +68,9 @@ _RULES: tuple[_Rule, ...] = (
         "invalid option", "illegal option", "no such option", "unknown flag", "unknown shorthand flag",
         "unknown argument", "unexpected argument", "flag provided but not defined",
         # Windows programs: "Invalid Parameters -- try "/?" for help", "Invalid switch - /x".
-        "invalid parameter", "invalid switch")),
+        "invalid parameter", "invalid switch",
+        # GraphQL (gh api graphql): an argument or field the schema does not have.
+        "doesn't accept argument", "does not accept argument", "cannot query field")),
     _Rule("permission", (
         "permission denied", "eacces", "eperm", "permissionerror", "operation not permitted", "access denied",
         "access is denied")),
@@ -103,7 +105,7 @@ _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"e(?:acces|rm|xception|rror: |xit|nied|turn ?code)"),  # erm: permission, eperm
     re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
     re.compile(r"o(?:ption|ld_str)"),
-    re.compile(r"invalid (?:param|switch)"),
+    re.compile(r"invalid (?:param|switch)|accept argument|cannot query field"),
     re.compile(r"been read yet|first before|modified since|unexpectedly modified"),
 )
 

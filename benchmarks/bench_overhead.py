@@ -1544,7 +1544,7 @@ def main() -> None:
         print(json.dumps(profile_shares(args.profile_shares, args.profile_calls)))
         return
     if args.quick:
-        args.runs, args.rounds, args.blocks, args.warmup = 1, 2, 40, 20
+        args.runs, args.rounds, args.blocks, args.warmup, args.profile_calls = 1, 2, 40, 20, 200
     command = "python " + " ".join(["benchmarks/bench_overhead.py", *sys.argv[1:]])
     text = ""
     source = snapshot_package(args.source)
@@ -1564,13 +1564,16 @@ def main() -> None:
                           flush=True)
                     parts.append(run_interleaved_child(parts_args))
                 shares = []
-                for path in ("sync", "stream", "helper"):
-                    cmd = [sys.executable, os.path.abspath(__file__), "--profile-shares", path]
+                for path in [p for p in ("sync", "stream", "helper") if p in args.paths.split(",")]:
+                    cmd = [sys.executable, os.path.abspath(__file__), "--profile-shares", path,
+                           "--profile-calls", str(args.profile_calls)]
                     proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=900)
                     if proc.returncode != 0:
                         raise SystemExit(proc.stderr)
                     shares.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                text += "\n" + decomposition(runs, parts) + "\n\n" + shares_report(shares) + "\n"
+                text += "\n" + decomposition(runs, parts) + "\n"
+                if shares:
+                    text += "\n" + shares_report(shares) + "\n"
         if args.soak or args.soak_only:
             soak_md = soak_report(args.soak_turns)
             if args.soak_only and args.out and os.path.exists(args.out):

@@ -34,4 +34,5 @@ def test_overhead_benchmark_smoke_run_writes_its_tables(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     text = out.read_text(encoding="utf-8")
     assert "| agent | sync `create` |" in text and "floor ÷ native" in text
-    assert "## Where ours' time goes" in text
+    assert "## Where ours' time goes" in text and "floor + detectors" in text
+    assert "### Our own time, by module" in text and "`instrumentation/recorder.py`" in text

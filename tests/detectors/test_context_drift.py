@@ -215,3 +215,16 @@ class TestFormatterRuns:
                        turn(bash("ruff format .", "3 files reformatted")),
                        *_busy(5), turn(read("/repo/templates/nav.html", "1\t<nav >\n")), turn())
         assert found == []
+
+
+def test_an_edit_cancelled_before_it_ran_changes_nothing(detect: Detect) -> None:
+    """Claude Code cancels the other calls of a turn when one fails ("Sibling tool call errored"): the
+    cancelled edit of index.mdx never ran, so re-reading index.mdx unchanged later is still repeated work,
+    and the edit of astro.config.mjs that did fail still makes its re-read normal."""
+    cancelled = "<tool_use_error>Sibling tool call errored</tool_use_error>"
+    failed = "<tool_use_error>String to replace not found in file.</tool_use_error>"
+    found = detect(K, turn(read("astro.config.mjs", "1\tconfig\n"), read("index.mdx", "1\tindex\n")),
+                   turn(edit("astro.config.mjs", "a", "b", failed, error=True),
+                        edit("index.mdx", "c", "d", cancelled, error=True)),
+                   *_busy(4), turn(read("astro.config.mjs", "1\tconfig\n"), read("index.mdx", "1\tindex\n")), turn())
+    assert [(f.turn, f.evidence["path"]) for f in found] == [(7, "index.mdx")]

@@ -85,9 +85,15 @@ class SessionAnalyzer:
                 self._fail(detector)
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
+        """A tool call's result. One the harness cancelled before it ran (Claude Code stops the other calls
+        of a turn when one fails) did nothing: it is neither a failure of its own nor a change, and no
+        detector sees it."""
+        use = self._uses.pop(call.tool_use_id, None)
+        if len(call.result) < 120 and _CANCELLED in call.result:
+            return []
         # Classified once here, from its tool_use block when it has one; every detector then reuses it.
         try:
-            call_info(call, self._uses.pop(call.tool_use_id, None))
+            call_info(call, use)
         except Exception:  # odd input: each detector classifies it again under its own guard
             logger.debug("otel_agent_trace: could not classify a tool call", exc_info=True)
         return self._run(self._tool_hooks, call)
@@ -134,6 +140,10 @@ class SessionAnalyzer:
             else:
                 self.dropped += 1
         return out
+
+
+# Claude Code's result for a parallel call it cancelled because a sibling call failed.
+_CANCELLED = "Sibling tool call errored"
 
 
 def _hooks(detectors: list[Detector], name: str) -> list[tuple[Detector, Callable[[Any], list[Finding]]]]:

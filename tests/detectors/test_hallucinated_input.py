@@ -402,3 +402,27 @@ def test_an_argument_or_field_the_graphql_schema_lacks_is_invented(detect: Detec
     command = "gh api graphql -f query='{ repository(owner:\"o\", name:\"r\") { pullRequest(number: 1) { x } } }'"
     found = detect(K, turn(bash(command, error, error=True)), turn())
     assert [(f.turn, f.evidence["target_type"]) for f in found] == [(1, "flag")]
+
+
+def test_a_program_checked_for_with_a_fallback_is_not_relied_on(detect: Detect) -> None:
+    """`staticcheck ./... || echo "not installed"`: the model planned for the program's absence, and the
+    command succeeded through its fallback."""
+    result = "(eval):1: command not found: staticcheck\nstaticcheck not installed, skipping"
+    found = detect(K, turn(bash('staticcheck ./... 2>&1 || echo "staticcheck not installed, skipping"', result)),
+                   turn())
+    assert found == []
+
+
+def test_a_quoted_pattern_a_program_misreads_as_an_option_is_a_quoting_slip(detect: Detect) -> None:
+    """`grep -c "--- PASS"`: grep takes the pattern for an option; the model invented no option."""
+    result = "Exit code 2\ngrep: unrecognized option `--- PASS'\nusage: grep [-abcdDEFGHhIiJLlMmnOopqRSsUVvwXxZz]"
+    found = detect(K, turn(bash('go test ./... -v 2>&1 | grep -c "--- PASS"', result, error=True)), turn())
+    assert found == []
+
+
+def test_an_output_path_the_command_writes_is_the_models_own(detect: Detect) -> None:
+    """`--output /tmp/x.html` names a file the command creates; a warning about something missing while
+    writing it is not a path the model guessed."""
+    result = "Warning: failed to generate manifest: file does not exist\n/tmp/x.html"
+    found = detect(K, turn(bash("rm -rf /tmp/x.html && ./tool export --output /tmp/x.html", result)), turn())
+    assert found == []

@@ -154,7 +154,10 @@ def _models_flag(flag: str | None, result: str, command: str) -> bool:
     """Is the rejected flag one the model wrote? The named flag must be in the command; an unnamed one
     must be rejected in the first lines of output, not mentioned in a log, test output or search hit."""
     if flag:
-        return flag.lstrip("-").split("=", 1)[0] in command
+        name = flag.lstrip("-").split("=", 1)[0]
+        # A quoted argument that starts with dashes (`grep -c "--- PASS"`) is a pattern the program misread
+        # as an option: a quoting slip, not an option the model invented.
+        return name in command and not re.search(r"[\"']" + re.escape(flag), command)
     lines = [line for line in result[:HEAD_CHARS].lower().splitlines()[:_USAGE_ERROR_LINES + 1]
              if not line.startswith("exit code") and not _SEARCH_HIT.match(line)]
     return any(classify_error(line, True) == "bad_option" for line in lines[:_USAGE_ERROR_LINES])
@@ -314,6 +317,10 @@ class HallucinatedInput(Detector):
 
     # -- targets -----------------------------------------------------------------------------------
     def _target(self, call: ToolCall, role: ToolRole, error: str) -> tuple[str | None, str]:
+        if role.shell and not call.is_error and "||" in (role.command or ""):
+            # `tool ... || echo "not installed"` succeeded through its fallback: the model checked for the
+            # program or path and planned for its absence; it did not rely on it.
+            return None, ""
         if error in _NAME_ERRORS:
             missing = missing_name(call.result)
             if missing is None:
@@ -488,8 +495,8 @@ def _names_word(name: str, command: str) -> bool:
 _NAME_ERRORS = frozenset({"traceback", "nonzero_exit", "other_error"})
 
 
-# Writing to a path names it as the model's own: `touch x`, `mkdir -p x`, `> x`, `tee x`, `-o x`.
-_CREATING = r"(?:\btouch|\bmkdir(?:\s+-p)?|\btee(?:\s+-a)?|>>?|\s-o)\s*['\"]?"
+# Writing to a path names it as the model's own: `touch x`, `mkdir -p x`, `> x`, `tee x`, `-o x`, `--output x`.
+_CREATING = r"(?:\btouch|\bmkdir(?:\s+-p)?|\btee(?:\s+-a)?|>>?|\s-o|\s--output(?:=|\s))\s*['\"]?"
 
 
 def _creates(command: str, token: str) -> bool:

@@ -3,7 +3,7 @@
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
 written without the detector code (tests/fixtures/real_claude_code). ``holdout`` is the held-out part;
-``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout7`` are tuning data (LABELS.md): their floors
+``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` are tuning data (LABELS.md): their floors
 guard against regressions, they are not an honest estimate.
 """
 
@@ -36,7 +36,8 @@ HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 # (19 sessions, 668 turns, two more projects, a sixth labeller) measured 0.43 / 0.62 / 0.87 with none on its
 # five clean sessions on arrival; tuned on since, 1.00 / 0.81 / 0.92. holdout7 (17 sessions, 602 turns, a
 # seventh labeller) measured 0.71 / 0.80 / 0.84 with none on its five clean sessions on arrival; tuned on
-# since, 0.86 / 0.84 / 0.84.
+# since, 0.86 / 0.84 / 0.87. holdout8 (18 sessions, 741 turns, an eighth labeller) measured 1.00 / 0.90 /
+# 0.86 with none on its three clean sessions on arrival; tuned on since, 1.00 / 0.90 / 0.96.
 TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     "tune": (0.95, 0.85, 0.95),
     "holdout2": (0.95, 0.95, 0.95),
@@ -44,7 +45,8 @@ TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     "holdout4": (0.95, 0.95, 0.93),
     "holdout5": (0.95, 0.9, 0.9),
     "holdout6": (0.95, 0.8, 0.9),
-    "holdout7": (0.85, 0.8, 0.8),
+    "holdout7": (0.85, 0.8, 0.85),
+    "holdout8": (0.95, 0.85, 0.93),
 }
 CLEAN_FINDINGS_ALLOWED: dict[str, int] = {}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.

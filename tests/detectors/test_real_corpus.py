@@ -2,7 +2,7 @@
 
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
-written without the detector code (tests/fixtures/real_claude_code). ``holdout`` is the held-out part;
+written without the detector code (tests/fixtures/real_claude_code). ``holdout`` and ``holdout9`` are held out;
 ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` are tuning data (LABELS.md): their floors
 guard against regressions, they are not an honest estimate.
 """
@@ -23,6 +23,9 @@ LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real_clau
 
 # Held-out part, all kinds together: (recall on unambiguous, recall with caveated, precision).
 HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
+# holdout9 (18 sessions of entireio/cli, a ninth labeller) is held out too: never read after scoring. Its
+# number on arrival, with the rules of 2026-12-02, was 1.00 / 0.94 / 0.88.
+HOLDOUT9_FLOORS = (1.0, 0.93, 0.87)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -103,11 +106,13 @@ class TestRealCorpus:
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
         assert all(_at_least(v, f) for v, f in zip(scores, TUNING_FLOORS[name], strict=True)), scores
 
-    def test_holdout_scores_stay_above_the_floors(self, result: Any) -> None:
-        """All kinds together, the held-out part keeps its recall and precision."""
-        total = result.parts["holdout"].overall
+    @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS)])
+    def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str,
+                                                   floors: tuple[float, float, float]) -> None:
+        """All kinds together, each held-out part keeps its recall and precision."""
+        total = result.parts[name].overall
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
-        assert all(_at_least(v, f) for v, f in zip(scores, HOLDOUT_FLOORS, strict=True)), scores
+        assert all(_at_least(v, f) for v, f in zip(scores, floors, strict=True)), scores
 
     @pytest.mark.parametrize("kind", sorted(HOLDOUT_KIND_FLOORS))
     def test_holdout_scores_per_kind_stay_above_the_floors(self, result: Any, kind: str) -> None:

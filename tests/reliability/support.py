@@ -1,10 +1,13 @@
-"""Shared pieces of the reliability suite: iteration scaling, a span-end counter, a raw HTTP server, and
-"what the caller observed" summaries used to compare a call with and without the instrumentation."""
+"""Shared pieces of the reliability suite: iteration scaling, a span-end counter, a raw HTTP server,
+"what the caller observed" summaries used to compare a call with and without the instrumentation, and the
+soaks' measures of work (lines of our package executed, objects the garbage collector tracks)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections import Counter
@@ -14,7 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI
 
 #: ``OTEL_AGENT_TRACE_SOAK=1`` turns the short CI runs into long soak runs (same tests, bigger numbers).
 SOAK = os.environ.get("OTEL_AGENT_TRACE_SOAK", "").strip().lower() in ("1", "true", "yes")
@@ -23,6 +29,50 @@ SOAK = os.environ.get("OTEL_AGENT_TRACE_SOAK", "").strip().lower() in ("1", "tru
 def scaled(ci: int, soak: int) -> int:
     """An iteration count: ``ci`` normally, ``soak`` under ``OTEL_AGENT_TRACE_SOAK=1``."""
     return soak if SOAK else ci
+
+
+PACKAGE_MARKER = "otel_agent_trace"
+
+
+class CountingExporter(SpanExporter):
+    """Counts exported spans and keeps none, so the exporter itself holds no memory."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+def package_lines_per_call(call: Callable[[], Any], calls: int) -> float:
+    """Lines of this package executed per ``call()``, averaged over ``calls`` calls: a soak's cost as
+    work, exact on a shared machine where timings are not."""
+    count = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def global_(frame: Any, event: str, arg: Any) -> Any:
+        return local if PACKAGE_MARKER in frame.f_code.co_filename else None
+
+    sys.settrace(global_)
+    try:
+        for _ in range(calls):
+            call()
+    finally:
+        sys.settrace(None)
+    return count / calls
+
+
+def tracked_objects(api: FakeMessagesAPI) -> int:
+    """Objects the garbage collector tracks after a collection, the fake server's request log aside."""
+    api.requests.clear()  # the fake server's own log of requests is not ours to count
+    gc.collect()
+    return len(gc.get_objects())
 
 
 class UrandomIds(IdGenerator):

@@ -9,25 +9,21 @@ where timings are not.
 
 from __future__ import annotations
 
-import gc
-import sys
 from collections.abc import Iterator
-from types import FrameType
 from typing import Any
 
 import anthropic
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_agent_trace.config import Settings
 from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI, tool_reply
-from tests.reliability.support import scaled
+from tests.reliability.support import CountingExporter, package_lines_per_call, scaled, tracked_objects
 
 CALLS = scaled(2_000, 20_000)
 SAMPLED_CALLS = 20  # calls traced line by line at the start and at the end
-PACKAGE_MARKER = "otel_agent_trace"
 
 # A turn in the middle of a conversation: the task, one tool call and its result.
 REQUEST: dict[str, Any] = {
@@ -41,45 +37,6 @@ REQUEST: dict[str, Any] = {
             {"type": "tool_result", "tool_use_id": "toolu_prev", "content": "def a():\n    return 1\n"}]},
     ],
 }
-
-
-class CountingExporter(SpanExporter):
-    """Counts exported spans and keeps none, so the exporter itself holds no memory."""
-
-    def __init__(self) -> None:
-        self.spans = 0
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.spans += len(spans)
-        return SpanExportResult.SUCCESS
-
-
-def _lines_per_call(client: anthropic.Anthropic, calls: int) -> float:
-    """Lines of this package executed per call, averaged over ``calls`` identical calls."""
-    count = 0
-
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal count
-        if event == "line":
-            count += 1
-        return local
-
-    def global_(frame: FrameType, event: str, arg: Any) -> Any:
-        return local if PACKAGE_MARKER in frame.f_code.co_filename else None
-
-    sys.settrace(global_)
-    try:
-        for _ in range(calls):
-            client.messages.create(**REQUEST)
-    finally:
-        sys.settrace(None)
-    return count / calls
-
-
-def _tracked_objects(api: FakeMessagesAPI) -> int:
-    api.requests.clear()  # the fake server's own log of requests is not ours to count
-    gc.collect()
-    return len(gc.get_objects())
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +65,12 @@ def soak_run(soak_client: tuple[anthropic.Anthropic, FakeMessagesAPI, CountingEx
     quarter = CALLS // 4
     for _ in range(quarter):
         client.messages.create(**REQUEST)
-    early_lines = _lines_per_call(client, SAMPLED_CALLS)
-    early_objects = _tracked_objects(api)
+    early_lines = package_lines_per_call(lambda: client.messages.create(**REQUEST), SAMPLED_CALLS)
+    early_objects = tracked_objects(api)
     for _ in range(CALLS - quarter - 2 * SAMPLED_CALLS):
         client.messages.create(**REQUEST)
-    late_lines = _lines_per_call(client, SAMPLED_CALLS)
-    late_objects = _tracked_objects(api)
+    late_lines = package_lines_per_call(lambda: client.messages.create(**REQUEST), SAMPLED_CALLS)
+    late_objects = tracked_objects(api)
     return {"early_lines": early_lines, "late_lines": late_lines, "early_objects": early_objects,
             "late_objects": late_objects, "spans": exporter.spans}
 

@@ -10,11 +10,8 @@ tracked targets is set low, so the session passes it early and the second half s
 
 from __future__ import annotations
 
-import gc
 import itertools
-import sys
 from collections.abc import Iterator
-from types import FrameType
 from typing import Any
 
 import anthropic
@@ -25,8 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otel_agent_trace.config import Settings
 from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing.fake_api import FakeMessagesAPI, RecordedRequest, Reply, tool_reply
-from tests.reliability.support import scaled
-from tests.reliability.test_soak_identical import PACKAGE_MARKER, CountingExporter
+from tests.reliability.support import CountingExporter, package_lines_per_call, scaled, tracked_objects
 
 TURNS = scaled(1_500, 10_000)
 SAMPLED_TURNS = 20  # turns traced line by line near the start and at the end
@@ -69,27 +65,6 @@ class SlidingWindowAgent:
         self.turn += 1
 
 
-def _lines_per_turn(agent: SlidingWindowAgent, turns: int) -> float:
-    count = 0
-
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal count
-        if event == "line":
-            count += 1
-        return local
-
-    def global_(frame: FrameType, event: str, arg: Any) -> Any:
-        return local if PACKAGE_MARKER in frame.f_code.co_filename else None
-
-    sys.settrace(global_)
-    try:
-        for _ in range(turns):
-            agent.step()
-    finally:
-        sys.settrace(None)
-    return count / turns
-
-
 @pytest.fixture(scope="module")
 def long_session() -> Iterator[tuple[SlidingWindowAgent, FakeMessagesAPI, CountingExporter, Any]]:
     exporter = CountingExporter()
@@ -114,24 +89,18 @@ def long_session() -> Iterator[tuple[SlidingWindowAgent, FakeMessagesAPI, Counti
         provider.shutdown()
 
 
-def _tracked_objects(api: FakeMessagesAPI) -> int:
-    api.requests.clear()  # the fake server's own log of requests is not ours to count
-    gc.collect()
-    return len(gc.get_objects())
-
-
 @pytest.fixture(scope="module")
 def soak_run(long_session: tuple[SlidingWindowAgent, FakeMessagesAPI, CountingExporter, Any]) -> dict[str, Any]:
     agent, api, exporter, hub = long_session
     half = TURNS // 2
     for _ in range(half - SAMPLED_TURNS):
         agent.step()
-    middle_lines = _lines_per_turn(agent, SAMPLED_TURNS)
-    middle_objects = _tracked_objects(api)
+    middle_lines = package_lines_per_call(agent.step, SAMPLED_TURNS)
+    middle_objects = tracked_objects(api)
     for _ in range(TURNS - half - SAMPLED_TURNS):
         agent.step()
-    late_lines = _lines_per_turn(agent, SAMPLED_TURNS)
-    late_objects = _tracked_objects(api)
+    late_lines = package_lines_per_call(agent.step, SAMPLED_TURNS)
+    late_objects = tracked_objects(api)
     sessions = list(hub.sessions._open.values())
     return {"middle_lines": middle_lines, "late_lines": late_lines, "middle_objects": middle_objects,
             "late_objects": late_objects, "spans": exporter.spans, "open_sessions": len(sessions),

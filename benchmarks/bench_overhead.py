@@ -1397,26 +1397,32 @@ def breakdown(mode: str, path: str, calls: int) -> str:
     return "\n".join(lines)
 
 
-def profile(path: str, calls: int, top: int) -> str:
-    """cProfile of ours (metadata, detectors on) on one path: our functions by self time. cProfile's hook
-    inflates small Python functions (every call costs ~1 µs more), so read it for *where*, and --breakdown
-    for *how much*."""
+def _profiled_ours(path: str, calls: int) -> Any:
+    """A cProfile.Profile of ``calls`` calls of ours (metadata, detectors on) on one path, after a warm-up."""
     import cProfile
-    import io
-    import pstats
 
     h = Harness("ours")
-    package = os.sep + "otel_agent_trace" + os.sep
     try:
-        run_path(h, path, 200, 100, tag=path + "w")  # warm
+        run_path(h, path, 200, 100, tag=path + "w")
         profiler = cProfile.Profile()
         profiler.enable()
         run_path(h, path, 0, calls, tag=path)
         profiler.disable()
     finally:
         h.close()
+    return profiler
+
+
+def profile(path: str, calls: int, top: int) -> str:
+    """cProfile of ours (metadata, detectors on) on one path: our functions by self time. cProfile's hook
+    inflates small Python functions (every call costs ~1 µs more), so read it for *where*, and --breakdown
+    for *how much*."""
+    import io
+    import pstats
+
+    package = os.sep + "otel_agent_trace" + os.sep
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
+    stats = pstats.Stats(_profiled_ours(path, calls), stream=out)
     stats.sort_stats("tottime")
     ours_c = [(fn, st) for fn, st in stats.stats.items() if package in fn[0]]  # type: ignore[attr-defined]
     total_ours = sum(st[2] for _, st in ours_c)
@@ -1436,22 +1442,12 @@ def profile_shares(path: str, calls: int) -> dict[str, Any]:
     """Where our package's own time goes on one path: cProfile self time of ``ours`` (detectors on) by
     module, as shares of the package's total. cProfile inflates every small function by about the same
     amount, so the shares tell where, not how much."""
-    import cProfile
     import pstats
 
-    h = Harness("ours")
     package = os.sep + "otel_agent_trace" + os.sep
-    try:
-        run_path(h, path, 200, 100, tag=path + "w")
-        profiler = cProfile.Profile()
-        profiler.enable()
-        run_path(h, path, 0, calls, tag=path)
-        profiler.disable()
-    finally:
-        h.close()
     by_module: dict[str, float] = {}
     functions = 0.0
-    for fn, st in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+    for fn, st in pstats.Stats(_profiled_ours(path, calls)).stats.items():  # type: ignore[attr-defined]
         if package in fn[0]:
             module = fn[0].split(package)[-1]
             by_module[module] = by_module.get(module, 0.0) + st[2]

@@ -139,15 +139,20 @@ class FloorInstrumentation:
         tool.set_attributes(TOOL_END_ATTRIBUTES)
         tool.end()
 
-    def _create(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> Any:
-        span, context, token = self._start(kwargs.get("messages"))
+    def _send(self, messages: Any, send: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> tuple[Any, Any, otel_context.Context]:
+        """Start the call's chat span and keep it current while the SDK sends (for propagation)."""
+        span, context, token = self._start(messages)
         marker = _in_call.set(context)
         try:
-            result = wrapped(*args, **kwargs)
+            return send(*args, **kwargs), span, context
         finally:
             _in_call.reset(marker)
             otel_context.detach(token)
+
+    def _create(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        result, span, context = self._send(kwargs.get("messages"), wrapped, args, kwargs)
         if kwargs.get("stream") is True:
             return self._consumed(result, span, context)
         self._finish(span, context)
@@ -174,14 +179,7 @@ class FloorInstrumentation:
 
     def _manager_enter(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                        kwargs: dict[str, Any]) -> Any:
-        # Entering sends the request: the chat span is current meanwhile, for propagation.
-        span, context, token = self._start(instance._floor_messages)
-        marker = _in_call.set(context)
-        try:
-            stream = wrapped(*args, **kwargs)
-        finally:
-            _in_call.reset(marker)
-            otel_context.detach(token)
+        stream, span, context = self._send(instance._floor_messages, wrapped, args, kwargs)  # entering sends
         instance._floor_turn = (span, context)
         return stream
 

@@ -47,6 +47,12 @@ EDITOR = "str_replace_based_edit_tool"
     ("bash", {"command": "grep -rn TODO src"}, "search", "TODO"),
     ("bash", {"command": "rg 'fn main'"}, "search", "fn main"),
     ("bash", {"command": "git status"}, "search", "git status"),
+    # GitHub's CLI fetching CI results, pull requests and repository contents; not when it writes
+    ("bash", {"command": "gh pr checks 183 2>&1 | grep fail"}, "search", "gh pr checks 183 2>&1 | grep fail"),
+    ("bash", {"command": "gh run view 42 --log-failed"}, "search", "gh run view 42 --log-failed"),
+    ("bash", {"command": "gh api repos/o/r/contents/a.py"}, "search", "gh api repos/o/r/contents/a.py"),
+    ("bash", {"command": "gh api -X POST repos/o/r/issues"}, "bash", "gh api -X POST repos/o/r/issues"),
+    ("bash", {"command": "gh pr create --fill"}, "bash", "gh pr create --fill"),
     ("bash", {"command": "cat > notes.txt <<EOF\nhello\nEOF"}, "write", "notes.txt"),
     ("bash", {"command": "python -m pytest -q"}, "bash", "python -m pytest -q"),
     # hand-written tools

@@ -21,6 +21,9 @@ _READ_PROGRAMS = {"cat", "head", "tail", "less", "more", "nl", "bat", "sed", "aw
 _SEARCH_PROGRAMS = {"ls", "find", "grep", "rg", "ag", "ack", "fd", "fdfind", "tree", "locate", "egrep",
                     "fgrep", "dir", "pwd", "wc", "file", "stat", "which"}
 _GIT_SEARCH = {"status", "log", "diff", "show", "grep", "ls-files", "blame", "branch"}
+# GitHub's CLI reading pull requests, CI runs, issues and the API: fetching what is there, like `git log`.
+_GH_READ_VERBS = {"view", "list", "checks", "diff", "status", "watch"}
+_GH_WRITE_OPTIONS = {"-X", "--method", "-f", "-F", "--field", "--raw-field", "--input"}
 _GIT_GLOBAL = {"checkout", "reset", "stash", "restore", "pull", "merge", "rebase", "apply", "am",
                "cherry-pick", "revert", "switch"}
 # Sub-commands of package managers and generators that rewrite project files (manifests, lock files,
@@ -59,6 +62,16 @@ def _named_files(args: list[str]) -> list[str]:
     files = [a for a in args if _FILE_ARG.search(a)]
     others = [a for a in args if a not in files and a not in _NOT_PATHS]
     return files if files and not others else []
+
+
+def _gh_reads(head: list[str]) -> bool:
+    """`gh pr checks`, `gh run view --log-failed`, `gh api repos/o/r/contents/x`, `gh search code …`: a
+    GitHub CLI command that only fetches (``gh api`` sends a GET unless given a method or fields)."""
+    if head[1] == "api":
+        return not any(t in _GH_WRITE_OPTIONS or t.startswith(("--method=", "-X")) for t in head[2:])
+    if head[1] == "search":
+        return True
+    return len(head) > 2 and head[2] in _GH_READ_VERBS
 
 
 def _unquote(token: str) -> str:
@@ -229,6 +242,9 @@ def _classify(command: str) -> ToolRole:
         if sub in _GIT_GLOBAL:
             return ToolRole(BASH, target=target, program=f"git {sub}", global_change=True, shell=True,
                             command=target, invoked=invoked)
+    if prog == "gh" and len(head) > 1 and _gh_reads(head):
+        return ToolRole(SEARCH, target=target, program=" ".join(head[:3] if head[1] != "api" else head[:2]),
+                        shell=True, command=target, invoked=invoked)
     program = _program(head)
     changed = tuple(p for p in (norm_path(r) for r in redirected) if p) if redirected else ()
     if prog in _MODIFIERS:

@@ -182,6 +182,14 @@ def test_an_empty_git_diff_is_not_an_empty_search(detect: Detect) -> None:
     assert found == []
 
 
+def test_github_cli_reads_that_fetch_nothing_are_a_loop(detect: Detect) -> None:
+    """A CI run's log asked for again and again with other flags and filters, each time printing nothing."""
+    found = detect(K, turn(bash("gh run view 22 --log-failed 2>&1 | tail -40", "")),
+                   turn(bash("gh run view 22 --log-failed 2>&1 | grep -E 'fail' | head -20", "")),
+                   turn(bash("gh run view 22 --log 2>&1 | grep -i fail", "")), turn())
+    assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
+
+
 def test_edits_refused_for_not_reading_first_are_a_loop(detect: Detect) -> None:
     """Writes to three files, each refused because it was not read first: the same missing step."""
     refused = "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>"

@@ -51,8 +51,10 @@ def is_finder(role: ToolRole, programs: frozenset[str] = FINDERS) -> bool:
 
 
 def found_nothing(role: ToolRole, result: str) -> bool:
-    """A search that ran and found nothing: the search tool's way of failing."""
-    return (role.role == SEARCH and len(result) < 40 and is_finder(role)
+    """A search that ran and found nothing: the search tool's way of failing. A GitHub CLI read that
+    prints nothing (a run's log that is not there) fetched nothing, the same way."""
+    return (role.role == SEARCH and len(result) < 40
+            and (is_finder(role) or (role.program or "").startswith("gh "))
             and result.strip().strip(".").lower() in _EMPTY_RESULTS)
 
 

@@ -23,8 +23,8 @@ Scores, per kind and per part, with the confidence tiers of LABELS.md:
 
     python scripts/evaluate_real_corpus.py [--labels PATH] [--details PART …] [--json]
 
-Parts: ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` are tuning data; ``holdout`` and
-``holdout9`` are held out (see the corpus's LABELS.md). ``--details tune holdout2 … holdout8`` lists the false
+Parts: ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` and ``holdout10`` are tuning data; ``holdout`` and
+``holdout9`` are held out (see the corpus's LABELS.md). ``--details tune holdout2 … holdout8 holdout10`` lists the false
 positives and misses of the tuning parts: whoever tunes the rules must not read the held-out part's
 misses, only its aggregate and per-kind rows. A fresh collection is scored on arrival, before anyone reads
 its details: that is the honest number for the rules it met; only then may it join the tuning data.
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, default=DEFAULT_LABELS, help="labels.json of the corpus")
     parser.add_argument("--details", nargs="*", default=[], metavar="PART",
                         help="list the false positives and misses of these parts (tuning parts only:"
-                             " tune, holdout2 … holdout8)")
+                             " tune, holdout2 … holdout8, holdout10)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     result = evaluate(args.labels)

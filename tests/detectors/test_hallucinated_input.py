@@ -426,3 +426,36 @@ def test_an_output_path_the_command_writes_is_the_models_own(detect: Detect) -> 
     result = "Warning: failed to generate manifest: file does not exist\n/tmp/x.html"
     found = detect(K, turn(bash("rm -rf /tmp/x.html && ./tool export --output /tmp/x.html", result)), turn())
     assert found == []
+
+
+def test_a_path_a_failed_test_run_printed_was_seen(detect: Detect) -> None:
+    """The test suite fails and prints where its full log went; reading that log is not a guess, even when
+    the file is gone by then."""
+    run = ("Exit code 1\n 1307 pass\n 2 fail\nerror: script \"test\" exited with code 1\n"
+           "[full output: logs/tee/1771501992_test.log]")
+    found = detect(K, turn(bash("wrapper test bun run test", run, error=True)),
+                   turn(bash("tail -50 logs/tee/1771501992_test.log",
+                             "tail: logs/tee/1771501992_test.log: No such file or directory", error=True)),
+                   turn())
+    assert found == []
+
+
+def test_a_name_the_failing_call_itself_reports_missing_is_still_invented(detect: Detect) -> None:
+    """Learning from failed runs starts after the call is judged: its own ImportError still counts."""
+    error = ("Traceback (most recent call last):\n  File \"<string>\", line 5, in <module>\n"
+             "ImportError: cannot import name 'parse_jsonl_file' from 'app.parser'")
+    found = detect(K, turn(bash("python -c 'from app.parser import parse_jsonl_file'", error, error=True)),
+                   turn())
+    assert [f.turn for f in found] == [1]
+
+
+def test_a_listing_that_finds_a_guessed_directory_missing_is_a_check(detect: Detect) -> None:
+    """After a guessed binary path fails, listing its directory to see what is there is the model
+    grounding itself: it does not grow the guess into a second finding."""
+    found = detect(K, turn(ls("/repo", ["src/", "package.json"])),
+                   turn(bash("./node_modules/.bin/tsc --noEmit",
+                             "(eval):1: no such file or directory: ./node_modules/.bin/tsc", error=True)),
+                   turn(bash("ls /repo/node_modules/.bin/",
+                             "ls: /repo/node_modules/.bin/: No such file or directory", error=True)),
+                   turn())
+    assert [f.turn for f in found] == [2]

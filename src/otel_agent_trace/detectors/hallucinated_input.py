@@ -6,7 +6,7 @@ are a wrong directory or a deleted file — different problems. A path that exis
 on the way to it: ``.erk/ctx`` was seen in ``/repo/.erk/ctx/plan.md`` (a ``git rm`` of an untracked
 directory fails with "did not match", but the model did not invent it). A listing that finds nothing (``ls x``,
 ``which x || ls /opt/x``) is a check rather than a reliance on the path: reported as info, since a
-reader could take it either way. Hallucinations cluster before the first
+reader could take it either way, and never as the growth of a run of guesses. Hallucinations cluster before the first
 orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
 commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
 shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read), when the
@@ -14,7 +14,8 @@ model wrote them: a missing program the command does not name (a script, a Makef
 another program's output ran it) is not the model's input.
 
 Grounding is looked up lazily. This runs inside the agent's tool call, and most calls succeed, so a
-successful result is only remembered: the names of the call's own target, and the result text (its
+successful result, or the output of a command that ran and failed (a test suite, a build, a traceback:
+the model read it), is only remembered: the names of the call's own target, and the result text (its
 first 16 KB for listings and searches, 4 KB for others) in a window of recent results bounded in count
 and characters. Only when a not-found error asks whether a name occurred earlier are those texts
 searched for it, and only the places it occurs are tokenised, exactly as indexing them would have done.
@@ -235,11 +236,21 @@ class HallucinatedInput(Detector):
         info = call_info(call)
         role, t = info.role, call.turn_index
         if info.error is None:
+            self._cluster = None  # a call that worked ends a run of guesses
             self._learn(call.result, role, t)
             return []
         target, what = self._target(call, role, info.error)
-        if target is None:
-            return []
+        findings = [] if target is None else self._judge(call, info.error, target, what)
+        if info.error in _RAN_AND_FAILED:
+            # A test suite or build that failed still showed the model its output: a path or name printed
+            # there (a log file, a failing test's module) was seen, not invented, by later calls. Its own
+            # target is not learned as existing, and the run of guesses goes on.
+            self._learn(call.result, role._replace(path=None), t)
+        return findings
+
+    def _judge(self, call: ToolCall, error: str, target: str, what: str) -> list[Finding]:
+        """Findings for a failure on ``target``: none when something earlier grounded it."""
+        t = call.turn_index
         cluster = self._cluster
         if target in self._reported:
             if cluster is not None:  # the same invented target again: part of the cluster, nothing new
@@ -258,12 +269,13 @@ class HallucinatedInput(Detector):
             cluster = self._cluster = _Cluster(before=self._oriented_at is None, emitted_turn=t)
             cluster.add(t, call.tool_use_id, target, what, key)
             self._reported.put(target, t)
-            return [self._single(call, info.error, target, what, name_seen, cluster)]
-        if cluster.add(t, call.tool_use_id, target, what, key) and t > cluster.emitted_turn:
+            return [self._single(call, error, target, what, name_seen, cluster)]
+        checking = call_info(call).role.role == SEARCH  # a listing that finds it missing is a check, not a guess
+        if cluster.add(t, call.tool_use_id, target, what, key) and t > cluster.emitted_turn and not checking:
             cluster.emitted_turn = t
             for named in cluster.targets:  # every target this finding names is reported
                 self._reported.put(named, t)
-            return [self._grown(call, info.error, target, what, cluster)]
+            return [self._grown(call, error, target, what, cluster)]
         return []
 
     # -- findings ----------------------------------------------------------------------------------
@@ -366,7 +378,6 @@ class HallucinatedInput(Detector):
 
     # -- grounding ---------------------------------------------------------------------------------
     def _learn(self, text: str, role: ToolRole, t: int) -> None:
-        self._cluster = None
         if role.path:
             for name in _components(role.path):
                 self._known.put(name, t)
@@ -493,6 +504,9 @@ def _names_word(name: str, command: str) -> bool:
 
 # Error classes under which a language reports a missing name (an uncaught ImportError, a failed build).
 _NAME_ERRORS = frozenset({"traceback", "nonzero_exit", "other_error"})
+# A command that ran and failed (tests, a build, a script's traceback), as opposed to one refused for its
+# input (a missing path, an unknown flag or program): what it printed is output the model read.
+_RAN_AND_FAILED = frozenset({"traceback", "nonzero_exit"})
 
 
 # Writing to a path names it as the model's own: `touch x`, `mkdir -p x`, `> x`, `tee x`, `-o x`, `--output x`.

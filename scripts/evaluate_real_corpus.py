@@ -23,10 +23,11 @@ Scores, per kind and per part, with the confidence tiers of LABELS.md:
 
     python scripts/evaluate_real_corpus.py [--labels PATH] [--details PART …] [--json]
 
-Parts: ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` and ``holdout10`` are tuning data; ``holdout`` and
-``holdout9`` are held out (see the corpus's LABELS.md). ``--details tune holdout2 … holdout8 holdout10`` lists the false
-positives and misses of the tuning parts: whoever tunes the rules must not read the held-out part's
-misses, only its aggregate and per-kind rows. A fresh collection is scored on arrival, before anyone reads
+Parts: ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` and ``holdout10`` are tuning
+data; ``holdout``, ``holdout9`` and ``holdout11`` are held out (see the corpus's LABELS.md).
+``--details tune holdout2 … holdout8 holdout10`` lists the false positives and misses of the tuning
+parts: whoever tunes the rules must not read the held-out parts' misses, only their aggregate and
+per-kind rows. A fresh collection is scored on arrival, before anyone reads
 its details: that is the honest number for the rules it met; only then may it join the tuning data.
 """
 

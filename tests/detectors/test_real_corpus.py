@@ -2,9 +2,9 @@
 
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
-written without the detector code (tests/fixtures/real_claude_code). ``holdout`` and ``holdout9`` are held out;
-``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` are tuning data (LABELS.md): their floors
-guard against regressions, they are not an honest estimate.
+written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9`` and
+``holdout11`` are held out; ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` and ``holdout10``
+are tuning data (LABELS.md): their floors guard against regressions, they are not an honest estimate.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 # holdout9 (18 sessions of entireio/cli, a ninth labeller) is held out too: never read after scoring. Its
 # number on arrival, with the rules of 2026-12-02, was 1.00 / 0.94 / 0.88.
 HOLDOUT9_FLOORS = (1.0, 0.93, 0.87)
+# holdout11 (14 long sessions of four projects also in the tuning data, an eleventh labeller) is held out
+# too, never read after scoring. Its number on arrival, with the rules tuned on holdout10, was 1.00 / 0.68
+# / 0.72.
+HOLDOUT11_FLOORS = (1.0, 0.68, 0.71)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -51,6 +55,9 @@ TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     "holdout6": (0.95, 0.8, 0.9),
     "holdout7": (0.85, 0.8, 0.85),
     "holdout8": (0.95, 0.85, 0.93),
+    # holdout10 (16 short sessions of context-evaluator and chkit, a tenth labeller): 1.00 / 1.00 / 0.81 on
+    # arrival; tuned on since, 1.00 / 1.00 / 0.94.
+    "holdout10": (0.95, 0.95, 0.9),
 }
 CLEAN_FINDINGS_ALLOWED: dict[str, int] = {}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.
@@ -107,7 +114,8 @@ class TestRealCorpus:
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
         assert all(_at_least(v, f) for v, f in zip(scores, TUNING_FLOORS[name], strict=True)), scores
 
-    @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS)])
+    @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS),
+                                                  ("holdout11", HOLDOUT11_FLOORS)])
     def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str,
                                                    floors: tuple[float, float, float]) -> None:
         """All kinds together, each held-out part keeps its recall and precision."""

@@ -5,7 +5,13 @@ Every session listed in its labels.json is scored, whatever its split or origin 
 part added later with the same schema). Each file is loaded with the project's own Claude Code importer
 (``otel_agent_trace.files.importers.load``; only the conversations of that file: sub-agent files are corpus
 entries of their own), every conversation in it (main and inline sidechains) is analysed, and findings
-are matched to labels on kind and turn (±1).
+are matched to labels on kind and turn (±1). The two kinds whose labels name a run of turns
+(``tool_loop``: first to last attempt; ``tool_avalanche``: the run; LABELS.md's ``span``) also match a
+finding about the same run: one whose own turns (``Finding.turns``) overlap the label's span (±1). Their
+label turn is the third attempt or the eighth call, which a detector that counts parallel calls as one
+step, or that starts the run after a large read, places a few turns away while naming the same run.
+Until 2026-12-03 every kind matched on turn ±1 only; README gives the parts' arrival numbers both ways,
+each re-scored with the detector code of its arrival commit.
 
 Turn numbers: the labels count the N-th distinct ``message.id`` of the file, in file order, across all
 conversations (scripts/count_claude_code_turns.py). The importer numbers turns per conversation, so an
@@ -16,8 +22,9 @@ and reports any file where they do not.
 Scores, per kind and per part, with the confidence tiers of LABELS.md:
 
 * recall on unambiguous labels, and on unambiguous + caveat labels (a label is found when a finding of
-  its kind is within ±1 turn); borderline labels are reported but never count as misses;
-* precision: a finding within ±1 turn of any label of its kind (borderline included) is correct, one
+  its kind is within ±1 turn, or about the same run); borderline labels are reported but never count as
+  misses;
+* precision: a finding that matches any label of its kind (borderline included) is correct, one
   matching nothing is a false positive;
 * findings on clean sessions (sessions with no label at all), which should be none.
 
@@ -43,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared scoring module next to this script
-from _scoring import TOLERANCE, near, pct
+from _scoring import TOLERANCE, pct
 
 try:
     from otel_agent_trace.detectors import KINDS, analyze_session
@@ -75,7 +82,7 @@ class KindScore:
     labels: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
     found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
     findings: int = 0
-    correct: int = 0  # findings within ±1 turn of a label of their kind, any tier
+    correct: int = 0  # findings that match a label of their kind, any tier
     clean_findings: int = 0  # findings on sessions with no label at all
 
     def recall(self, *tiers: str) -> float | None:
@@ -128,6 +135,23 @@ class Found:
     severity: str
     message: str
     conversation: str
+    first: int = 0  # the earliest and latest turn the finding names (its run), same numbering
+    last: int = 0
+
+
+# Kinds whose label is a run of turns (LABELS.md: ``span`` = first to last attempt, or the run): a
+# finding about the same run is the same failure even when its reported turn is not the label's.
+RUN_KINDS = frozenset({"tool_loop", "tool_avalanche"})
+
+
+def matches(f: Found, kind: str, turn: int, span: tuple[int, int] | None) -> bool:
+    """Same kind, and the same turn (±1) or, for a run kind, overlapping runs (±1)."""
+    if f.kind != kind:
+        return False
+    if abs(f.turn - turn) <= TOLERANCE:
+        return True
+    return (kind in RUN_KINDS and span is not None
+            and f.first - TOLERANCE <= span[1] and span[0] <= f.last + TOLERANCE)
 
 
 def findings_of(path: Path, result: Result) -> list[Found]:
@@ -151,7 +175,9 @@ def findings_of(path: Path, result: Result) -> list[Found]:
                 result.numbering_mismatches.append(f"{path.name}: {f.kind} at importer turn {f.turn} of"
                                                    f" {item.id} has no message id in the file's numbering")
                 continue
-            out.append(Found(f.kind, turn, str(f.severity), f.message, item.id))
+            run = [n for n in (file_turn.get(by_index.get(t) or "") for t in f.turns) if n is not None]
+            out.append(Found(f.kind, turn, str(f.severity), f.message, item.id,
+                             min(run, default=turn), max(run, default=turn)))
     if seen != set(ids):
         result.numbering_mismatches.append(
             f"{path.name}: importer turns {len(seen)}, label turns {len(ids)},"
@@ -175,24 +201,25 @@ def evaluate(labels_path: Path = DEFAULT_LABELS) -> Result:
 
 
 def _score_session(entry: dict[str, Any], found: list[Found], part: Part, clean: bool) -> None:
-    labels = [(lab["kind"], int(lab["turn"]), lab["confidence"]) for lab in entry["labels"]]
-    plain = [(k, t) for k, t, _ in labels]
+    labels = [(lab["kind"], int(lab["turn"]), lab["confidence"],
+               (int(lab["span"][0]), int(lab["span"][-1])) if lab.get("span") else None)
+              for lab in entry["labels"]]
     for f in found:
         s = part.scores.setdefault(f.kind, KindScore())
         s.findings += 1
         record = {"file": entry["path"], "kind": f.kind, "turn": f.turn, "severity": f.severity,
                   "message": f.message}
-        if near(f.kind, f.turn, plain):
+        if any(matches(f, kind, turn, span) for kind, turn, _, span in labels):
             s.correct += 1
         else:
             part.false_positives.append(record)
         if clean:
             s.clean_findings += 1
             part.clean_findings.append(record)
-    for kind, turn, tier in labels:
+    for kind, turn, tier, span in labels:
         s = part.scores.setdefault(kind, KindScore())
         s.labels[tier] += 1
-        if any(f.kind == kind and abs(f.turn - turn) <= TOLERANCE for f in found):
+        if any(matches(f, kind, turn, span) for f in found):
             s.found[tier] += 1
         elif tier != "borderline":
             part.missed.append({"file": entry["path"], "kind": kind, "turn": turn, "confidence": tier})
@@ -224,8 +251,8 @@ def render_part(part: Part, verbose: bool = False) -> str:
 
 
 def render(result: Result, details: Iterable[str] = ()) -> str:
-    out = [f"Real Claude Code corpus, match = same kind and turn ±{TOLERANCE};"
-           " u = unambiguous, c = caveat, b = borderline (never a miss)", ""]
+    out = [f"Real Claude Code corpus, match = same kind and turn ±{TOLERANCE} (tool_loop, tool_avalanche: or"
+           f" the same run ±{TOLERANCE}); u = unambiguous, c = caveat, b = borderline (never a miss)", ""]
     for name in sorted(result.parts, key=lambda n: (n != "tune", n)):
         out += [render_part(result.parts[name], name in details), ""]
     if result.numbering_mismatches:

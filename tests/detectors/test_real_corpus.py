@@ -25,11 +25,12 @@ LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real_clau
 HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 # holdout9 (18 sessions of entireio/cli, a ninth labeller) is held out too: never read after scoring. Its
 # number on arrival, with the rules of 2026-12-02, was 1.00 / 0.94 / 0.88.
-HOLDOUT9_FLOORS = (1.0, 0.93, 0.87)
+# 1.00 / 0.97 / 0.89 since tool_loop and tool_avalanche findings also match a label about the same run.
+HOLDOUT9_FLOORS = (1.0, 0.96, 0.88)
 # holdout11 (14 long sessions of four projects also in the tuning data, an eleventh labeller) is held out
 # too, never read after scoring. Its number on arrival, with the rules tuned on holdout10, was 1.00 / 0.68
-# / 0.72.
-HOLDOUT11_FLOORS = (1.0, 0.68, 0.71)
+# / 0.72 (1.00 / 0.74 / 0.80 matching run kinds on the same run, as since 2026-12-03).
+HOLDOUT11_FLOORS = (1.0, 0.73, 0.79)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -52,7 +53,7 @@ TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     "holdout3": (0.95, 0.95, 0.95),
     "holdout4": (0.95, 0.95, 0.93),
     "holdout5": (0.95, 0.9, 0.85),
-    "holdout6": (0.95, 0.8, 0.9),
+    "holdout6": (0.95, 0.85, 0.95),
     "holdout7": (0.85, 0.8, 0.85),
     "holdout8": (0.95, 0.85, 0.93),
     # holdout10 (16 short sessions of context-evaluator and chkit, a tenth labeller): 1.00 / 1.00 / 0.81 on
@@ -129,6 +130,16 @@ class TestRealCorpus:
         s = result.parts["holdout"].scores[kind]
         scores = (s.recall("unambiguous"), s.recall("unambiguous", "caveat"), s.precision)
         assert all(_at_least(v, f) for v, f in zip(scores, HOLDOUT_KIND_FLOORS[kind], strict=True)), scores
+
+    def test_a_run_finding_matches_the_label_of_the_same_run(self, evaluation: ModuleType) -> None:
+        """A tool_avalanche reported at the eighth turn it counted matches the labeller's run, whose
+        eighth call came two turns earlier; a point kind still needs the turn ±1."""
+        avalanche = evaluation.Found("tool_avalanche", 46, "warning", "", "c", first=39, last=46)
+        assert evaluation.matches(avalanche, "tool_avalanche", 44, (37, 47))
+        assert not evaluation.matches(avalanche, "tool_avalanche", 44, None)
+        assert not evaluation.matches(avalanche, "tool_avalanche", 60, (55, 66))
+        jump = evaluation.Found("token_jump", 46, "warning", "", "c", first=46, last=46)
+        assert not evaluation.matches(jump, "token_jump", 44, (40, 47))
 
     def test_script_prints_both_parts(self, evaluation: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
         """Running the script prints a table per part, tune first, and exits 0."""

@@ -35,4 +35,8 @@ def test_overhead_benchmark_smoke_run_writes_its_tables(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     assert "| agent | sync `create` |" in text and "floor ÷ native" in text
     assert "## Where ours' time goes" in text and "floor + detectors" in text
+    split = text.split("## Where ours' time goes", 1)[1]
+    row = next(line for line in split.splitlines() if line.startswith("| agent | sync `create` |"))
+    detectors = float(row.split("|")[5].strip().lstrip("+").rstrip("×"))
+    assert detectors > 0, row  # timed inside ours' own calls: the detectors ran and were clocked
     assert "### Our own time, by module" in text and "`instrumentation/recorder.py`" in text

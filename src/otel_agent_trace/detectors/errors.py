@@ -93,11 +93,12 @@ _NO_RULE = len(_RULES)
 
 # classify_error runs on every tool result, live. Instead of one scan per phrase (~60), it makes one scan
 # per *key*: every phrase and regex gate contains a match of one of these keys (checked when the table is
-# built, see _key_of), so a result mentioning none of them, most successful results, costs five scans
-# and no rule regex; when a key matches, only the phrases it stands for are checked, in rule order. Each
-# key is a regex with a literal prefix, which the regex engine searches for in C, looking further only
-# where the prefix occurs: "no" covers "not found", "no such file", "non-zero"…, and a key may start
-# inside a phrase ("ck (" for "traceback (", "erm" for "permission" and "eperm").
+# built, see _key_of), so a result mentioning none of them, most successful results, costs one scan per
+# key and no rule regex; when a key matches, only the phrases it stands for are checked, in rule order.
+# Each key is a plain string (one fast substring search) or a regex with a literal prefix, which the regex
+# engine searches for in C, looking further only where the prefix occurs: "no" covers "not found", "no
+# such file", "non-zero"…, and a key may start inside a phrase ("ck (" for "traceback (", "erm" for
+# "permission" and "eperm").
 _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"no(?:t (?:found|find|unique|appear|access|recogni[sz]ed|permitted|exist|defined|match)"
                r"| (?:such|match|replacement|rule to)|n-zero|tfound|ent)"),
@@ -105,8 +106,9 @@ _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"e(?:acces|rm|xception|rror: |xit|nied|turn ?code)"),  # erm: permission, eperm
     re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
     re.compile(r"o(?:ption|ld_str)"),
-    re.compile(r"invalid (?:param|switch)|accept argument|cannot query field"),
-    re.compile(r"been read yet|first before|modified since|unexpectedly modified"),
+    # An alternation without a common literal prefix is tried at every position (4 µs on a short result):
+    # these phrases are keyed by plain strings instead.
+    "invalid ", "accept argument", "cannot query field", "been read yet", "first before", "modified",
 )
 
 

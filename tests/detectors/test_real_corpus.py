@@ -20,6 +20,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_real_corpus.py"
 LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real_claude_code" / "labels.json"
+SECOND_HOLDOUT10 = LABELS.with_name("labels_holdout10_second.json")
 
 # Held-out part, all kinds together: (recall on unambiguous, recall with caveated, precision).
 HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
@@ -140,6 +141,31 @@ class TestRealCorpus:
         assert not evaluation.matches(avalanche, "tool_avalanche", 60, (55, 66))
         jump = evaluation.Found("token_jump", 46, "warning", "", "c", first=46, last=46)
         assert not evaluation.matches(jump, "token_jump", 44, (40, 47))
+
+    def test_two_labellers_agree_on_every_holdout10_label_that_is_not_borderline(
+            self, evaluation: ModuleType) -> None:
+        """holdout10 was labelled twice, independently: each non-borderline label of one labelling matches a
+        label of the other (the scores' own matcher), so its frozen labels are not one person's reading."""
+        first = {s["path"]: s["labels"] for s in json.loads(LABELS.read_text(encoding="utf-8"))["sessions"]
+                 if s["split"] == "holdout10"}
+        second = {s["path"]: s["labels"] for s in json.loads(SECOND_HOLDOUT10.read_text(encoding="utf-8"))["sessions"]}
+        assert set(first) == set(second) and len(first) == 16
+
+        def unmatched(ours: dict[str, list[dict[str, Any]]], theirs: dict[str, list[dict[str, Any]]]) -> list[str]:
+            missing = []
+            for path, labels in ours.items():
+                other = [(lab["kind"], int(lab["turn"]), tuple(lab["span"]) if lab.get("span") else None)
+                         for lab in theirs[path]]
+                for lab in labels:
+                    span = lab.get("span") or [lab["turn"], lab["turn"]]
+                    as_found = evaluation.Found(lab["kind"], int(lab["turn"]), "", "", "", int(span[0]),
+                                                int(span[-1]))
+                    if lab["confidence"] != "borderline" and not any(
+                            evaluation.matches(as_found, kind, turn, sp) for kind, turn, sp in other):
+                        missing.append(f"{path} {lab['kind']}@{lab['turn']}")
+            return missing
+
+        assert unmatched(first, second) == [] and unmatched(second, first) == []
 
     def test_script_prints_both_parts(self, evaluation: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
         """Running the script prints a table per part, tune first, and exits 0."""

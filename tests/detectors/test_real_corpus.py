@@ -22,6 +22,18 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_real_corpus
 LABELS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real_claude_code" / "labels.json"
 SECOND_HOLDOUT10 = LABELS.with_name("labels_holdout10_second.json")
 
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.with_name(f"{name}.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+AGREEMENT = _load("labeller_agreement")
+
 # Held-out part, all kinds together: (recall on unambiguous, recall with caveated, precision).
 HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 # holdout9 (18 sessions of entireio/cli, a ninth labeller) is held out too: never read after scoring. Its
@@ -76,12 +88,7 @@ HOLDOUT_KIND_FLOORS: dict[str, tuple[float | None, float | None, float | None]] 
 
 @pytest.fixture(scope="module")
 def evaluation() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("evaluate_real_corpus", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return _load("evaluate_real_corpus")
 
 
 @pytest.fixture(scope="module")
@@ -142,30 +149,12 @@ class TestRealCorpus:
         jump = evaluation.Found("token_jump", 46, "warning", "", "c", first=46, last=46)
         assert not evaluation.matches(jump, "token_jump", 44, (40, 47))
 
-    def test_two_labellers_agree_on_every_holdout10_label_that_is_not_borderline(
-            self, evaluation: ModuleType) -> None:
+    def test_two_labellers_agree_on_every_holdout10_label_that_is_not_borderline(self) -> None:
         """holdout10 was labelled twice, independently: each non-borderline label of one labelling matches a
         label of the other (the scores' own matcher), so its frozen labels are not one person's reading."""
-        first = {s["path"]: s["labels"] for s in json.loads(LABELS.read_text(encoding="utf-8"))["sessions"]
-                 if s["split"] == "holdout10"}
-        second = {s["path"]: s["labels"] for s in json.loads(SECOND_HOLDOUT10.read_text(encoding="utf-8"))["sessions"]}
-        assert set(first) == set(second) and len(first) == 16
-
-        def unmatched(ours: dict[str, list[dict[str, Any]]], theirs: dict[str, list[dict[str, Any]]]) -> list[str]:
-            missing = []
-            for path, labels in ours.items():
-                other = [(lab["kind"], int(lab["turn"]), tuple(lab["span"]) if lab.get("span") else None)
-                         for lab in theirs[path]]
-                for lab in labels:
-                    span = lab.get("span") or [lab["turn"], lab["turn"]]
-                    as_found = evaluation.Found(lab["kind"], int(lab["turn"]), "", "", "", int(span[0]),
-                                                int(span[-1]))
-                    if lab["confidence"] != "borderline" and not any(
-                            evaluation.matches(as_found, kind, turn, sp) for kind, turn, sp in other):
-                        missing.append(f"{path} {lab['kind']}@{lab['turn']}")
-            return missing
-
-        assert unmatched(first, second) == [] and unmatched(second, first) == []
+        part, first, second = AGREEMENT.load_pair(SECOND_HOLDOUT10, LABELS)
+        assert part == "holdout10" and len(first) == 16
+        assert AGREEMENT.unmatched(first, second) == [] and AGREEMENT.unmatched(second, first) == []
 
     def test_script_prints_both_parts(self, evaluation: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
         """Running the script prints a table per part, tune first, and exits 0."""

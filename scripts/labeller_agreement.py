@@ -138,6 +138,10 @@ def render(part: str, first: Mapping[str, list[dict[str, Any]]], second: Mapping
         lines.append(f"| {name} | {_cell(f.matched, f.claims)} | {_cell(b.matched, b.claims)} | "
                      f"{_cell(f.found_u, f.reference_u)} / {_cell(f.found_uc, f.reference_uc)} | "
                      f"{_cell(b.found_u, b.reference_u)} / {_cell(b.found_uc, b.reference_uc)} |")
+    for name, side, other in (("second", second, first), ("first", first, second)):
+        missing = unmatched(side, other)
+        if missing:
+            lines += ["", f"The {name} labelling's labels the other does not have:", *(f"- `{m}`" for m in missing)]
     return "\n".join(lines)
 
 

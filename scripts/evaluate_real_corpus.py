@@ -28,7 +28,13 @@ Scores, per kind and per part, with the confidence tiers of LABELS.md:
   matching nothing is a false positive;
 * findings on clean sessions (sessions with no label at all), which should be none.
 
-    python scripts/evaluate_real_corpus.py [--labels PATH] [--details PART …] [--json]
+    python scripts/evaluate_real_corpus.py [--labels PATH] [--details PART …] [--json] [--second-labellings]
+
+``--second-labellings`` also scores each part that was labelled a second time, independently
+(``labels_<part>_second.json``, LABELS.md "Second labellings"), against that labelling and against either
+labelling: the first's labels plus the second's that the first does not have, so a finding is correct
+when either labeller saw the failure. The first labelling stays the reference; these are a check on how
+much of a part's precision is one labeller's reading.
 
 Parts: ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` and ``holdout10`` are tuning
 data; ``holdout``, ``holdout9`` and ``holdout11`` are held out (see the corpus's LABELS.md).
@@ -185,25 +191,53 @@ def findings_of(path: Path, result: Result) -> list[Found]:
     return out
 
 
-def evaluate(labels_path: Path = DEFAULT_LABELS) -> Result:
+def evaluate(labels_path: Path = DEFAULT_LABELS, second_labellings: bool = False) -> Result:
+    """Every part of labels.json; with ``second_labellings`` also each part labelled a second time
+    (``labels_<part>_second.json`` next to it), against that labelling and against either labelling."""
     data = json.loads(labels_path.read_text(encoding="utf-8"))
     root = labels_path.parent
     result = Result()
+    found: dict[str, list[Found]] = {}
     for entry in data["sessions"]:
-        part = result.parts.setdefault(entry["split"], Part(entry["split"]))
-        path = root / entry["path"]
-        part.sessions += 1
-        part.turns += int(entry.get("turns", 0))
-        clean = not entry["labels"]
-        part.clean_sessions += clean
-        _score_session(entry, findings_of(path, result), part, clean)
+        found[entry["path"]] = findings_of(root / entry["path"], result)
+        _score_entry(result, entry["split"], entry, found[entry["path"]])
+    if second_labellings:
+        first = {entry["path"]: entry for entry in data["sessions"]}
+        for second_path in sorted(root.glob("labels_*_second.json")):
+            for entry in json.loads(second_path.read_text(encoding="utf-8"))["sessions"]:
+                part = first[entry["path"]]["split"]
+                path_found = found[entry["path"]]
+                _score_entry(result, f"{part}, second labelling", entry, path_found)
+                extra = [lab for lab in entry["labels"] if not any(
+                    matches(_label_as_found(lab), *_label_key(other)) for other in first[entry["path"]]["labels"])]
+                either = {**entry, "labels": first[entry["path"]]["labels"] + extra}
+                _score_entry(result, f"{part}, either labelling", either, path_found)
     return result
 
 
+def _label_key(label: dict[str, Any]) -> tuple[str, int, tuple[int, int] | None]:
+    span = label.get("span")
+    return label["kind"], int(label["turn"]), (int(span[0]), int(span[-1])) if span else None
+
+
+def _label_as_found(label: dict[str, Any]) -> Found:
+    """A label in a finding's shape, to match it against another labelling's labels."""
+    kind, turn, span = _label_key(label)
+    first, last = span or (turn, turn)
+    return Found(kind, turn, str(label["confidence"]), "", "", first, last)
+
+
+def _score_entry(result: Result, name: str, entry: dict[str, Any], found: list[Found]) -> None:
+    part = result.parts.setdefault(name, Part(name))
+    part.sessions += 1
+    part.turns += int(entry.get("turns", 0))
+    clean = not entry["labels"]
+    part.clean_sessions += clean
+    _score_session(entry, found, part, clean)
+
+
 def _score_session(entry: dict[str, Any], found: list[Found], part: Part, clean: bool) -> None:
-    labels = [(lab["kind"], int(lab["turn"]), lab["confidence"],
-               (int(lab["span"][0]), int(lab["span"][-1])) if lab.get("span") else None)
-              for lab in entry["labels"]]
+    labels = [(*_label_key(lab)[:2], lab["confidence"], _label_key(lab)[2]) for lab in entry["labels"]]
     for f in found:
         s = part.scores.setdefault(f.kind, KindScore())
         s.findings += 1
@@ -283,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="list the false positives and misses of these parts (tuning parts only:"
                              " tune, holdout2 … holdout8, holdout10)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--second-labellings", action="store_true",
+                        help="also score each part labelled twice against its second labelling, and against"
+                             " either labelling (a finding is correct when it matches a label of either)")
     args = parser.parse_args(argv)
-    result = evaluate(args.labels)
+    result = evaluate(args.labels, args.second_labellings)
     if args.json:
         print(json.dumps(as_json(result), indent=2))
     else:

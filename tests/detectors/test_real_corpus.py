@@ -166,6 +166,19 @@ class TestRealCorpus:
                 total.add(kind)
             assert (total.matched, total.claims) == expected
 
+    def test_a_part_labelled_twice_is_also_scored_against_the_second_labelling_and_either(
+            self, evaluation: ModuleType) -> None:
+        """With --second-labellings each part labelled twice gets two more rows; against either labelling a
+        finding is correct when it matches a label of one of them, so precision is never below the first's."""
+        both = evaluation.evaluate(LABELS, second_labellings=True)
+        for part in ("holdout10", "holdout6", "holdout7"):
+            first, either = both.parts[part].overall, both.parts[f"{part}, either labelling"].overall
+            second = both.parts[f"{part}, second labelling"]
+            assert second.sessions == both.parts[part].sessions and second.overall.findings == first.findings
+            assert either.findings == first.findings and either.correct >= first.correct
+            assert either.correct >= second.overall.correct
+        assert both.parts["holdout7, either labelling"].overall.correct > both.parts["holdout7"].overall.correct
+
     def test_script_prints_both_parts(self, evaluation: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
         """Running the script prints a table per part, tune first, and exits 0."""
         assert evaluation.main([]) == 0

@@ -209,20 +209,21 @@ def evaluate(labels_path: Path = DEFAULT_LABELS, second_labellings: bool = False
                 path_found = found[entry["path"]]
                 _score_entry(result, f"{part}, second labelling", entry, path_found)
                 extra = [lab for lab in entry["labels"] if not any(
-                    matches(_label_as_found(lab), *_label_key(other)) for other in first[entry["path"]]["labels"])]
+                    matches(label_as_found(lab), *label_key(other)) for other in first[entry["path"]]["labels"])]
                 either = {**entry, "labels": first[entry["path"]]["labels"] + extra}
                 _score_entry(result, f"{part}, either labelling", either, path_found)
     return result
 
 
-def _label_key(label: dict[str, Any]) -> tuple[str, int, tuple[int, int] | None]:
+def label_key(label: dict[str, Any]) -> tuple[str, int, tuple[int, int] | None]:
+    """(kind, turn, span or None): what a label is matched on."""
     span = label.get("span")
     return label["kind"], int(label["turn"]), (int(span[0]), int(span[-1])) if span else None
 
 
-def _label_as_found(label: dict[str, Any]) -> Found:
+def label_as_found(label: dict[str, Any]) -> Found:
     """A label in a finding's shape, to match it against another labelling's labels."""
-    kind, turn, span = _label_key(label)
+    kind, turn, span = label_key(label)
     first, last = span or (turn, turn)
     return Found(kind, turn, str(label["confidence"]), "", "", first, last)
 
@@ -237,7 +238,7 @@ def _score_entry(result: Result, name: str, entry: dict[str, Any], found: list[F
 
 
 def _score_session(entry: dict[str, Any], found: list[Found], part: Part, clean: bool) -> None:
-    labels = [(*_label_key(lab)[:2], lab["confidence"], _label_key(lab)[2]) for lab in entry["labels"]]
+    labels = [(kind, turn, lab["confidence"], span) for lab in entry["labels"] for kind, turn, span in [label_key(lab)]]
     for f in found:
         s = part.scores.setdefault(f.kind, KindScore())
         s.findings += 1

@@ -54,25 +54,13 @@ class Agreement:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def _as_found(label: Mapping[str, Any]) -> Any:
-    """A label in the evaluation's finding shape (its confidence in the severity slot)."""
-    span = label.get("span") or [label["turn"], label["turn"]]
-    return _EV.Found(label["kind"], int(label["turn"]), str(label["confidence"]), "", "", int(span[0]),
-                     int(span[-1]))
-
-
-def _plain(label: Mapping[str, Any]) -> tuple[str, int, tuple[int, int] | None]:
-    span = label.get("span")
-    return label["kind"], int(label["turn"]), (int(span[0]), int(span[-1])) if span else None
-
-
 def agreement(side: Mapping[str, list[dict[str, Any]]], reference: Mapping[str, list[dict[str, Any]]]
               ) -> dict[str, Agreement]:
     """``side``'s labels scored against ``reference``'s, per kind; both map a session path to its labels."""
     out: dict[str, Agreement] = {}
     for path in side.keys() & reference.keys():
-        theirs = [_plain(lab) for lab in reference[path]]
-        every = [_as_found(lab) for lab in side[path]]
+        theirs = [_EV.label_key(lab) for lab in reference[path]]
+        every = [_EV.label_as_found(lab) for lab in side[path]]
         for found in every:
             if found.severity == "borderline":  # a borderline label claims nothing
                 continue
@@ -83,7 +71,7 @@ def agreement(side: Mapping[str, list[dict[str, Any]]], reference: Mapping[str, 
             if lab["confidence"] == "borderline":
                 continue
             a = out.setdefault(lab["kind"], Agreement())
-            kind, turn, span = _plain(lab)
+            kind, turn, span = _EV.label_key(lab)
             hit = any(_EV.matches(found, kind, turn, span) for found in every)  # at any tier, as a finding
             a.reference_uc += 1
             a.found_uc += hit
@@ -98,10 +86,10 @@ def unmatched(side: Mapping[str, list[dict[str, Any]]], reference: Mapping[str, 
     """``side``'s non-borderline labels that match no label of ``reference``: "path kind@turn"."""
     missing = []
     for path, labels in side.items():
-        theirs = [_plain(lab) for lab in reference.get(path, [])]
+        theirs = [_EV.label_key(lab) for lab in reference.get(path, [])]
         for lab in labels:
             if lab["confidence"] != "borderline" and not any(
-                    _EV.matches(_as_found(lab), kind, turn, span) for kind, turn, span in theirs):
+                    _EV.matches(_EV.label_as_found(lab), kind, turn, span) for kind, turn, span in theirs):
                 missing.append(f"{path} {lab['kind']}@{lab['turn']}")
     return missing
 

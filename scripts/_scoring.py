@@ -51,10 +51,5 @@ def match(found: Sequence[tuple[str, int]], expected: Sequence[tuple[str, int]],
     return out
 
 
-def near(kind: str, turn: int, expected: Sequence[tuple[str, int]], tolerance: int = TOLERANCE) -> bool:
-    """Is there a label of ``kind`` within ``tolerance`` turns of ``turn``?"""
-    return any(k == kind and abs(t - turn) <= tolerance for k, t in expected)
-
-
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"

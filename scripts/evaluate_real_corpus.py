@@ -208,9 +208,9 @@ def evaluate(labels_path: Path = DEFAULT_LABELS, second_labellings: bool = False
                 part = first[entry["path"]]["split"]
                 path_found = found[entry["path"]]
                 _score_entry(result, f"{part}, second labelling", entry, path_found)
-                extra = [lab for lab in entry["labels"] if not any(
-                    matches(label_as_found(lab), *label_key(other)) for other in first[entry["path"]]["labels"])]
-                either = {**entry, "labels": first[entry["path"]]["labels"] + extra}
+                theirs = first[entry["path"]]["labels"]
+                extra = [lab for lab in entry["labels"] if not label_matched(lab, theirs)]
+                either = {**entry, "labels": theirs + extra}
                 _score_entry(result, f"{part}, either labelling", either, path_found)
     return result
 
@@ -226,6 +226,12 @@ def label_as_found(label: dict[str, Any]) -> Found:
     kind, turn, span = label_key(label)
     first, last = span or (turn, turn)
     return Found(kind, turn, str(label["confidence"]), "", "", first, last)
+
+
+def label_matched(label: dict[str, Any], others: Iterable[dict[str, Any]]) -> bool:
+    """Whether another labelling has this label: one of ``others`` matches it as a finding would."""
+    found = label_as_found(label)
+    return any(matches(found, *label_key(other)) for other in others)
 
 
 def _score_entry(result: Result, name: str, entry: dict[str, Any], found: list[Found]) -> None:

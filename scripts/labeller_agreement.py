@@ -86,10 +86,9 @@ def unmatched(side: Mapping[str, list[dict[str, Any]]], reference: Mapping[str, 
     """``side``'s non-borderline labels that match no label of ``reference``: "path kind@turn"."""
     missing = []
     for path, labels in side.items():
-        theirs = [_EV.label_key(lab) for lab in reference.get(path, [])]
+        theirs = reference.get(path, [])
         for lab in labels:
-            if lab["confidence"] != "borderline" and not any(
-                    _EV.matches(_EV.label_as_found(lab), kind, turn, span) for kind, turn, span in theirs):
+            if lab["confidence"] != "borderline" and not _EV.label_matched(lab, theirs):
                 missing.append(f"{path} {lab['kind']}@{lab['turn']}")
     return missing
 

@@ -144,6 +144,35 @@ class TestStreamsEndExactlyOnce:
         (span,) = chat_spans(exporter)
         assert span.attributes["gen_ai.response.id"].startswith("msg_")
 
+    def test_iterated_without_keeping_the_stream(self, api, exporter):
+        """``for event in client.messages.create(stream=True, ...)``, the usual idiom, keeps no reference to
+        the stream itself: the whole response is still recorded, and the span ends at the stream's end."""
+        api.enqueue(text_reply("streamed text", usage=USAGE))
+        client, _ = clients(api.base_url)
+        kinds = [event.type for event in client.messages.create(stream=True, **REQUEST)]
+        assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+        (span,) = chat_spans(exporter)
+        assert span.attributes["gen_ai.usage.output_tokens"] == 40
+        assert span.attributes["agent_trace.stop_reason"] == "end_turn"
+
+    def test_next_and_iteration_read_one_sequence(self, api, exporter):
+        """``next(stream)`` and a loop over the same stream share one position: every event once, in order."""
+        api.enqueue(text_reply("streamed text", usage=USAGE))
+        api.enqueue(text_reply("streamed text", usage=USAGE))
+        client, _ = clients(api.base_url)
+        expected = [event.type for event in client.messages.create(stream=True, **REQUEST)]
+        stream = client.messages.create(stream=True, **REQUEST)
+        first, second = next(stream), next(iter(stream))
+        assert [first.type, second.type, *(event.type for event in stream)] == expected
+        assert self._ends(exporter) == 2
+
+    def test_stream_dropped_unread_is_ended_by_garbage_collection(self, api, exporter):
+        """A ``stream=True`` response nobody iterates or closes still ends its span once collected."""
+        client, _ = clients(api.base_url)
+        client.messages.create(stream=True, **REQUEST)
+        gc.collect()
+        assert self._ends(exporter) == 1
+
     def test_close_without_reading(self, api, exporter):
         """``close()`` before reading ends the span."""
         client, _ = clients(api.base_url)

@@ -292,19 +292,32 @@ class TurnCall:
             log_once("message", "otel_agent_trace: could not read a response")
         self.finish()
 
-    def on_event(self, event: Any) -> None:
+    def first_event(self) -> Callable[[Any], None] | None:
+        """At a stream's first event: what to show each event to, that one included (the accumulator's
+        ``feed``), or None when the turn is filled from the helper's snapshot instead. Never raises."""
+        self.turn.first_chunk_ns = time.time_ns()
+        if self.snapshot is not None:
+            return None
         try:
-            if self._accumulator is None:
-                self._accumulator = StreamAccumulator(self.turn, self.hub.keep_content)
-                self.turn.first_chunk_ns = time.time_ns()
-            self._accumulator.feed(event)
+            self._accumulator = StreamAccumulator(self.turn, self.hub.keep_content)
+            return self._accumulator.feed
+        except Exception:
+            log_once("event", "otel_agent_trace: could not read a stream event")
+            return None
+
+    def on_event(self, event: Any) -> None:
+        """One event of a stream read event by event (the async proxy); never raises."""
+        try:
+            if self._accumulator is None and (self.turn.first_chunk_ns or self.first_event() is None):
+                return  # filled from the helper's snapshot, or the accumulator could not be made
+            self._accumulator.feed(event)  # type: ignore[union-attr]
         except Exception:
             log_once("event", "otel_agent_trace: could not read a stream event")
 
     def read_from_snapshot(self, snapshot: Callable[[], Any]) -> bool:
         """Fill the turn from ``snapshot()`` when the stream ends instead of from its events; only before
         the first event was read. Returns whether it will."""
-        if self.snapshot is not None or self._accumulator is not None:
+        if self.snapshot is not None or self._accumulator is not None or self.turn.first_chunk_ns:
             return False
         self.snapshot = snapshot
         return True

@@ -8,11 +8,12 @@ SDK's objects (``response``, ``text_stream`` via the helper, ``get_final_message
 from __future__ import annotations
 
 import inspect
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import wrapt
+
+from otel_agent_trace.instrumentation.recorder import log_once
 
 if TYPE_CHECKING:
     from otel_agent_trace.instrumentation.recorder import TurnCall
@@ -55,8 +56,6 @@ class _EventStream(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, call: TurnCall) -> None:
         super().__init__(wrapped)
         self._self_call = call
-        # Bound once: every event then costs one call into the turn, not two attribute lookups more.
-        self._self_on_event = call.on_event
 
     def _self_end(self, error: BaseException | None = None) -> None:
         self._self_call.finish_stream(error)
@@ -65,41 +64,28 @@ class _EventStream(wrapt.ObjectProxy):  # type: ignore[misc]
         """The SDK's ``.stream()`` helper is reading this stream and accumulates the message itself: the
         turn is filled from its snapshot at the end instead of from every event (only the first event's
         time is taken). Called before the first event; afterwards it changes nothing."""
-        call = self._self_call
-        if not call.read_from_snapshot(snapshot):
-            return
-
-        def first_event(event: Any) -> None:
-            call.turn.first_chunk_ns = time.time_ns()
-            self._self_on_event = _ignore
-
-        self._self_on_event = first_event
-
-    def __del__(self) -> None:
-        self._self_call.abandon()
+        self._self_call.read_from_snapshot(snapshot)
 
 
 class TracedStream(_EventStream):
-    """A sync ``Stream`` of raw events that feeds them to its turn."""
+    """A sync ``Stream`` of raw events that feeds them to its turn.
+
+    Iterating it iterates one generator over the wrapped stream (``_observed``): each event then costs a
+    generator step and one call into the turn, not a Python ``__next__`` on the proxy; ``next(stream)``
+    takes from the same generator, so both ways of reading see every event once, in order. The generator,
+    not the proxy, notices a stream dropped unfinished: ``for event in client.messages.create(...)`` keeps
+    only the generator, and the proxy is gone before the first event."""
 
     def __init__(self, wrapped: Any, call: TurnCall) -> None:
         super().__init__(wrapped, call)
-        self._self_next = wrapped.__next__
+        self._self_events = _observed(wrapped, call)
+        next(self._self_events)  # to its first pause, so that collecting it unread still runs its cleanup
 
-    def __iter__(self) -> TracedStream:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return self._self_events  # type: ignore[no-any-return]
 
     def __next__(self) -> Any:
-        try:
-            event = self._self_next()
-        except StopIteration:
-            self._self_end()
-            raise
-        except BaseException as error:
-            self._self_end(error)
-            raise
-        self._self_on_event(event)
-        return event
+        return next(self._self_events)
 
     def close(self) -> None:
         try:
@@ -118,12 +104,48 @@ class TracedStream(_EventStream):
             self._self_end(exc)
 
 
+_NEVER = object()
+
+
+def _observed(stream: Any, call: TurnCall) -> Iterator[Any]:
+    """``stream``'s events, each shown to ``call`` on its way to the caller; the turn ends when the stream
+    does. Its first ``next()`` only starts it; collected before the stream's end, it abandons the turn."""
+    try:
+        yield None
+        # A stream with only ``__next__`` is read through it (StopIteration from it ends the loop).
+        events = iter(stream) if hasattr(type(stream), "__iter__") else iter(stream.__next__, _NEVER)
+        feed = None
+        for event in events:
+            if feed is None:
+                feed = call.first_event()
+                if feed is None:  # filled from the helper's snapshot: the rest passes through untouched
+                    yield event
+                    yield from events
+                    break
+            try:
+                feed(event)
+            except Exception:
+                log_once("event", "otel_agent_trace: could not read a stream event")
+            yield event
+    except GeneratorExit:  # collected unfinished: nobody reads the stream any more
+        call.abandon()
+        raise
+    except BaseException as error:
+        call.finish_stream(error)
+        raise
+    call.finish_stream()
+
+
 class TracedAsyncStream(_EventStream):
     """An ``AsyncStream`` of raw events that feeds them to its turn."""
 
     def __init__(self, wrapped: Any, call: TurnCall) -> None:
         super().__init__(wrapped, call)
         self._self_anext = wrapped.__anext__
+        self._self_on_event = call.on_event  # bound once: each event is one call into the turn
+
+    def __del__(self) -> None:
+        self._self_call.abandon()
 
     def __aiter__(self) -> TracedAsyncStream:
         return self
@@ -155,10 +177,6 @@ class TracedAsyncStream(_EventStream):
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
             self._self_end(exc)
-
-
-def _ignore(event: Any) -> None:
-    pass
 
 
 def follow_helper_snapshot(message_stream: Any) -> None:

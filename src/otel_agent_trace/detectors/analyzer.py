@@ -6,6 +6,7 @@ event, so an instrumented agent can never be broken by its own diagnostics.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -147,8 +148,13 @@ _CANCELLED = "Sibling tool call errored"
 
 
 def _hooks(detectors: list[Detector], name: str) -> list[tuple[Detector, Callable[[Any], list[Finding]]]]:
-    base = getattr(Detector, name)
-    return [(d, getattr(d, name)) for d in detectors if getattr(type(d), name) is not base]
+    return [(d, getattr(d, name)) for d in detectors if _overrides(type(d), name)]
+
+
+@functools.cache
+def _overrides(cls: type[Detector], name: str) -> bool:
+    """Whether ``cls`` has its own ``name`` hook (asked per new session, answered once per class)."""
+    return getattr(cls, name) is not getattr(Detector, name)
 
 
 def _calls_by_turn(session: Session) -> dict[int, list[ToolCall]]:

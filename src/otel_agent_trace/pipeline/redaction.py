@@ -20,6 +20,7 @@ assignments of passwords, secrets, tokens and keys.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 REDACTED = "[REDACTED]"
 #: Characters of one value that are scanned; anything past this is dropped, not passed through unscanned.
@@ -99,6 +100,31 @@ _CONTEXT_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
 _CONTEXT = {name: (markers, re.compile(source), re.compile(source, re.IGNORECASE))
             for name, (markers, source) in _CONTEXT_FAMILIES.items()}
 
+
+
+def _by_marker(families: list[tuple[tuple[str, ...], Any]]) -> dict[str, tuple[int, ...]]:
+    """Each marker and the families (positions in ``families``) that need it."""
+    index: dict[str, tuple[int, ...]] = {}
+    for position, (markers, *_) in enumerate(families):
+        for marker in markers:
+            index[marker] = (*index.get(marker, ()), position)
+    return index
+
+
+def _families_in(text: str, by_marker: dict[str, tuple[int, ...]]) -> list[int]:
+    """The families whose markers ``text`` holds, in their order: one pass over the distinct markers
+    instead of one generator per family (most text, a finding's message, holds none)."""
+    found = {position for marker, positions in by_marker.items() if marker in text for position in positions}
+    return sorted(found) if len(found) > 1 else list(found)
+
+
+# A family's pattern only matches text that holds one of its markers, and masking never makes a marker:
+# the families to run are found once, on the text before any masking.
+_TOKEN_LIST = list(_TOKENS.values())
+_TOKEN_MARKERS = _by_marker(_TOKEN_LIST)
+_CONTEXT_LIST = list(_CONTEXT.values())
+_CONTEXT_MARKERS = _by_marker(_CONTEXT_LIST)
+
 #: Every compiled pattern ``redact`` runs, for the tests that check their structure.
 PATTERNS = (*(pattern for _, pattern in _TOKENS.values()), *(p for _, begin, end in _KEY_BLOCKS for p in (begin, end)),
             *(pattern for _, pattern, _ in _CONTEXT.values()))
@@ -132,9 +158,8 @@ def _mask_key_blocks(text: str, begins: re.Pattern[str], ends: re.Pattern[str]) 
 
 def _mask_in_context(text: str) -> str:
     low = text.lower()
-    for markers, lower, any_case in _CONTEXT.values():
-        if not any(marker in low for marker in markers):
-            continue
+    for position in _families_in(low, _CONTEXT_MARKERS):
+        _, lower, any_case = _CONTEXT_LIST[position]
         if len(low) != len(text):  # a few characters lowercase to two: positions in low would shift
             text = any_case.sub(_mask, text)
             low = text.lower()
@@ -168,9 +193,8 @@ def redact(text: str, limit: int = MAX_SCAN_CHARS) -> str:
     for marker, begins, ends in _KEY_BLOCKS:
         if marker in text:
             text = _mask_key_blocks(text, begins, ends)
-    for markers, pattern in _TOKENS.values():
-        if any(marker in text for marker in markers):
-            text = pattern.sub(_mask, text)
+    for position in _families_in(text, _TOKEN_MARKERS):
+        text = _TOKEN_LIST[position][1].sub(_mask, text)
     text = _mask_in_context(text)
     return f"{text}…[truncated {dropped} chars]" if dropped else text
 

@@ -37,7 +37,7 @@ when either labeller saw the failure. The first labelling stays the reference; t
 much of a part's precision is one labeller's reading.
 
 Parts: ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` and ``holdout10`` are tuning
-data; ``holdout``, ``holdout9`` and ``holdout11`` are held out (see the corpus's LABELS.md).
+data; ``holdout``, ``holdout9``, ``holdout11`` and ``holdout12`` are held out (see the corpus's LABELS.md).
 ``--details tune holdout2 … holdout8 holdout10`` lists the false positives and misses of the tuning
 parts: whoever tunes the rules must not read the held-out parts' misses, only their aggregate and
 per-kind rows. A fresh collection is scored on arrival, before anyone reads

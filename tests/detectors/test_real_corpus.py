@@ -2,9 +2,10 @@
 
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
-written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9`` and
-``holdout11`` are held out; ``tune`` and, since 2026-12-02, ``holdout2`` to ``holdout8`` and ``holdout10``
-are tuning data (LABELS.md): their floors guard against regressions, they are not an honest estimate.
+written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9``,
+``holdout11`` and ``holdout12`` are held out; ``tune`` and, since 2026-12-02, ``holdout2`` to
+``holdout8`` and ``holdout10`` are tuning data (LABELS.md): their floors guard against regressions,
+they are not an honest estimate.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ HOLDOUT9_FLOORS = (1.0, 0.96, 0.88)
 # too, never read after scoring. Its number on arrival, with the rules tuned on holdout10, was 1.00 / 0.68
 # / 0.72 (1.00 / 0.74 / 0.80 matching run kinds on the same run, as since 2026-12-03).
 HOLDOUT11_FLOORS = (1.0, 0.73, 0.79)
+# holdout12 (16 long sessions of four projects also in the tuning data, four more labellers, one project
+# each) is held out too, never read after scoring. Its number on arrival, with the rules holdout11 met, was
+# 0.88 / 0.82 / 0.94 (7/8, 27/33, 34/36).
+HOLDOUT12_FLOORS = (0.87, 0.81, 0.94)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -123,7 +128,8 @@ class TestRealCorpus:
         assert all(_at_least(v, f) for v, f in zip(scores, TUNING_FLOORS[name], strict=True)), scores
 
     @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS),
-                                                  ("holdout11", HOLDOUT11_FLOORS)])
+                                                  ("holdout11", HOLDOUT11_FLOORS),
+                                                  ("holdout12", HOLDOUT12_FLOORS)])
     def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str,
                                                    floors: tuple[float, float, float]) -> None:
         """All kinds together, each held-out part keeps its recall and precision."""

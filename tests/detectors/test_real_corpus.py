@@ -2,9 +2,9 @@
 
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
-written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9``,
-``holdout11`` and ``holdout12`` are held out; ``tune`` and, since 2026-12-02, ``holdout2`` to
-``holdout8`` and ``holdout10`` are tuning data (LABELS.md): their floors guard against regressions,
+written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9`` and
+``holdout12`` are held out; ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and (since 2026-12-03)
+``holdout11`` are tuning data (LABELS.md): their floors guard against regressions,
 they are not an honest estimate.
 """
 
@@ -40,10 +40,6 @@ HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 # number on arrival, with the rules of 2026-12-02, was 1.00 / 0.94 / 0.88.
 # 1.00 / 0.97 / 0.89 since tool_loop and tool_avalanche findings also match a label about the same run.
 HOLDOUT9_FLOORS = (1.0, 0.96, 0.88)
-# holdout11 (14 long sessions of four projects also in the tuning data, an eleventh labeller) is held out
-# too, never read after scoring. Its number on arrival, with the rules tuned on holdout10, was 1.00 / 0.68
-# / 0.72 (1.00 / 0.74 / 0.80 matching run kinds on the same run, as since 2026-12-03).
-HOLDOUT11_FLOORS = (1.0, 0.73, 0.79)
 # holdout12 (16 long sessions of four projects also in the tuning data, four more labellers, one project
 # each) is held out too, never read after scoring. Its number on arrival, with the rules holdout11 met, was
 # 0.88 / 0.82 / 0.94 (7/8, 27/33, 34/36).
@@ -76,6 +72,11 @@ TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     # holdout10 (16 short sessions of context-evaluator and chkit, a tenth labeller): 1.00 / 1.00 / 0.81 on
     # arrival; tuned on since, 1.00 / 1.00 / 0.94.
     "holdout10": (0.95, 0.95, 0.9),
+    # holdout11 (14 long sessions of four projects also in the tuning data, an eleventh labeller) was held
+    # out until holdout12 arrived: 1.00 / 0.68 / 0.72 on arrival with the rules tuned on holdout10 (1.00 /
+    # 0.74 / 0.80 matching run kinds on the same run, as since 2026-12-03). Its details were read on
+    # 2026-12-03; no rule has changed since.
+    "holdout11": (1.0, 0.73, 0.79),
 }
 CLEAN_FINDINGS_ALLOWED: dict[str, int] = {}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.
@@ -128,7 +129,6 @@ class TestRealCorpus:
         assert all(_at_least(v, f) for v, f in zip(scores, TUNING_FLOORS[name], strict=True)), scores
 
     @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS),
-                                                  ("holdout11", HOLDOUT11_FLOORS),
                                                   ("holdout12", HOLDOUT12_FLOORS)])
     def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str,
                                                    floors: tuple[float, float, float]) -> None:

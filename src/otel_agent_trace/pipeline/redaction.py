@@ -101,7 +101,6 @@ _CONTEXT = {name: (markers, re.compile(source), re.compile(source, re.IGNORECASE
             for name, (markers, source) in _CONTEXT_FAMILIES.items()}
 
 
-
 def _by_marker(families: list[tuple[tuple[str, ...], Any]]) -> dict[str, tuple[int, ...]]:
     """Each marker and the families (positions in ``families``) that need it."""
     index: dict[str, tuple[int, ...]] = {}

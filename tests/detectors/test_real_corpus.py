@@ -161,10 +161,11 @@ class TestRealCorpus:
         ("holdout", 17, (19, 22), (19, 20)),
         ("holdout9", 18, (34, 37), (31, 31)),
         ("holdout11", 14, (17, 17), (19, 19)),
+        ("holdout12", 16, (32, 32), (33, 33)),
     ])
     def test_two_independent_labellings_agree_as_labels_md_records(
             self, part: str, sessions: int, second_matched: tuple[int, int], first_matched: tuple[int, int]) -> None:
-        """Six parts were labelled twice, independently. Of each labelling's non-borderline labels, as many
+        """Seven parts were labelled twice, independently. Of each labelling's non-borderline labels, as many
         match a label of the other (the scores' own matcher) as LABELS.md records: the frozen labels are
         not one person's reading, except for about one label in fifteen to twenty."""
         name, first, second = AGREEMENT.load_pair(LABELS.with_name(f"labels_{part}_second.json"), LABELS)
@@ -180,7 +181,7 @@ class TestRealCorpus:
         """With --second-labellings each part labelled twice gets two more rows; against either labelling a
         finding is correct when it matches a label of one of them, so precision is never below the first's."""
         both = evaluation.evaluate(LABELS, second_labellings=True)
-        for part in ("holdout10", "holdout6", "holdout7", "holdout", "holdout9", "holdout11"):
+        for part in ("holdout10", "holdout6", "holdout7", "holdout", "holdout9", "holdout11", "holdout12"):
             first, either = both.parts[part].overall, both.parts[f"{part}, either labelling"].overall
             second = both.parts[f"{part}, second labelling"]
             assert second.sessions == both.parts[part].sessions and second.overall.findings == first.findings

@@ -260,6 +260,28 @@ def test_running_the_failing_tests_one_by_one_is_diagnosing_not_a_loop(detect: D
     assert detect(K, turn(suite), turn(one), turn(other), turn()) == []
 
 
+def test_a_retry_the_shell_rejects_continues_the_loop(detect: Detect) -> None:
+    """The same search fails twice with one error; the third try varies a flag with an unquoted glob, and
+    the shell refuses it before the program runs: a retry that failed on the way, not a new failure that
+    teaches the model something, so the loop is reported at the third attempt."""
+    remote = "Exit code 1\ncould not find 'origin' remote: remote not found"
+    calls = [bash('tool search "x" --json', remote, error=True),
+             bash('tool search "x" --json --repo "org/name"', remote, error=True),
+             bash('tool search "x" --json repo:*', "Exit code 1\n(eval):1: no matches found: repo:*", error=True)]
+    found = detect(K, *[turn(c) for c in calls], turn())
+    assert [f.turn for f in found] == [3]
+
+
+def test_a_different_failure_of_the_program_itself_is_still_progress(detect: Detect) -> None:
+    """Against the rule above: when the third try runs and fails differently, the model learned something."""
+    remote = "Exit code 1\ncould not find 'origin' remote: remote not found"
+    calls = [bash('tool search "x" --json', remote, error=True),
+             bash('tool search "x" --json --repo "org/name"', remote, error=True),
+             bash('tool search "x" --json --all', "Exit code 1\nError: index is empty, run `tool index` first",
+                  error=True)]
+    assert detect(K, *[turn(c) for c in calls], turn()) == []
+
+
 def test_the_same_refusal_told_at_more_length_is_a_similar_error(detect: Detect) -> None:
     """"requires approval" in a long and a short wording, three times: similar errors, a loop."""
     long = "This Bash command contains multiple operations. The following part requires approval: claude -p x"

@@ -5,15 +5,17 @@ while a loop is the model seeing an error and retrying the same thing. Anything 
 situation ends a streak: a success on the same target, a search or listing after guessed paths, a read
 of the file after failed edits, a search that finds something after searches that found nothing, a
 command that fails differently from before (after an edit, test-driven iterations; without one, a
-narrower run that shows the model something new: the suite, then one failing test, then another). A
-success that does not answer the failure (a read or a `git diff` between empty searches) is not a change
-of strategy: the streak goes on. An edit after which the command fails as before changed nothing that
-mattered: the retry continues the streak. "As before" is the article's "similar errors": the same error
-line (numbers aside), an error at the same place in the code (same file, a few lines apart), the same
-message at more or less length (every word of the shorter in the longer, paths aside), or an error the
-streak already produced (the edits went round in a circle). Retries may be spread out (a few unrelated
-turns between them) and vary cosmetically (other paths, flags or quoting): streaks are keyed by what is
-retried (the file edited, the program run, "a guessed path"), not by the exact input.
+narrower run that shows the model something new: the suite, then one failing test, then another; not a
+retry the shell refused before the program ran, a glob matching nothing or unbalanced quotes: only its
+quoting varied). A success that does not answer the failure (a read or a `git diff` between empty
+searches) is not a change of strategy: the streak goes on. An edit after which the command fails as
+before changed nothing that mattered: the retry continues the streak. "As before" is the article's
+"similar errors": the same error line (numbers aside), an error at the same place in the code (same
+file, a few lines apart), the same message at more or less length (every word of the shorter in the
+longer, paths aside), or an error the streak already produced (the edits went round in a circle).
+Retries may be spread out (a few unrelated turns between them) and vary cosmetically (other paths, flags
+or quoting): streaks are keyed by what is retried (the file edited, the program run, "a guessed path"),
+not by the exact input.
 
 Edits refused because the file was not read first, on one file after another, are one habit however far
 apart: each refusal is cured by one read, but the model goes on editing from what it read long ago, and
@@ -119,6 +121,11 @@ _NUMBERS = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 # "src/app.py:184:17 - error", "File \"x.py\", line 12", "main.go:40: undefined": where a failure points.
 _LOCATION = re.compile(r"([\w./\\-]*\w\.[A-Za-z]\w{0,7})(?::|\"?, line |\()(\d+)")
 
+
+# The shell rejecting a command line before running it (a glob matching nothing, unbalanced quotes or
+# brackets): the retry's quoting or globbing varied, not what it retries.
+_SHELL_REJECTED = re.compile(r"no matches found: |syntax error near unexpected token|unexpected EOF while looking for"
+                             r"|parse error near |bad substitution|unmatched [\"'`]", re.IGNORECASE)
 
 _WORD = re.compile(r"[a-z][a-z0-9_]+")
 _PATHS = re.compile(r"\S*[/\\]\S*|\S+\.[A-Za-z]\w{0,7}\b\S*")  # where a message points, not what it says
@@ -247,10 +254,11 @@ class ToolLoop(Detector):
                 # so every failing turn since that failure belongs to the loop.
                 streak.count = streak.total - again.total
                 streak.first_turn = again.turn
-            elif again is None:
+            elif again is None and not _SHELL_REJECTED.search(failure):
                 # The command fails differently: progress, not a repeat. After an edit these are test-driven
                 # iterations; without one the model ran something else to learn more (the whole suite, then
-                # one failing test and then another, each telling it something new).
+                # one failing test and then another, each telling it something new). A variation the shell
+                # refused before the program ran told it nothing about what it retries: a repeat.
                 streak.count, streak.first_turn = 0, t
                 streak.first_error = error_line(call.result, error, 240)
                 streak.reported = streak.escalated = False

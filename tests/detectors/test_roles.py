@@ -180,6 +180,21 @@ class TestClassifyErrorEdges:
         source = "def load(p):\n" + "    pass\n" * 200 + "# raises: No such file or directory\n" + "x\n" * 200
         assert classify_error(source, False) is None
 
+    @pytest.mark.parametrize("numbered", [
+        "     1→package color\n     2→\n    13→\tpaletteKeyError = \"palette: color %s does not exist\"\n",
+        "1\tpackage color\n2\t\n13\t\tpaletteKeyError = \"palette: color %s does not exist\"\n",
+    ])
+    def test_a_read_file_that_talks_about_errors_did_not_fail(self, numbered: str) -> None:
+        """A read quotes the file with line numbers (Claude Code's two formats, `cat -n`): an error message
+        the file's code raises is the file's text, not the read failing."""
+        assert classify_error(numbered, None) is None
+        assert classify_error(numbered, False) is None
+
+    def test_a_numbered_file_does_not_hide_the_tools_own_error(self) -> None:
+        """The read tool's own message, on a line without a number, still counts."""
+        text = "File does not exist.\n     1→but this one does\n"
+        assert classify_error(text, None) == "not_found"
+
     def test_exit_code_at_the_end_of_long_output_counts(self) -> None:
         """Bash tools that append the exit status after long output are still failures."""
         assert classify_error("line\n" * 2000 + "[exit code: 1]", None) == "nonzero_exit"

@@ -160,6 +160,10 @@ def _verify(low: str, checks: _Checks, best: int) -> int:
     return best
 
 
+# A read quotes a file with its line numbers ("    12→", "12\t", `cat -n`): a line carrying one is the file's
+# text, and an error phrase on it (a message the code raises, a test named after an error) is the file's,
+# not the tool's: a successful read of such a file did not fail.
+_NUMBERED_LINE = re.compile(r"^[ \t]*\d+(?:→|\t).*\n?", _M)
 _ERROR_PREFIX = re.compile(r"\A\s*(?:<error>|error\b[:\s]|\[error\]|failed\b[:\s])", re.IGNORECASE)
 
 
@@ -189,7 +193,10 @@ def classify_error(result_text: str | None, is_error_flag: bool | None = None) -
     last = _last
     if last is not None and last[0] is text and last[1] is flag:
         return last[2]
-    name = classify_window(_window(text, flag).lower())
+    window = _window(text, flag).lower()
+    name = classify_window(window)
+    if name is not None and ("→" in window or "\t" in window):
+        name = classify_window(_NUMBERED_LINE.sub("", window))
     if name is None and (flag or _ERROR_PREFIX.match(text[:EDGE_CHARS])):
         name = "other_error"
     _last = (text, flag, name)

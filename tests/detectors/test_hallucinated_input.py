@@ -57,6 +57,20 @@ class TestHallucinatedInput:
                        turn(read("lib/session.ts", MISSING, error=True)), turn())
         assert found == []
 
+    def test_a_windows_listing_grounds_a_windows_path(self, detect: Detect) -> None:
+        """On Windows a listing prints ``src\\color\\palette.go``: a later read of ``D:\\repo\\src\\color\\palette.go``
+        that fails was grounded by it, like the same listing with slashes."""
+        found = detect(K, turn(grep("Palette", "Found 2 files\nsrc\\color\\colors.go\nsrc\\color\\palette.go")),
+                       turn(read("D:\\repo\\src\\color\\palette.go", MISSING, error=True)), turn())
+        assert found == []
+
+    def test_a_windows_path_never_listed_is_still_a_guess(self, detect: Detect) -> None:
+        """Backslashes change nothing for a file no result named."""
+        found = detect(K, turn(grep("Palette", "Found 1 file\nsrc\\color\\colors.go")),
+                       turn(read("D:\\repo\\src\\template\\renderer.go", MISSING, error=True)), turn())
+        assert [f.turn for f in found] == [2]
+        assert found[0].evidence["target"] == "D:/repo/src/template/renderer.go"
+
     def test_consecutive_guesses_are_reported_once(self, detect: Detect) -> None:
         """A burst of guesses is one finding (tool_loop counts the repeats)."""
         guesses = [turn(read(p, MISSING, error=True)) for p in ("a/x.ts", "b/x.ts", "c/x.ts")]

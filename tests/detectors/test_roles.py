@@ -245,3 +245,16 @@ def test_fast_classifier_agrees_with_the_rules_in_order() -> None:
             samples += [phrase, f"line one\n{phrase} tail", f"x {phrase}: not found: /tmp", f"{phrase} exit code 3"]
     for low in samples:
         assert classify_window(low) == reference(low), low
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("./src//a.py/", "src/a.py"),
+    ("D:\\oh-my-posh\\src\\color\\palette.go", "D:/oh-my-posh/src/color/palette.go"),
+    ("src\\color\\palette.go", "src/color/palette.go"),
+    ("my\\ file.txt", "my\\ file.txt"),  # a shell escape, not a separator
+])
+def test_norm_path_gives_one_spelling_per_file(raw: str, expected: str) -> None:
+    """Windows separators become slashes, so a file read as ``D:\\x\\a.go`` has the names any path has."""
+    from otel_agent_trace.detectors.roles import norm_path
+
+    assert norm_path(raw) == expected

@@ -61,7 +61,7 @@ from otel_agent_trace.detectors.errors import (
     missing_name,
     path_tokens,
 )
-from otel_agent_trace.detectors.roles import READ, SEARCH, WRITE, ToolRole, call_info, norm_path
+from otel_agent_trace.detectors.roles import READ, SEARCH, WINDOWS_PATH, WRITE, ToolRole, call_info, norm_path
 from otel_agent_trace.model.records import Finding, ToolCall
 
 _LISTING_CHARS = 16_384  # listings and search results are read further than ordinary results
@@ -124,10 +124,23 @@ def _token_names(text: str, at: int, end: int) -> tuple[str, ...]:
             or (stop == ceiling and stop < size and not text[stop].isspace())):
         return ()  # part of a token longer than any path: minified code, base64
     raw = text[start:stop]
+    if "\\" in raw:
+        raw = _slashed(raw)
     if "/" not in raw and "." not in raw:
         return ()
     match = PATH_TOKEN.match(raw.strip(PATH_PUNCT))
     return _components(match.group(0)) if match else ()
+
+
+def _slashed(token: str) -> str:
+    """A Windows path in a result (``src\\color\\palette.go``, ``D:\\repo\\a.go:12:``) with ``/`` separators and no
+    drive or line suffix, so its names split like any other path's."""
+    if not WINDOWS_PATH.search(token):
+        return token
+    token = token.replace("\\", "/")
+    if len(token) > 2 and token[1] == ":" and token[2] == "/":
+        token = token[2:]
+    return token.split(":", 1)[0]
 
 
 def _listed_names(text: str, at: int) -> tuple[str, ...]:
@@ -136,7 +149,8 @@ def _listed_names(text: str, at: int) -> tuple[str, ...]:
     stop = text.find("\n", at)
     names: tuple[str, ...] = ()
     for line in text[start:stop if stop >= 0 else len(text)].splitlines():
-        entry = line.strip().split(":", 1)[0].rstrip("/")
+        entry = line.strip()
+        entry = (_slashed(entry) if "\\" in entry else entry.split(":", 1)[0]).rstrip("/")
         if entry and " " not in entry:
             names += _components(entry)
     return names

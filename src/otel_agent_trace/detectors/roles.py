@@ -112,11 +112,19 @@ def _key(*parts: object) -> int:
     return hash(parts)
 
 
+# A Windows path: a drive (``D:\``), a UNC share (``\\host``) or names joined by backslashes (``src\a.go``).
+# A backslash before a space or quote is a shell escape instead (``my\ file``), and stays.
+WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\|[\w.-]+\\[\w.-]")
+
+
 def norm_path(path: Any) -> str | None:
-    """'./src//a.py/' → 'src/a.py'; keeps absolute paths absolute and does not resolve '..'."""
+    """'./src//a.py/' → 'src/a.py', 'D:\\src\\a.go' → 'D:/src/a.go'; keeps absolute paths absolute and does
+    not resolve '..'."""
     if not isinstance(path, str):
         return None
     p = path.strip().strip("'\"`")
+    if "\\" in p and WINDOWS_PATH.match(p):
+        p = p.replace("\\", "/")  # one separator, so the same file has one spelling and its names split
     while p.startswith("./"):
         p = p[2:]
     p = p.replace("/./", "/")

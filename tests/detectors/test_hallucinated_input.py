@@ -71,6 +71,13 @@ class TestHallucinatedInput:
         assert [f.turn for f in found] == [2]
         assert found[0].evidence["target"] == "D:/repo/src/template/renderer.go"
 
+    def test_an_option_cut_off_by_a_line_break_is_not_an_invented_command(self, detect: Detect) -> None:
+        """`head \\n-100` runs "-100" as a command: a typing slip, not a program the model relied on."""
+        found = detect(K, turn(bash("ls", "a.txt")),
+                       turn(bash("tool log | head \n-100", "Exit code 127\nzsh: command not found: -100",
+                                 error=True)), turn())
+        assert found == []
+
     def test_consecutive_guesses_are_reported_once(self, detect: Detect) -> None:
         """A burst of guesses is one finding (tool_loop counts the repeats)."""
         guesses = [turn(read(p, MISSING, error=True)) for p in ("a/x.ts", "b/x.ts", "c/x.ts")]

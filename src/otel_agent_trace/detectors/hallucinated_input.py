@@ -379,7 +379,9 @@ class HallucinatedInput(Detector):
                 # Makefile calling it): the model did not write it, its input was not invented.
                 return None, ""
             name = missing or (role.invoked or role.program or role.target or "").split(" ", 1)[0]
-            if name.lower() in _STANDARD_TOOLS:
+            if name.lower() in _STANDARD_TOOLS or name.startswith("-"):
+                # No program is named "-100": an option a line break cut off its command (`head \n-100`) is
+                # a typing slip, not a program the model made up.
                 return None, ""
             return name or None, "command"
         if error == "bad_option":

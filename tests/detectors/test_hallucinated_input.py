@@ -78,6 +78,21 @@ class TestHallucinatedInput:
                                  error=True)), turn())
         assert found == []
 
+    def test_a_string_whose_quotes_did_not_pair_is_not_an_invented_command(self, detect: Detect) -> None:
+        """`world\\"` run as a command is the piece of a broken quoted string, not a program the model made up."""
+        found = detect(K, turn(bash("ls", "a.txt")),
+                       turn(bash("sh -c 'printf \"hello; world\\\"\"'", "Exit code 2\n/bin/bash: line 1: world\\\":"
+                                 " command not found", error=True)), turn())
+        assert found == []
+
+    def test_a_failing_cd_is_not_blamed_on_the_listing_after_it(self, detect: Detect) -> None:
+        """`cd build/docs && ls category` failing on the cd: the target is what the error names, and a
+        directory the model had already entered is not a guess."""
+        found = detect(K, turn(bash("ls build/docs", "index.html")),
+                       turn(bash("cd build/docs && ls category",
+                                 "bash: line 1: cd: build/docs: No such file or directory")), turn())
+        assert found == []
+
     def test_consecutive_guesses_are_reported_once(self, detect: Detect) -> None:
         """A burst of guesses is one finding (tool_loop counts the repeats)."""
         guesses = [turn(read(p, MISSING, error=True)) for p in ("a/x.ts", "b/x.ts", "c/x.ts")]
@@ -193,6 +208,13 @@ class TestNamesFromTheError:
         result = "usage: export.py [-h] [--csv]\nexport.py: error: unrecognized arguments: --format csv"
         found = detect(K, turn(bash("python scripts/export.py --format csv", result, error=True)), turn())
         assert found[0].evidence["target"] == "python scripts/export.py --format"
+
+
+    def test_an_option_rejected_further_down_a_pipe_names_that_program(self, detect: Detect) -> None:
+        """`sed -n 1,5p f | cat -A` on macOS → "cat: illegal option -- A": the wrong option is cat's -A."""
+        result = "Exit code 1\ncat: illegal option -- A\nusage: cat [-belnstuv] [file ...]"
+        found = detect(K, turn(bash("sed -n '1,5p' src/app.go | cat -A", result, error=True)), turn())
+        assert found[0].evidence["target"] == "cat -A"
 
 
 class TestGuessClusters:

@@ -223,7 +223,7 @@ PATH_TOKEN = re.compile(r"[\w@.+~-]*(?:/[\w@.+~-]+)+/?|[\w@+~-][\w@.+~-]*\.[A-Za
 PATH_PUNCT = "'\"`()[]{}<>,;:!?*"
 _FLAG = re.compile(
     r"(?:option|argument|arguments|flag)[:\s]+['\"`‘]?(--?[\w-]+)"
-    r"|(?:--?[\w-]+)(?=['\"`’]?:? *(?:unknown|invalid))|invalid option -- '?(\w)"
+    r"|(?:--?[\w-]+)(?=['\"`’]?:? *(?:unknown|invalid))|(?:invalid|illegal) option -- '?(\w)"  # GNU, BSD
     r"|flag provided but not defined: (-[\w-]+)"  # Go's flag package
     r"|(?:unknown|invalid|unrecognized) option ['\"`‘]([\w.-]+)['\"`’]"  # "unknown option 'log'" (uci, mount)
 )

@@ -356,8 +356,10 @@ class HallucinatedInput(Detector):
             text = role.command if role.shell else str(call.input)[:_OTHER_CHARS]
             return (missing[0], "name") if missing[0] in (text or "") else (None, "")
         if error == "not_found":
-            if role.path and role.role != WRITE:
+            if role.path and role.role != WRITE and (not role.shell or role.path in error_line(call.result, error)):
                 return role.path, "path"
+            # A shell command's error may be about another of its parts (`cd build/docs && ls category`
+            # failing on the cd): the argument the message names is the target.
             if role.shell and role.command and not _substituted(call.result, role.command):
                 # `python scripts/x.py` → the argument the error message complains about.
                 text = call.result[:HEAD_CHARS]
@@ -379,16 +381,22 @@ class HallucinatedInput(Detector):
                 # Makefile calling it): the model did not write it, its input was not invented.
                 return None, ""
             name = missing or (role.invoked or role.program or role.target or "").split(" ", 1)[0]
-            if name.lower() in _STANDARD_TOOLS or name.startswith("-"):
-                # No program is named "-100": an option a line break cut off its command (`head \n-100`) is
-                # a typing slip, not a program the model made up.
+            if name.lower() in _STANDARD_TOOLS or name.startswith("-") or any(c in name for c in "\"'`\\"):
+                # No program is named "-100" or `world\"`: an option a line break cut off its command
+                # (`head \n-100`) or the piece of a string whose quotes did not pair is a typing slip, not a
+                # program the model made up.
                 return None, ""
             return name or None, "command"
         if error == "bad_option":
             flag = bad_flag(call.result)
             if (flag or "").lower() in _HELP_FLAGS or not _models_flag(flag, call.result, role.command or ""):
                 return None, ""
+            # `sed -n 1,5p f | cat -A` → "cat: illegal option -- A": the program that says so, when the
+            # command runs it, is the one whose option the model got wrong.
             invoked = role.invoked or (role.program or role.target or "").split(" ", 1)[0]
+            speaker = error_speaker(call.result)
+            if speaker and not _names_word(speaker, invoked) and _names_word(speaker, role.command or ""):
+                invoked = speaker
             return (f"{invoked} {flag}" if flag else invoked) or None, "flag"
         return None, ""
 

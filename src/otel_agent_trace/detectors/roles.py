@@ -114,7 +114,9 @@ def _key(*parts: object) -> int:
 
 # A Windows path: a drive (``D:\``), a UNC share (``\\host``) or names joined by backslashes (``src\a.go``).
 # A backslash before a space or quote is a shell escape instead (``my\ file``), and stays.
-WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\|[\w.-]+\\[\w.-]")
+# The look-behind starts a name only where one starts: a long run of letters is then scanned once, not
+# once from each of its positions.
+WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\|(?<![\w.-])[\w.-]+\\[\w.-]")
 
 
 def norm_path(path: Any) -> str | None:

@@ -64,6 +64,12 @@ class TestHallucinatedInput:
                        turn(read("D:\\repo\\src\\color\\palette.go", MISSING, error=True)), turn())
         assert found == []
 
+    def test_a_quoted_windows_path_in_a_result_grounds_it(self, detect: Detect) -> None:
+        """A result quoting ``'D:\\repo\\src\\color\\palette.go'`` names that file, drive and quotes aside."""
+        found = detect(K, turn(bash("go vet ./...", "vet: checked 'D:\\repo\\src\\color\\palette.go'")),
+                       turn(read("D:\\repo\\src\\color\\palette.go", MISSING, error=True)), turn())
+        assert found == []
+
     def test_a_windows_path_never_listed_is_still_a_guess(self, detect: Detect) -> None:
         """Backslashes change nothing for a file no result named."""
         found = detect(K, turn(grep("Palette", "Found 1 file\nsrc\\color\\colors.go")),

@@ -137,7 +137,7 @@ def _slashed(token: str) -> str:
     drive or line suffix, so its names split like any other path's."""
     if not WINDOWS_PATH.search(token):
         return token
-    token = token.replace("\\", "/")
+    token = token.strip(PATH_PUNCT).replace("\\", "/")  # quotes off first: 'D:\a.go' loses its drive too
     if len(token) > 2 and token[1] == ":" and token[2] == "/":
         token = token[2:]
     return token.split(":", 1)[0]
@@ -356,10 +356,10 @@ class HallucinatedInput(Detector):
             text = role.command if role.shell else str(call.input)[:_OTHER_CHARS]
             return (missing[0], "name") if missing[0] in (text or "") else (None, "")
         if error == "not_found":
+            # A shell command's error may be about another of its parts (`cd build/docs && ls category`
+            # failing on the cd): there the target is the argument the error line names.
             if role.path and role.role != WRITE and (not role.shell or role.path in error_line(call.result, error)):
                 return role.path, "path"
-            # A shell command's error may be about another of its parts (`cd build/docs && ls category`
-            # failing on the cd): the argument the message names is the target.
             if role.shell and role.command and not _substituted(call.result, role.command):
                 # `python scripts/x.py` → the argument the error message complains about.
                 text = call.result[:HEAD_CHARS]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from otel_agent_trace.testing.scenario import bash, edit, grep, ls, read, tool, turn
@@ -39,35 +41,23 @@ class TestHallucinatedInput:
                        turn(read("src/components/index.ts", MISSING, error=True)), turn())
         assert [f.turn for f in found] == [2]
 
-    def test_names_listed_under_a_heading_count_as_seen(self, detect: Detect) -> None:
-        """A tree listing shows "auth/" and "session.ts" on separate lines: auth/session.ts was seen."""
-        found = detect(K, turn(ls("/app", ["auth/", "  session.ts", "api/"])),
-                       turn(read("auth/session.ts", MISSING, error=True)), turn())
-        assert found == []
-
-    def test_names_from_search_results_count_as_seen(self, detect: Detect) -> None:
-        """A grep hit names its file: reading it later and failing is not a hallucination."""
-        found = detect(K, turn(grep("def migrate", "db/migrate.py:4:def migrate(conn):")),
-                       turn(read("db/migrate.py", MISSING, error=True)), turn())
-        assert found == []
-
-    def test_names_in_ordinary_results_count_as_seen(self, detect: Detect) -> None:
-        """An import line in a read file grounds the imported path."""
-        found = detect(K, turn(read("app.ts", "import { x } from './lib/session.ts'")),
-                       turn(read("lib/session.ts", MISSING, error=True)), turn())
-        assert found == []
-
-    def test_a_windows_listing_grounds_a_windows_path(self, detect: Detect) -> None:
-        """On Windows a listing prints ``src\\color\\palette.go``: a later read of ``D:\\repo\\src\\color\\palette.go``
-        that fails was grounded by it, like the same listing with slashes."""
-        found = detect(K, turn(grep("Palette", "Found 2 files\nsrc\\color\\colors.go\nsrc\\color\\palette.go")),
-                       turn(read("D:\\repo\\src\\color\\palette.go", MISSING, error=True)), turn())
-        assert found == []
-
-    def test_a_quoted_windows_path_in_a_result_grounds_it(self, detect: Detect) -> None:
-        """A result quoting ``'D:\\repo\\src\\color\\palette.go'`` names that file, drive and quotes aside."""
-        found = detect(K, turn(bash("go vet ./...", "vet: checked 'D:\\repo\\src\\color\\palette.go'")),
-                       turn(read("D:\\repo\\src\\color\\palette.go", MISSING, error=True)), turn())
+    @pytest.mark.parametrize(("earlier", "path"), [
+        # A tree listing shows "auth/" and "session.ts" on separate lines: auth/session.ts was seen.
+        (ls("/app", ["auth/", "  session.ts", "api/"]), "auth/session.ts"),
+        # A grep hit names its file.
+        (grep("def migrate", "db/migrate.py:4:def migrate(conn):"), "db/migrate.py"),
+        # An import line in a read file grounds the imported path.
+        (read("app.ts", "import { x } from './lib/session.ts'"), "lib/session.ts"),
+        # On Windows a listing prints src\color\palette.go: the same file as D:\repo\src\color\palette.go.
+        (grep("Palette", "Found 2 files\nsrc\\color\\colors.go\nsrc\\color\\palette.go"),
+         "D:\\repo\\src\\color\\palette.go"),
+        # A result quoting a Windows path names that file, drive and quotes aside.
+        (bash("go vet ./...", "vet: checked 'D:\\repo\\src\\color\\palette.go'"), "D:\\repo\\src\\color\\palette.go"),
+    ], ids=["tree-listing", "grep-hit", "import-line", "windows-listing", "quoted-windows-path"])
+    def test_a_path_an_earlier_result_named_is_not_hallucinated(self, detect: Detect, earlier: dict[str, Any],
+                                                                 path: str) -> None:
+        """Reading a path that some earlier result named, and failing, is another problem than a guess."""
+        found = detect(K, turn(earlier), turn(read(path, MISSING, error=True)), turn())
         assert found == []
 
     def test_a_windows_path_never_listed_is_still_a_guess(self, detect: Detect) -> None:

@@ -53,7 +53,13 @@ class TestHallucinatedInput:
          "D:\\repo\\src\\color\\palette.go"),
         # A result quoting a Windows path names that file, drive and quotes aside.
         (bash("go vet ./...", "vet: checked 'D:\\repo\\src\\color\\palette.go'"), "D:\\repo\\src\\color\\palette.go"),
-    ], ids=["tree-listing", "grep-hit", "import-line", "windows-listing", "quoted-windows-path"])
+        # A long listing puts the name last, after permissions, sizes and a time with a colon in it.
+        (bash("ls -la docs", "total 8\ndrwxr-xr-x 1 me staff 0 Jul 14 07:13 guides\n"
+                             "-rw-r--r-- 1 me staff 10 Jul 14 07:13 index.mdx"), "docs/index.mdx"),
+        # `git status --short` puts two status letters before each path.
+        (bash("git status --short", " M website/docs/prompt.mdx\n?? website/new.txt"), "docs/prompt.mdx"),
+    ], ids=["tree-listing", "grep-hit", "import-line", "windows-listing", "quoted-windows-path", "ls-long",
+            "git-status"])
     def test_a_path_an_earlier_result_named_is_not_hallucinated(self, detect: Detect, earlier: dict[str, Any],
                                                                  path: str) -> None:
         """Reading a path that some earlier result named, and failing, is another problem than a guess."""
@@ -498,3 +504,54 @@ def test_a_listing_that_finds_a_guessed_directory_missing_is_a_check(detect: Det
                              "ls: /repo/node_modules/.bin/: No such file or directory", error=True)),
                    turn())
     assert [f.turn for f in found] == [2]
+
+
+@pytest.mark.parametrize(("command", "result", "target"), [
+    # git names a long option without its dashes, and the line that got it is the rebase, not the add.
+    ("cd /repo\ngit add src/a.go\ngit rebase --continue --no-edit 2>&1",
+     "error: unknown option `no-edit'\nusage: git rebase [-i] [options] [--exec <cmd>]", "git rebase --no-edit"),
+    # The listing before it worked; the program given the flag is the one that rejected it.
+    ('ls -la "$DIR" && ./bin/omp print primary --debug 2>&1 | grep -i error | head -20',
+     "total 4\nError: unknown flag: --debug\n  omp print [primary|secondary] [flags]", "omp --debug"),
+], ids=["git-long-option", "later-part-of-a-chain"])
+def test_an_unknown_option_names_the_program_that_was_given_it(detect: Detect, command: str, result: str,
+                                                               target: str) -> None:
+    """A reader fixes the option where it was typed: the finding names that part of the command."""
+    found = detect(K, turn(bash(command, result, error=True)), turn())
+    assert [f.evidence["target"] for f in found] == [target]
+
+
+@pytest.mark.parametrize("command", ["command -v ruby gfortran; ruby --version", "which rbenv && rbenv versions",
+                                     "type ruby", "ruby -v"])
+def test_asking_whether_a_program_is_installed_is_not_relying_on_it(detect: Detect, command: str) -> None:
+    """`command -v ruby`, `ruby --version`: "not found" is the answer the model asked for."""
+    program = "rbenv" if "rbenv" in command else "ruby"
+    found = detect(K, turn(bash(command, f"bash: {program}: command not found", error=True)), turn())
+    assert found == []
+
+
+def test_a_program_an_earlier_result_named_is_missing_not_invented(detect: Detect) -> None:
+    """The project's package.json runs `astro build`; `astro: command not found` means the dependencies are
+    not installed, not that the model made the program up. One no result named is still reported."""
+    package = read("apps/docs/package.json", '{"scripts": {"build": "astro build"}, "devDependencies": {}}')
+    missing = "sh: astro: command not found"
+    assert detect(K, turn(package), turn(bash("npx astro build --root apps/docs", missing, error=True)), turn()) == []
+    found = detect(K, turn(package), turn(bash("starlight build", "sh: starlight: command not found", error=True)),
+                   turn())
+    assert [f.evidence["target"] for f in found] == ["starlight"]
+
+
+@pytest.mark.parametrize("path", ["/Users/me/.claude/projects/-Users-me-repo/memory/MEMORY.md",
+                                  "/repo/.claude/skills/project-knowledge/SKILL.md"])
+def test_a_path_in_the_harness_own_directory_comes_from_its_system_prompt(detect: Detect, path: str) -> None:
+    """Claude Code's system prompt names its memory file and skills; a transcript does not record it, so a
+    read there that fails is no evidence of an invented path."""
+    assert detect(K, turn(read(path, MISSING, error=True)), turn()) == []
+
+
+def test_a_file_an_earlier_command_wrote_is_not_a_guess(detect: Detect) -> None:
+    """`gh run view --log > /tmp/run.log` made the file: reading it later and failing (the read tool maps
+    /tmp elsewhere on Windows) is not a path the model invented."""
+    found = detect(K, turn(bash("gh run view 42 --log 2>&1 > /tmp/run.log; wc -l /tmp/run.log", "9120 /tmp/run.log")),
+                   turn(read("/tmp/run.log", MISSING, error=True)), turn())
+    assert found == []

@@ -62,6 +62,7 @@ from otel_agent_trace.detectors.errors import (
     path_tokens,
 )
 from otel_agent_trace.detectors.roles import READ, SEARCH, WINDOWS_PATH, WRITE, ToolRole, call_info, norm_path
+from otel_agent_trace.detectors.shell import invoked_with
 from otel_agent_trace.model.records import Finding, ToolCall
 
 _LISTING_CHARS = 16_384  # listings and search results are read further than ordinary results
@@ -151,7 +152,11 @@ def _listed_names(text: str, at: int) -> tuple[str, ...]:
     for line in text[start:stop if stop >= 0 else len(text)].splitlines():
         entry = line.strip()
         entry = (_slashed(entry) if "\\" in entry else entry.split(":", 1)[0]).rstrip("/")
-        if entry and " " not in entry:
+        if " " in entry:
+            # A long listing puts the name last: `ls -l` ("drwxr-xr-x 1 me staff 0 Jul 14 07:13 docs"),
+            # `git status --short` (" M src/a.py"), `wc -l`, `du`.
+            entry = line.rsplit(None, 1)[-1].strip(PATH_PUNCT).rstrip("/")
+        if entry:
             names += _components(entry)
     return names
 
@@ -176,6 +181,26 @@ def _models_flag(flag: str | None, result: str, command: str) -> bool:
     lines = [line for line in result[:HEAD_CHARS].lower().splitlines()[:_USAGE_ERROR_LINES + 1]
              if not line.startswith("exit code") and not _SEARCH_HIT.match(line)]
     return any(classify_error(line, True) == "bad_option" for line in lines[:_USAGE_ERROR_LINES])
+
+
+# `command -v ruby`, `which ruby`, `type ruby`, `hash ruby`, `where ruby`, or `ruby --version`.
+_ASKS_FOR = (r"\b(?:command\s+-v|which|type|hash|where)\s+(?:[\w.+-]+\s+)*{0}(?![\w.-])"
+             r"|(?<![\w./-]){0}\s+(?:--version|-v|-V|version)\b")
+
+
+def _asks_for(name: str, command: str) -> bool:
+    """Does the command ask whether the program is there, rather than rely on it?"""
+    return re.search(_ASKS_FOR.format(re.escape(name)), command) is not None
+
+
+def _names_option(option: str, command: str) -> bool:
+    return re.search(r"(?<![\w-])" + re.escape(option) + r"(?![\w-])", command) is not None
+
+
+def _harness_path(path: str) -> bool:
+    """A path into the agent harness's own directory (``~/.claude/projects/…/memory/MEMORY.md``, a skill's
+    ``.claude/skills/x/SKILL.md``): its system prompt names these, and a transcript does not record it."""
+    return "/.claude/" in path or path.startswith((".claude/", "~/.claude"))
 
 
 def _substituted(result: str, command: str) -> bool:
@@ -358,6 +383,8 @@ class HallucinatedInput(Detector):
         if error == "not_found":
             # A shell command's error may be about another of its parts (`cd build/docs && ls category`
             # failing on the cd): there the target is the argument the error line names.
+            if role.path and _harness_path(role.path):
+                return None, ""
             if role.path and role.role != WRITE and (not role.shell or role.path in error_line(call.result, error)):
                 return role.path, "path"
             if role.shell and role.command and not _substituted(call.result, role.command):
@@ -386,25 +413,39 @@ class HallucinatedInput(Detector):
                 # (`head \n-100`) or the piece of a string whose quotes did not pair is a typing slip, not a
                 # program the model made up.
                 return None, ""
+            if _asks_for(name, role.command or "") or self._saw_word(name):
+                # `command -v ruby`, `ruby --version`: "not found" is the answer the model asked for. A
+                # program an earlier result named (the project's own `astro` in package.json, the `docker`
+                # its README runs) was seen, not invented: this machine lacks it.
+                return None, ""
             return name or None, "command"
         if error == "bad_option":
+            command = role.command or ""
             flag = bad_flag(call.result)
-            if (flag or "").lower() in _HELP_FLAGS or not _models_flag(flag, call.result, role.command or ""):
+            if (flag or "").lower() in _HELP_FLAGS or not _models_flag(flag, call.result, command):
                 return None, ""
-            # `sed -n 1,5p f | cat -A` → "cat: illegal option -- A": the program that says so, when the
-            # command runs it, is the one whose option the model got wrong.
-            invoked = role.invoked or (role.program or role.target or "").split(" ", 1)[0]
+            if flag and not flag.startswith("-"):
+                # git names a long option without its dashes ("unknown option `no-edit'"): say it as typed.
+                flag = next((typed for typed in ("--" + flag, "-" + flag) if _names_option(typed, command)), flag)
+            # The option belongs to the part of the command that was given it (`git add a\ngit rebase
+            # --no-edit` → git rebase); when several parts hold it, `sed -n 1,5p f | cat -A` → "cat: illegal
+            # option -- A": the program that says so, when the command runs it.
+            invoked = (invoked_with(command, flag) if flag else None) or role.invoked or (
+                role.program or role.target or "").split(" ", 1)[0]
             speaker = error_speaker(call.result)
-            if speaker and not _names_word(speaker, invoked) and _names_word(speaker, role.command or ""):
+            if speaker and not _names_word(speaker, invoked) and _names_word(speaker, command):
                 invoked = speaker
             return (f"{invoked} {flag}" if flag else invoked) or None, "flag"
         return None, ""
 
     # -- grounding ---------------------------------------------------------------------------------
     def _learn(self, text: str, role: ToolRole, t: int) -> None:
-        if role.path:
-            for name in _components(role.path):
-                self._known.put(name, t)
+        # A call's own target, and the files its command wrote or removed (`> /tmp/run.log`), were real to
+        # the model.
+        for path in (role.path, *role.changed_paths) if role.changed_paths else (role.path,):
+            if path:
+                for name in _components(path):
+                    self._known.put(name, t)
         listing = role.role == SEARCH
         if listing:
             if self._oriented_at is None:

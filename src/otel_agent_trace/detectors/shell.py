@@ -176,6 +176,26 @@ def _invoked(tokens: list[str]) -> str:
     return " ".join(words)
 
 
+def invoked_with(command: str, argument: str) -> str | None:
+    """What the one part of ``command`` whose arguments hold ``argument`` runs, as typed (``_invoked``):
+    in ``cd x && git add a.go\ngit rebase --continue --no-edit | cat``, ``--no-edit`` → ``git rebase``.
+    None when no part, or more than one, holds it."""
+    found: set[str] = set()
+    for segment in _SEGMENTS.split(command[:_MAX_CHARS]):
+        tokens = _TOKENS.findall(segment)
+        start = 0
+        for end in range(len(tokens) + 1):
+            if end < len(tokens) and tokens[end] != "|":
+                continue
+            part = tokens[start:end]
+            start = end + 1
+            while part and (("=" in part[0] and not part[0].startswith("-")) or part[0] in _PREFIXES):
+                part = part[1:]
+            if part and any(t == argument or t.startswith(argument + "=") for t in part[1:]):
+                found.add(_invoked(part))
+    return found.pop() if len(found) == 1 else None
+
+
 _MEMO: dict[str, ToolRole] = {}  # command text → role; roles are immutable, so sharing them is safe
 _MEMO_MAX = 256
 
@@ -204,6 +224,8 @@ def _classify(command: str) -> ToolRole:
     args = _arguments(head)
     options = [t for t in head[1:] if t.startswith("-")]
     invoked = _invoked(head)
+    # `gh run view --log > /tmp/run.log`: whatever the command is, its redirect wrote that file.
+    changed = tuple(p for p in (norm_path(r) for r in redirected) if p) if redirected else ()
     if redirected and prog in {"cat", "echo", "printf", "tee"}:
         path = norm_path(redirected[-1])
         return ToolRole(WRITE, target=path, path=path, changed_paths=(path,) if path else (), shell=True,
@@ -232,21 +254,20 @@ def _classify(command: str) -> ToolRole:
     if prog in _SEARCH_PROGRAMS:
         pattern = args[0] if prog in ("grep", "rg", "ag", "ack", "egrep", "fgrep") and args else None
         path = norm_path(args[-1]) if args and prog in ("ls", "tree", "dir") else None
-        return ToolRole(SEARCH, target=pattern or path or target, path=path, program=prog, shell=True,
-                        command=target, invoked=invoked)
+        return ToolRole(SEARCH, target=pattern or path or target, path=path, program=prog, changed_paths=changed,
+                        shell=True, command=target, invoked=invoked)
     if prog == "git" and len(head) > 1:
         sub = head[1]
         if sub in _GIT_SEARCH:
-            return ToolRole(SEARCH, target=target, program=f"git {sub}", shell=True, command=target,
-                            invoked=invoked)
+            return ToolRole(SEARCH, target=target, program=f"git {sub}", changed_paths=changed, shell=True,
+                            command=target, invoked=invoked)
         if sub in _GIT_GLOBAL:
             return ToolRole(BASH, target=target, program=f"git {sub}", global_change=True, shell=True,
                             command=target, invoked=invoked)
     if prog == "gh" and len(head) > 1 and _gh_reads(head):
         return ToolRole(SEARCH, target=target, program=" ".join(head[:3] if head[1] != "api" else head[:2]),
-                        shell=True, command=target, invoked=invoked)
+                        changed_paths=changed, shell=True, command=target, invoked=invoked)
     program = _program(head)
-    changed = tuple(p for p in (norm_path(r) for r in redirected) if p) if redirected else ()
     if prog in _MODIFIERS:
         changed += tuple(p for p in (norm_path(a) for a in args) if p)
     # `mix format`, `cargo fmt`, `npm run format`, `dotnet format`: a formatter behind a launcher. An inline

@@ -20,7 +20,7 @@ from otel_agent_trace.files.report import render_text
 from otel_agent_trace.instrumentation.instrumentor import AnthropicAgentInstrumentor
 from otel_agent_trace.testing import demo_agent as demo
 from otel_agent_trace.testing import findings_of, span_tree
-from otel_agent_trace.testing.fake_api import FakeMessagesAPI
+from otel_agent_trace.testing.fake_api import FakeMessagesAPI, text_reply
 
 
 @pytest.fixture
@@ -167,3 +167,16 @@ def test_live_and_imported_spans_are_identical(tmp_path, provider, exporter, dis
     assert sources == ({"dispatcher"} if dispatcher else {"inferred"})
     for replayed_span, live_span in zip(_flat(replayed.get_finished_spans()), _flat(live), strict=True):
         assert replayed_span == live_span
+
+
+def test_one_hour_cache_writes_reach_the_record_and_survive_the_file(agent_trace, fake_anthropic):
+    """`usage.cache_creation.ephemeral_1h_input_tokens`, read from the real client's response, is kept on the
+    turn and in the JSONL line, so cache_miss judges a pause by the same lifetime live and offline."""
+    usage = {"cache_creation_input_tokens": 9_800,
+             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 9_800}}
+    fake_anthropic.enqueue(text_reply("done", usage=usage))
+    fake_anthropic.client().messages.create(model="claude-sonnet-4-5", max_tokens=64,
+                                            messages=[{"role": "user", "content": "hi"}])
+    (session,) = _sessions(Path(agent_trace.settings.jsonl))
+    assert [(t.usage.cache_creation_input_tokens, t.usage.cache_creation_1h_input_tokens)
+            for t in session.turns] == [(9_800, 9_800)]

@@ -68,6 +68,18 @@ class TestCacheMiss:
         assert [(f.turn, f.severity) for f in found] == [(3, "info")]
         assert found[0].evidence["ttl_expired"] is True
 
+    def test_a_pause_within_the_one_hour_lifetime_is_a_real_miss(self, detect: Detect) -> None:
+        """Entries written with the one-hour lifetime outlast a 20-minute pause: missing them then is waste
+        (a warning), and only a pause of more than an hour is the expected expiry (info)."""
+        def written_for_an_hour(start_s: int) -> dict:
+            return _t(0, 9_800, cache_creation_1h=9_800, start_s=start_s, end_s=start_s + 5)
+
+        found = detect(K, written_for_an_hour(0), _t(9_000, start_s=10, end_s=15), written_for_an_hour(1_215),
+                       _t(9_000, start_s=1_230, end_s=1_235), written_for_an_hour(5_000), turn())
+        assert [(f.turn, f.severity, f.evidence["ttl_expired"]) for f in found] == [
+            (3, "warning", False), (5, "info", True)]
+        assert "more than an hour passed" in found[1].message
+
     def test_min_turn_is_a_setting(self, detect: Detect) -> None:
         """cache_min_turn=3 tolerates a miss at turn 2."""
         assert [f.turn for f in detect(K, _t(0, 9_800), _t(0, 9_800), _t(0, 9_800), turn(),

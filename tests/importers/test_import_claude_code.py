@@ -33,6 +33,22 @@ def test_split_message_usage_is_the_largest_seen() -> None:
             usage.output_tokens) == (6, 350, 13100, 131)
 
 
+def test_one_hour_cache_writes_are_kept(tmp_path: Path) -> None:
+    """Claude Code records the lifetime of each cache write (``usage.cache_creation``): the one-hour part
+    is kept, so cache_miss knows a 20-minute pause should still have hit."""
+    line = {"type": "assistant", "sessionId": "s", "uuid": "u1", "timestamp": "2026-01-01T00:00:00Z",
+            "message": {"id": "msg_1", "model": "claude-opus-4-5", "role": "assistant", "stop_reason": "end_turn",
+                        "content": [{"type": "text", "text": "ok"}],
+                        "usage": {"input_tokens": 3, "output_tokens": 5, "cache_read_input_tokens": 0,
+                                  "cache_creation_input_tokens": 23_420,
+                                  "cache_creation": {"ephemeral_5m_input_tokens": 0,
+                                                     "ephemeral_1h_input_tokens": 23_420}}}}
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    (turn,) = load_sessions(path)[0].turns
+    assert (turn.usage.cache_creation_input_tokens, turn.usage.cache_creation_1h_input_tokens) == (23_420, 23_420)
+
+
 def test_null_stop_reason_is_inferred() -> None:
     """stop_reason null becomes tool_use when the message has tool_use blocks, else end_turn."""
     turns = main_session("split_messages.jsonl").turns

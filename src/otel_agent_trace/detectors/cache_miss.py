@@ -24,7 +24,10 @@ _MIN_CACHEABLE = 1_024  # tokens: the smallest prefix any Claude model caches
 # minimum cacheable length, 2,048 tokens on Haiku models): a client may move or drop the breakpoint on
 # the last few messages, which leaves a small tail unread without anything being broken.
 _MIN_MISSED = 2_048
-_CACHE_TTL_NS = 300 * 1_000_000_000  # default ephemeral cache lifetime: a longer pause is an expected miss
+# Cache lifetimes: 5 minutes by default, one hour for entries written with ``"ttl": "1h"``. A longer pause
+# than the prefix's lifetime is an expected miss; a shorter one is not.
+_TTL_NS = 300 * 1_000_000_000
+_TTL_1H_NS = 3_600 * 1_000_000_000
 # Share of the previously cached prefix that must be read again. Not 100 %: a client may move or drop a
 # breakpoint near the end of the prefix without anything being wrong.
 _PREFIX_SHARE = 0.8
@@ -44,6 +47,7 @@ class CacheMiss(Detector):
         self._prev_context = 0
         self._prev_model: str | None = None
         self._prev_end_ns = 0
+        self._ttl_ns = _TTL_NS  # lifetime of the prefix the last cache write made
 
     def observe_turn(self, turn: Turn) -> list[Finding]:
         usage = turn.usage
@@ -72,17 +76,23 @@ class CacheMiss(Detector):
             self._prev_model = turn.model
         if turn.end_ns:
             self._prev_end_ns = turn.end_ns
+        if created:
+            self._ttl_ns = _TTL_1H_NS if usage.cache_creation_1h_input_tokens else _TTL_NS
         return [finding] if finding is not None else []
 
     def _paused(self, turn: Turn) -> bool:
-        """More than the cache TTL passed since the previous turn ended: an expected miss."""
-        return bool(turn.start_ns and self._prev_end_ns and turn.start_ns - self._prev_end_ns > _CACHE_TTL_NS)
+        """More than the prefix's lifetime passed since the previous turn ended: an expected miss. Claude
+        Code writes one-hour entries on many plans: there a 20-minute pause should still have hit."""
+        return bool(turn.start_ns and self._prev_end_ns and turn.start_ns - self._prev_end_ns > self._ttl_ns)
+
+    def _lifetime(self) -> str:
+        return "an hour" if self._ttl_ns == _TTL_1H_NS else "5 minutes"
 
     def _miss(self, turn: Turn, paused: bool) -> Finding:
         usage, t = turn.usage, turn.index
         written = usage.cache_creation_input_tokens
         if paused:
-            why = "more than 5 minutes passed since the previous turn, so the cache entry expired"
+            why = f"more than {self._lifetime()} passed since the previous turn, so the cache entry expired"
         elif written:
             why = (f"{fmt_tokens(written)} tokens were written to the cache again: something in the prefix"
                    " changes every call (a timestamp or id in the system prompt, tools in a different order)")
@@ -104,8 +114,8 @@ class CacheMiss(Detector):
     def _collapse(self, turn: Turn, prev: int, paused: bool) -> Finding:
         t, usage = turn.index, turn.usage
         read = usage.cache_read_input_tokens
-        why = ("more than 5 minutes passed since the previous turn: only the part cached longer ago was still"
-               " there" if paused else "the cached prefix broke part-way: an early message or the tool list"
+        why = (f"more than {self._lifetime()} passed since the previous turn: only the part cached longer ago"
+               " was still there" if paused else "the cached prefix broke part-way: an early message or the tool list"
                " changed")
         return Finding(
             kind=self.kind, severity="info" if paused else "warning", turn=t, turns=[t],

@@ -46,6 +46,8 @@ def turn_line(turn: Turn, findings: Iterable[Finding] = ()) -> dict[str, Any]:
         "content": _content_blocks(turn),
         "session": turn.session,
     }
+    if usage.cache_creation_1h_input_tokens:
+        line["cache_creation_1h_input_tokens"] = usage.cache_creation_1h_input_tokens
     if turn.response_id:
         line["response_id"] = turn.response_id
     if turn.start_ns:

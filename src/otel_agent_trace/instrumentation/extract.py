@@ -185,6 +185,11 @@ def usage_from(usage: Any, into: Usage | None = None) -> Usage:
         value = field_of(usage, name)
         if isinstance(value, int):
             setattr(result, name, value)
+    creation = field_of(usage, "cache_creation")
+    if creation is not None:
+        value = field_of(creation, "ephemeral_1h_input_tokens")
+        if isinstance(value, int):
+            result.cache_creation_1h_input_tokens = value
     iterations = field_of(usage, "iterations")
     if iterations is not None and isinstance(iterations, Sequence) and not isinstance(iterations, str):
         consumed_in = consumed_out = 0

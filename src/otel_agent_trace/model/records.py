@@ -26,6 +26,9 @@ class Usage:
     # tokens the top-level counts leave out; 0 when the response has no iterations.
     iterations_input_tokens: int = 0
     iterations_output_tokens: int = 0
+    # Of ``cache_creation_input_tokens``, those written with the one-hour lifetime
+    # (``usage.cache_creation.ephemeral_1h_input_tokens``): how long the cached prefix lasts.
+    cache_creation_1h_input_tokens: int = 0
 
     @property
     def context_tokens(self) -> int:

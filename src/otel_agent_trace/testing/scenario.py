@@ -35,7 +35,8 @@ def _usage(spec: Mapping[str, Any]) -> Usage:
     read, created = int(spec.get("cache_read", 0)), int(spec.get("cache_creation", 0))
     fresh = int(spec["context"]) - read - created if "context" in spec else int(spec.get("input_tokens", 0))
     return Usage(input_tokens=max(0, fresh), output_tokens=int(spec.get("output_tokens", 0)),
-                 cache_read_input_tokens=read, cache_creation_input_tokens=created)
+                 cache_read_input_tokens=read, cache_creation_input_tokens=created,
+                 cache_creation_1h_input_tokens=int(spec.get("cache_creation_1h", 0)))
 
 
 def session_from_dict(data: Mapping[str, Any], session_id: str | None = None) -> Session:

@@ -107,6 +107,10 @@ class _Builder:
         if isinstance(usage, dict):
             for name in _USAGE_KEYS:
                 setattr(turn.usage, name, max(getattr(turn.usage, name), as_count(usage.get(name))))
+            creation = usage.get("cache_creation")
+            if isinstance(creation, dict):
+                turn.usage.cache_creation_1h_input_tokens = max(turn.usage.cache_creation_1h_input_tokens,
+                                                                as_count(creation.get("ephemeral_1h_input_tokens")))
         if isinstance(message.get("stop_reason"), str):
             turn.stop_reason = message["stop_reason"]
         turn.end_ns = max(turn.end_ns, now_ns)

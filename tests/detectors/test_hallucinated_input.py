@@ -555,3 +555,16 @@ def test_a_file_an_earlier_command_wrote_is_not_a_guess(detect: Detect) -> None:
     found = detect(K, turn(bash("gh run view 42 --log 2>&1 > /tmp/run.log; wc -l /tmp/run.log", "9120 /tmp/run.log")),
                    turn(read("/tmp/run.log", MISSING, error=True)), turn())
     assert found == []
+
+
+def test_what_a_failing_command_still_listed_was_seen(detect: Detect) -> None:
+    """`cd website/build/docs && …; echo ---; ls` fails on the cd (the shell was already there) and still
+    lists the directory: a later path through a name in that listing is a wrong directory, not a guess."""
+    listed = ("bash: line 1: cd: website/build/docs: No such file or directory\n---\ncategory\ninstallation\n"
+              "index.html")
+    found = detect(K, turn(bash("ls website/build", "docs\nassets")),
+                   turn(bash("cd website/build/docs && ls category; echo ---; ls", listed, error=True)),
+                   turn(bash("ls build/docs/category",
+                             "ls: cannot access 'build/docs/category': No such file or directory", error=True)),
+                   turn())
+    assert found == []

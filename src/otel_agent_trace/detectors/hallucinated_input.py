@@ -285,6 +285,13 @@ class HallucinatedInput(Detector):
             # there (a log file, a failing test's module) was seen, not invented, by later calls. Its own
             # target is not learned as existing, and the run of guesses goes on.
             self._learn(call.result, role._replace(path=None), t)
+        elif role.shell and info.error == "not_found":
+            # `cd build/docs && ls category; echo ---; ls` fails on the cd and still lists the directory it is
+            # in: the lines that are not errors were seen.
+            seen = "\n".join(line for line in call.result[:_LISTING_CHARS].splitlines()
+                              if line.strip() and classify_error(line) is None)
+            if seen:
+                self._learn(seen, role._replace(path=None, changed_paths=()), t)
         return findings
 
     def _judge(self, call: ToolCall, error: str, target: str, what: str) -> list[Finding]:

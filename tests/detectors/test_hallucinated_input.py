@@ -536,6 +536,9 @@ def test_a_program_an_earlier_result_named_is_missing_not_invented(detect: Detec
     package = read("apps/docs/package.json", '{"scripts": {"build": "astro build"}, "devDependencies": {}}')
     missing = "sh: astro: command not found"
     assert detect(K, turn(package), turn(bash("npx astro build --root apps/docs", missing, error=True)), turn()) == []
+    roadmap = read("ROADMAP.md", "- [x] Add a local IPFS node to Docker for offline testing")
+    assert detect(K, turn(roadmap), turn(bash("docker compose up -d", "zsh: command not found: docker", error=True)),
+                  turn()) == []
     found = detect(K, turn(package), turn(bash("starlight build", "sh: starlight: command not found", error=True)),
                    turn())
     assert [f.evidence["target"] for f in found] == ["starlight"]

@@ -420,10 +420,10 @@ class HallucinatedInput(Detector):
                 # (`head \n-100`) or the piece of a string whose quotes did not pair is a typing slip, not a
                 # program the model made up.
                 return None, ""
-            if _asks_for(name, role.command or "") or self._saw_word(name):
+            if _asks_for(name, role.command or "") or self._saw_word(name) or self._saw_word(name.capitalize()):
                 # `command -v ruby`, `ruby --version`: "not found" is the answer the model asked for. A
-                # program an earlier result named (the project's own `astro` in package.json, the `docker`
-                # its README runs) was seen, not invented: this machine lacks it.
+                # program an earlier result named (the project's own `astro` in package.json, the Docker its
+                # roadmap runs: prose capitalises it) was seen, not invented: this machine lacks it.
                 return None, ""
             return name or None, "command"
         if error == "bad_option":

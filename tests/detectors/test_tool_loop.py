@@ -169,6 +169,16 @@ def test_searches_finding_nothing_are_a_loop(detect: Detect) -> None:
     assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
 
 
+def test_claude_codes_no_output_notice_is_an_empty_search(detect: Detect) -> None:
+    """Claude Code's Bash tool answers an empty output with "(Bash completed with no output)": three greps
+    that got only that found nothing."""
+    empty = "(Bash completed with no output)"
+    found = detect(K, turn(bash("grep -rn 'walCheckpoint' internal/ | head", empty)),
+                   turn(bash("grep -rn 'wal_checkpoint' internal/ | head", empty)),
+                   turn(bash("find . -name '*wal*'", empty)), turn())
+    assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
+
+
 def test_a_search_that_finds_something_ends_the_empty_streak(detect: Detect) -> None:
     """Two empty globs, a grep with hits, an empty glob: the search moved on, no loop."""
     found = detect(K, turn(glob("a/*", "No files found")), turn(glob("b/*", "No files found")),

@@ -38,8 +38,10 @@ class ToolRole(NamedTuple):
     invoked: str | None = None  # what it runs, as typed: "python scripts/export.py", "git log", "ls"
 
 
+# What a search tool says when it found nothing; Claude Code's Bash tool answers an empty output with
+# "(Bash completed with no output)".
 _EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
-                            "found 0 files", "0 matches"})
+                            "found 0 files", "0 matches", "(bash completed with no output)"})
 FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
 LISTERS = FINDERS | {"ls", "tree", "dir"}  # a listing that shows something grounds the next search too
 

@@ -571,3 +571,26 @@ def test_what_a_failing_command_still_listed_was_seen(detect: Detect) -> None:
                              "ls: cannot access 'build/docs/category': No such file or directory", error=True)),
                    turn())
     assert found == []
+
+
+_NO_REPO = "GraphQL: Could not resolve to a Repository with the name 'cipherbox-official/cipher-box'. (repository)"
+
+
+@pytest.mark.parametrize("command", [
+    "gh pr list --repo cipherbox-official/cipher-box",
+    "gh api graphql -f query='{ repository(owner: \"cipherbox-official\", name: \"cipher-box\") { id } }'",
+], ids=["repo-flag", "graphql-owner-and-name"])
+def test_a_github_repository_the_model_made_up_is_invented(detect: Detect, command: str) -> None:
+    """An owner no result named, given to gh as `owner/name` or as GraphQL arguments: GitHub has no such
+    repository, and the model did not get it from anywhere."""
+    found = detect(K, turn(bash(command, _NO_REPO, error=True)), turn())
+    assert [(f.evidence["target"], f.evidence["target_type"]) for f in found] == [
+        ("cipherbox-official/cipher-box", "account")]
+
+
+def test_a_github_repository_an_earlier_result_named_is_not_invented(detect: Detect) -> None:
+    """`git remote -v` showed the owner and name: GitHub refusing them is another problem (access, a rename)."""
+    remote = bash("git remote -v", "origin\tgit@github.com:cipherbox-official/cipher-box.git (fetch)")
+    found = detect(K, turn(remote), turn(bash("gh pr list --repo cipherbox-official/cipher-box", _NO_REPO,
+                                              error=True)), turn())
+    assert found == []

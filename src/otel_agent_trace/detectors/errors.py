@@ -268,14 +268,17 @@ _MISSING_NAME = re.compile(
     r"cannot import name ['\"](\w+)['\"] from ['\"]([\w.]+)['\"]"  # Python ImportError
     r"|module ['\"]([\w.]+)['\"] has no attribute ['\"](\w+)['\"]"  # Python AttributeError on a module
     r"|module ['\"]([^'\"]+)['\"] does not provide an export named ['\"](\w+)['\"]"  # JavaScript ESM
-    r"|module ['\"]\\?\"([^'\"\\]+)\\?\"['\"] has no exported member ['\"](\w+)['\"]",  # TypeScript TS2305
+    r"|module ['\"]\\?\"([^'\"\\]+)\\?\"['\"] has no exported member ['\"](\w+)['\"]"  # TypeScript TS2305
+    # GitHub (gh, its GraphQL API): "Could not resolve to a Repository with the name 'owner/name'".
+    r"|could not resolve to an? (repository|user|organization) with the (?:name|login) ['\"]([\w./-]+)['\"]",
     re.IGNORECASE,
 )
 
 
 def missing_name(text: str) -> tuple[str, str] | None:
     """(name, module) of an import or attribute the code does not have: ``cannot import name 'x' from
-    'pkg.mod'`` → ('x', 'pkg.mod')."""
+    'pkg.mod'`` → ('x', 'pkg.mod'); a GitHub repository or account that does not exist → ('o/r',
+    'repository')."""
     match = _MISSING_NAME.search(text[:HEAD_CHARS])
     if not match:
         return None
@@ -286,7 +289,9 @@ def missing_name(text: str) -> tuple[str, str] | None:
         return g[3], g[2]
     if g[4]:
         return g[5], g[4]
-    return g[7], g[6]
+    if g[6]:
+        return g[7], g[6]
+    return g[9], g[8].lower()
 
 
 # "lsd: 3: No such file …", "eza: Unknown argument -R": the program an error line speaks for. Shells and

@@ -310,6 +310,8 @@ class HallucinatedInput(Detector):
                 return []
         elif what == "name" and self._saw_word(target):
             return []  # a name some result showed: a wrong module or a stale listing, not an invention
+        elif what == "account" and all(self._saw_word(part) for part in target.split("/") if part):
+            return []  # an owner and a repository some result named, put together wrongly
         key = _cluster_key(target, what)
         if cluster is None:
             cluster = self._cluster = _Cluster(before=self._oriented_at is None, emitted_turn=t)
@@ -350,6 +352,9 @@ class HallucinatedInput(Detector):
             head = f"`{target}` at turn {t}: command not found"
         elif what == "name":
             head = f"`{target}` at turn {t}: the code has no such name, and no earlier result showed it"
+        elif what == "account":
+            head = (f"`{target}` at turn {t}: no such repository or account on GitHub, and no earlier result"
+                    " named it")
         else:
             head = f"`{target}` at turn {t}: {describe(error)}"  # the error line itself is in the evidence
         return Finding(
@@ -384,9 +389,12 @@ class HallucinatedInput(Detector):
             if missing is None:
                 return None, ""
             # The model's own input must hold the name: an import failing inside the project's code is not
-            # something this call invented.
+            # something this call invented. A repository may be written apart (`owner: "o", name: "r"`).
             text = role.command if role.shell else str(call.input)[:_OTHER_CHARS]
-            return (missing[0], "name") if missing[0] in (text or "") else (None, "")
+            what = "account" if missing[1] in _ACCOUNTS else "name"
+            typed = all(part in (text or "") for part in missing[0].split("/")) if what == "account" else (
+                missing[0] in (text or ""))
+            return (missing[0], what) if typed else (None, "")
         if error == "not_found":
             # A shell command's error may be about another of its parts (`cd build/docs && ls category`
             # failing on the cd): there the target is the argument the error line names.
@@ -576,6 +584,7 @@ def _names_word(name: str, command: str) -> bool:
 
 # Error classes under which a language reports a missing name (an uncaught ImportError, a failed build).
 _NAME_ERRORS = frozenset({"traceback", "nonzero_exit", "other_error"})
+_ACCOUNTS = frozenset({"repository", "user", "organization"})  # GitHub's "Could not resolve to a …"
 # A command that ran and failed (tests, a build, a script's traceback), as opposed to one refused for its
 # input (a missing path, an unknown flag or program): what it printed is output the model read.
 _RAN_AND_FAILED = frozenset({"traceback", "nonzero_exit"})

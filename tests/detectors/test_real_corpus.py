@@ -42,8 +42,10 @@ HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 HOLDOUT9_FLOORS = (1.0, 0.96, 0.88)
 # holdout12 (16 long sessions of four projects also in the tuning data, four more labellers, one project
 # each) is held out too, never read after scoring. Its number on arrival, with the rules holdout11 met, was
-# 0.88 / 0.82 / 0.94 (7/8, 27/33, 34/36).
-HOLDOUT12_FLOORS = (0.87, 0.81, 0.94)
+# 0.88 / 0.82 / 0.94 (7/8, 27/33, 34/36). Since output piped into greps that print nothing counts as a search
+# finding nothing (a rule from the article, prompted by misses on sessions outside the corpus), 1.00 / 0.85 /
+# 0.94 (8/8, 28/33, 34/36).
+HOLDOUT12_FLOORS = (1.0, 0.84, 0.94)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -75,8 +77,8 @@ TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     # holdout11 (14 long sessions of four projects also in the tuning data, an eleventh labeller) was held
     # out until holdout12 arrived: 1.00 / 0.68 / 0.72 on arrival with the rules tuned on holdout10 (1.00 /
     # 0.74 / 0.80 matching run kinds on the same run, as since 2026-12-03). Its details were read on
-    # 2026-12-03; no rule has changed since.
-    "holdout11": (1.0, 0.73, 0.79),
+    # 2026-12-03; 1.00 / 0.84 / 1.00 since GitHub repositories the model made up count as invented inputs.
+    "holdout11": (1.0, 0.83, 0.95),
 }
 CLEAN_FINDINGS_ALLOWED: dict[str, int] = {}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.

@@ -179,6 +179,22 @@ def test_claude_codes_no_output_notice_is_an_empty_search(detect: Detect) -> Non
     assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
 
 
+def test_output_piped_into_greps_that_print_nothing_is_a_loop(detect: Detect) -> None:
+    """The lint run piped into one guessed pattern after another, each grep printing nothing: whatever
+    ran, the grep was the search, and it kept finding nothing."""
+    found = detect(K, turn(bash("pnpm --filter web lint 2>&1 | grep 'no-explicit-any' | head -30", "")),
+                   turn(bash("pnpm --filter web lint 2>&1 | grep -i 'any\\|warning' | head -30", "")),
+                   turn(bash("./omp print debug --shell pwsh 2>&1 | grep -iE 'cache|restored'",
+                             "(Bash completed with no output)")), turn())
+    assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
+
+
+def test_a_quiet_command_without_a_grep_is_not_an_empty_search(detect: Detect) -> None:
+    """A type check or a formatter that prints nothing passed: no search found nothing."""
+    found = detect(K, *[turn(bash("pnpm exec tsc --noEmit 2>&1 | tail -5", "")) for _ in range(3)], turn())
+    assert found == []
+
+
 def test_a_search_that_finds_something_ends_the_empty_streak(detect: Detect) -> None:
     """Two empty globs, a grep with hits, an empty glob: the search moved on, no loop."""
     found = detect(K, turn(glob("a/*", "No files found")), turn(glob("b/*", "No files found")),

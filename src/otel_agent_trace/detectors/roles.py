@@ -52,12 +52,17 @@ def is_finder(role: ToolRole, programs: frozenset[str] = FINDERS) -> bool:
     return not role.shell or role.program in programs
 
 
+# `pnpm lint 2>&1 | grep "no-explicit-any" | head`: whatever ran, the grep it was piped into is the search.
+_PIPED_FINDER = re.compile(r"\|\s*(?:grep|rg|egrep|fgrep|ag|ack)\b")
+
+
 def found_nothing(role: ToolRole, result: str) -> bool:
     """A search that ran and found nothing: the search tool's way of failing. A GitHub CLI read that
-    prints nothing (a run's log that is not there) fetched nothing, the same way."""
-    return (role.role == SEARCH and len(result) < 40
-            and (is_finder(role) or (role.program or "").startswith("gh "))
-            and result.strip().strip(".").lower() in _EMPTY_RESULTS)
+    prints nothing (a run's log that is not there) fetched nothing, the same way, and so does a command
+    whose output was piped into a grep that printed nothing."""
+    return (len(result) < 40 and result.strip().strip(".").lower() in _EMPTY_RESULTS
+            and ((role.role == SEARCH and (is_finder(role) or (role.program or "").startswith("gh ")))
+                 or (role.shell and _PIPED_FINDER.search(role.command or "") is not None)))
 
 
 class CallInfo(NamedTuple):

@@ -552,6 +552,13 @@ def test_a_path_in_the_harness_own_directory_comes_from_its_system_prompt(detect
     assert detect(K, turn(read(path, MISSING, error=True)), turn()) == []
 
 
+def test_a_worktree_under_the_harness_directory_holds_project_files(detect: Detect) -> None:
+    """Claude Code checks worktrees out under .claude/worktrees/: a guessed file there is a project file."""
+    found = detect(K, turn(read("/repo/.claude/worktrees/agent-1/src/helpers/formatDate.ts", MISSING, error=True)),
+                   turn())
+    assert [f.turn for f in found] == [1]
+
+
 def test_a_file_an_earlier_command_wrote_is_not_a_guess(detect: Detect) -> None:
     """`gh run view --log > /tmp/run.log` made the file: reading it later and failing (the read tool maps
     /tmp elsewhere on Windows) is not a path the model invented."""

@@ -199,8 +199,10 @@ def _names_option(option: str, command: str) -> bool:
 
 def _harness_path(path: str) -> bool:
     """A path into the agent harness's own directory (``~/.claude/projects/…/memory/MEMORY.md``, a skill's
-    ``.claude/skills/x/SKILL.md``): its system prompt names these, and a transcript does not record it."""
-    return "/.claude/" in path or path.startswith((".claude/", "~/.claude"))
+    ``.claude/skills/x/SKILL.md``): its system prompt names these, and a transcript does not record it. A
+    worktree it checked out there (``.claude/worktrees/agent-1/src/a.go``) holds the project's own files."""
+    slashed = "/" + path.lstrip("~")
+    return "/.claude/" in slashed and "/.claude/worktrees/" not in slashed
 
 
 def _substituted(result: str, command: str) -> bool:

@@ -193,10 +193,6 @@ def _asks_for(name: str, command: str) -> bool:
     return re.search(_ASKS_FOR.format(re.escape(name)), command) is not None
 
 
-def _names_option(option: str, command: str) -> bool:
-    return re.search(r"(?<![\w-])" + re.escape(option) + r"(?![\w-])", command) is not None
-
-
 def _harness_path(path: str) -> bool:
     """A path into the agent harness's own directory (``~/.claude/projects/…/memory/MEMORY.md``, a skill's
     ``.claude/skills/x/SKILL.md``): its system prompt names these, and a transcript does not record it. A
@@ -443,7 +439,7 @@ class HallucinatedInput(Detector):
                 return None, ""
             if flag and not flag.startswith("-"):
                 # git names a long option without its dashes ("unknown option `no-edit'"): say it as typed.
-                flag = next((typed for typed in ("--" + flag, "-" + flag) if _names_option(typed, command)), flag)
+                flag = next((typed for typed in ("--" + flag, "-" + flag) if _names_word(typed, command)), flag)
             # The option belongs to the part of the command that was given it (`git add a\ngit rebase
             # --no-edit` → git rebase); when several parts hold it, `sed -n 1,5p f | cat -A` → "cat: illegal
             # option -- A": the program that says so, when the command runs it.

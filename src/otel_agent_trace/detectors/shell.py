@@ -80,13 +80,20 @@ def _unquote(token: str) -> str:
     return token
 
 
+def _without_prefixes(tokens: list[str]) -> list[str]:
+    """The command itself: ``VAR=1``, ``sudo``, ``env`` … in front of it dropped."""
+    start = 0
+    while start < len(tokens) and (("=" in tokens[start] and not tokens[start].startswith("-"))
+                                   or tokens[start] in _PREFIXES):
+        start += 1
+    return tokens[start:]
+
+
 def _simple_command(command: str) -> list[str]:
     text = command[:_MAX_CHARS]
     separated = "&&" in text or ";" in text or "\n" in text or "||" in text
     for segment in _SEGMENTS.split(text) if separated else (text,):
-        tokens = _TOKENS.findall(segment)
-        while tokens and (("=" in tokens[0] and not tokens[0].startswith("-")) or tokens[0] in _PREFIXES):
-            tokens.pop(0)  # VAR=1, sudo, env …
+        tokens = _without_prefixes(_TOKENS.findall(segment))
         if tokens and tokens[0] not in _SKIP_PROGRAMS:
             return tokens
     return []
@@ -187,10 +194,8 @@ def invoked_with(command: str, argument: str) -> str | None:
         for end in range(len(tokens) + 1):
             if end < len(tokens) and tokens[end] != "|":
                 continue
-            part = tokens[start:end]
+            part = _without_prefixes(tokens[start:end])
             start = end + 1
-            while part and (("=" in part[0] and not part[0].startswith("-")) or part[0] in _PREFIXES):
-                part = part[1:]
             if part and any(t == argument or t.startswith(argument + "=") for t in part[1:]):
                 found.add(_invoked(part))
     return found.pop() if len(found) == 1 else None

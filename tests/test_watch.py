@@ -130,9 +130,12 @@ def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path: Path) -> None:
     """SIGINT (Ctrl-C) ends ``watch`` with the summary and the exit code, never a traceback."""
     path = tmp_path / "live.jsonl"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    # A shell that starts the test run in the background makes it ignore SIGINT, and the child would inherit
+    # that: give it the default disposition a terminal's Ctrl-C meets.
     process = subprocess.Popen([sys.executable, "-m", "otel_agent_trace.cli", "watch", str(path),
                                 "--interval", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env)
+                               text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout is not None
         assert "watching" in process.stdout.readline()

@@ -228,3 +228,19 @@ def test_an_edit_cancelled_before_it_ran_changes_nothing(detect: Detect) -> None
                         edit("index.mdx", "c", "d", cancelled, error=True)),
                    *_busy(4), turn(read("astro.config.mjs", "1\tconfig\n"), read("index.mdx", "1\tindex\n")), turn())
     assert [(f.turn, f.evidence["path"]) for f in found] == [(7, "index.mdx")]
+
+
+def test_a_powershell_whole_file_reread_is_drift_and_a_head_is_not(detect: Detect) -> None:
+    """On Windows the model reads through Claude Code's PowerShell tool: Get-Content of a whole file, read
+    whole again six turns later and unchanged, is the same drift as a Read; its first 40 lines are not."""
+    body = "package cache\n\nfunc Init() {}\n"
+
+    def gc(command: str) -> dict:
+        return tool("PowerShell", {"command": command}, body)
+
+    found = detect(K, turn(gc("Get-Content src\\cache\\cache.go")), *_busy(5),
+                   turn(gc("Get-Content src/cache/cache.go")), turn())
+    assert [(f.turn, f.turns) for f in found] == [(7, [1, 7])]
+    found = detect(K, turn(gc("Get-Content src/cache/cache.go")), *_busy(5),
+                   turn(gc("Get-Content src/cache/cache.go -TotalCount 40")), turn())
+    assert found == []

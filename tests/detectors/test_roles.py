@@ -75,6 +75,13 @@ EDITOR = "str_replace_based_edit_tool"
     ("shell", {"command": "npm test"}, "bash", "npm test"),
     ("execute", {"command": "ls"}, "search", "ls"),
     ("mcp__fs__read_file", {"path": "x.ts"}, "read", "x.ts"),
+    # Claude Code's PowerShell tool on Windows: cmdlets and their aliases, any case
+    ("PowerShell", {"command": "Get-Content src\\color\\palette.go"}, "read", "src/color/palette.go"),
+    ("PowerShell", {"command": "gc -Path 'D:\\repo\\go.mod' -Encoding utf8"}, "read", "D:/repo/go.mod"),
+    ("PowerShell", {"command": "Get-ChildItem -Path src -Recurse"}, "search", "src"),
+    ("PowerShell", {"command": "Select-String -Pattern 'Init' -Path src/*.go"}, "search", "Init"),
+    ("PowerShell", {"command": "sls Persist src/cache.go"}, "search", "Persist"),
+    ("PowerShell", {"command": "Set-Content a.txt x"}, "bash", "Set-Content a.txt x"),
     # unknown names fall back to words and input keys
     ("readConfigFile", {"path": "cfg.yaml"}, "read", "cfg.yaml"),
     ("do_thing", {"command": "pytest"}, "bash", "pytest"),
@@ -258,3 +265,15 @@ def test_norm_path_gives_one_spelling_per_file(raw: str, expected: str) -> None:
     from otel_agent_trace.detectors.roles import norm_path
 
     assert norm_path(raw) == expected
+
+
+@pytest.mark.parametrize(("command", "read_range"), [
+    ("Get-Content src/a.go", None),
+    ("Get-Content src/a.go -TotalCount 40", "-TotalCount 40"),
+    ("Get-Content -Tail 20 src/a.go", "-Tail 20"),
+    ("gc src/a.go | Select-Object -First 10", "Select-Object -First 10"),
+])
+def test_a_powershell_read_of_part_of_a_file_says_which_part(command: str, read_range: str | None) -> None:
+    """A head or tail of a file is not a whole-file read: context_drift never counts it as a re-read."""
+    role = classify_tool("PowerShell", {"command": command})
+    assert (role.role, role.path, role.read_range) == ("read", "src/a.go", read_range)

@@ -189,6 +189,13 @@ def test_output_piped_into_greps_that_print_nothing_is_a_loop(detect: Detect) ->
     assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
 
 
+def test_powershell_searches_finding_nothing_are_a_loop(detect: Detect) -> None:
+    """Select-String is PowerShell's grep: three patterns, each printing nothing, are the same loop."""
+    found = detect(K, *[turn(tool("PowerShell", {"command": f"Select-String -Pattern '{p}' -Path src/*.go"}, ""))
+                        for p in ("cache.Init", "cache\\.Init\\(", "Init(")], turn())
+    assert [f.turn for f in found] == [3] and "finding nothing" in found[0].message
+
+
 def test_a_quiet_command_without_a_grep_is_not_an_empty_search(detect: Detect) -> None:
     """A type check or a formatter that prints nothing passed: no search found nothing."""
     found = detect(K, *[turn(bash("pnpm exec tsc --noEmit 2>&1 | tail -5", "")) for _ in range(3)], turn())

@@ -42,8 +42,9 @@ class ToolRole(NamedTuple):
 # "(Bash completed with no output)".
 _EMPTY_RESULTS = frozenset({"", "no files found", "no matches found", "no results found", "no results",
                             "found 0 files", "0 matches", "(bash completed with no output)"})
-FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate"})
-LISTERS = FINDERS | {"ls", "tree", "dir"}  # a listing that shows something grounds the next search too
+FINDERS = frozenset({"grep", "rg", "ag", "ack", "egrep", "fgrep", "find", "fd", "fdfind", "locate",
+                     "select-string"})  # PowerShell's grep
+LISTERS = FINDERS | {"ls", "tree", "dir", "get-childitem"}  # a listing that shows something grounds the next search
 
 
 def is_finder(role: ToolRole, programs: frozenset[str] = FINDERS) -> bool:

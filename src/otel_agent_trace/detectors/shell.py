@@ -89,6 +89,66 @@ def _without_prefixes(tokens: list[str]) -> list[str]:
     return tokens[start:]
 
 
+# PowerShell (Claude Code's PowerShell tool on Windows): the cmdlets that read, list and search, by name or
+# alias, matched case-insensitively as PowerShell does.
+_PS_READ = {"get-content", "gc"}
+_PS_LIST = {"get-childitem", "gci"}
+_PS_SEARCH = {"select-string", "sls"}
+_PS_CMDLETS = _PS_READ | _PS_LIST | _PS_SEARCH
+_PS_PATH_OPTIONS = {"-path", "-literalpath"}
+_PS_PART_OPTIONS = {"-totalcount", "-head", "-tail", "-first", "-last"}  # Get-Content reading part of a file
+_PS_VALUE_OPTIONS = _PS_PART_OPTIONS | {"-encoding", "-delimiter", "-readcount", "-pattern", "-filter", "-include",
+                                        "-exclude", "-depth", "-context"}
+_PS_PART_PIPE = re.compile(r"\|\s*select-object\s+-(?:first|last|skip|index)\b(?:\s+\d+)?", re.IGNORECASE)
+
+
+def _ps_arguments(tokens: list[str]) -> tuple[str | None, list[str], list[str]]:
+    """A cmdlet's ``-Path`` (or ``-LiteralPath``) value, its positional arguments and its other options with
+    their values."""
+    path: str | None = None
+    positional: list[str] = []
+    options: list[str] = []
+    i = 1
+    while i < len(tokens):
+        token = tokens[i]
+        name = token.lower().split(":", 1)[0]
+        value = tokens[i + 1] if i + 1 < len(tokens) else None
+        if name in _PS_PATH_OPTIONS and value is not None:
+            path, i = _unquote(value), i + 2
+        elif name in _PS_VALUE_OPTIONS:
+            options += [token] if value is None else [token, _unquote(value)]
+            i += 2
+        elif name.startswith("-") and len(name) > 1:
+            options.append(token)
+            i += 1
+        else:
+            positional.append(_unquote(token))
+            i += 1
+    return path, positional, options
+
+
+def _powershell(head: list[str], text: str, invoked: str) -> ToolRole | None:
+    """The role of a PowerShell read, listing or search (``Get-Content``, ``Get-ChildItem``,
+    ``Select-String`` or their aliases); None for a read without a path."""
+    cmdlet = _base(head[0]).lower()
+    path, positional, options = _ps_arguments(head)
+    if cmdlet in _PS_SEARCH:  # Select-String [-Pattern] p [-Path] f: a grep
+        pattern = next((options[i + 1] for i, o in enumerate(options[:-1]) if o.lower() == "-pattern"), None)
+        return ToolRole(SEARCH, target=pattern or (positional[0] if positional else text), program="select-string",
+                        shell=True, command=text, invoked=invoked)
+    path = norm_path(path or (positional[0] if positional else ""))
+    if cmdlet in _PS_LIST:
+        return ToolRole(SEARCH, target=path or text, path=path, program="get-childitem", shell=True, command=text,
+                        invoked=invoked)
+    if not path:
+        return None
+    part = [o for o in options if o.lower() in _PS_PART_OPTIONS]
+    piped = _PS_PART_PIPE.search(text)
+    read_range = " ".join(options) if part else (piped.group(0).lstrip("| ") if piped else None)
+    return ToolRole(READ, target=path, path=path, read_range=read_range, program="get-content", shell=True,
+                    command=text, invoked=invoked)
+
+
 def _simple_command(command: str) -> list[str]:
     text = command[:_MAX_CHARS]
     separated = "&&" in text or ";" in text or "\n" in text or "||" in text
@@ -229,6 +289,10 @@ def _classify(command: str) -> ToolRole:
     args = _arguments(head)
     options = [t for t in head[1:] if t.startswith("-")]
     invoked = _invoked(head)
+    if prog.lower() in _PS_CMDLETS:
+        role = _powershell(head, target, invoked)
+        if role is not None:
+            return role
     # `gh run view --log > /tmp/run.log`: whatever the command is, its redirect wrote that file.
     changed = tuple(p for p in (norm_path(r) for r in redirected) if p) if redirected else ()
     if redirected and prog in {"cat", "echo", "printf", "tee"}:

@@ -82,6 +82,7 @@ EDITOR = "str_replace_based_edit_tool"
     ("PowerShell", {"command": "Select-String -Pattern 'Init' -Path src/*.go"}, "search", "Init"),
     ("PowerShell", {"command": "sls Persist src/cache.go"}, "search", "Persist"),
     ("PowerShell", {"command": "Set-Content a.txt x"}, "bash", "Set-Content a.txt x"),
+    ("PowerShell", {"command": "Get-Content a.txt > b.txt"}, "bash", "Get-Content a.txt > b.txt"),
     # unknown names fall back to words and input keys
     ("readConfigFile", {"path": "cfg.yaml"}, "read", "cfg.yaml"),
     ("do_thing", {"command": "pytest"}, "bash", "pytest"),
@@ -277,3 +278,9 @@ def test_a_powershell_read_of_part_of_a_file_says_which_part(command: str, read_
     """A head or tail of a file is not a whole-file read: context_drift never counts it as a re-read."""
     role = classify_tool("PowerShell", {"command": command})
     assert (role.role, role.path, role.read_range) == ("read", "src/a.go", read_range)
+
+
+def test_a_powershell_listing_without_a_path_has_none() -> None:
+    """`Get-ChildItem -Recurse` lists the working directory: no path, as for a bare `ls`."""
+    role = classify_tool("PowerShell", {"command": "Get-ChildItem -Recurse"})
+    assert (role.role, role.path) == ("search", None)

@@ -289,7 +289,7 @@ def _classify(command: str) -> ToolRole:
     args = _arguments(head)
     options = [t for t in head[1:] if t.startswith("-")]
     invoked = _invoked(head)
-    if prog.lower() in _PS_CMDLETS:
+    if prog.lower() in _PS_CMDLETS and not redirected:  # `Get-Content a > b` writes b, like `cat a > b`
         role = _powershell(head, target, invoked)
         if role is not None:
             return role

@@ -213,10 +213,10 @@ class TestNamesFromTheError:
 
 
     def test_an_option_rejected_further_down_a_pipe_names_that_program(self, detect: Detect) -> None:
-        """`sed -n 1,5p f | cat -A` on macOS → "cat: illegal option -- A": the wrong option is cat's -A."""
-        result = "Exit code 1\ncat: illegal option -- A\nusage: cat [-belnstuv] [file ...]"
-        found = detect(K, turn(bash("sed -n '1,5p' src/app.go | cat -A", result, error=True)), turn())
-        assert found[0].evidence["target"] == "cat -A"
+        """`sed -n 1,5p f | cat -W` → "cat: illegal option -- W": the wrong option is cat's -W."""
+        result = "Exit code 1\ncat: illegal option -- W\nusage: cat [-belnstuv] [file ...]"
+        found = detect(K, turn(bash("sed -n '1,5p' src/app.go | cat -W", result, error=True)), turn())
+        assert found[0].evidence["target"] == "cat -W"
 
 
 class TestGuessClusters:
@@ -421,6 +421,26 @@ def test_a_standard_utility_missing_from_the_machine_is_not_invented(detect: Det
     found = detect(K, turn(bash(command, f"/bin/sh: 1: {program}: not found", error=True)), turn())
     assert found == []
 
+
+@pytest.mark.parametrize(("command", "result"), [
+    ("sed -n '1,5p' src/app.go | cat -A", "cat: illegal option -- A\nusage: cat [-belnstuv] [file ...]"),
+    ("/bin/cat -A src/app.go", "cat: illegal option -- A"),
+    ('date -d "2 days ago" +%F', "date: illegal option -- d\nusage: date [-jnRu] [-I[date|hours|minutes|seconds]]"),
+    ("stat -c %s build/app", "stat: illegal option -- c"),
+    ("du --max-depth=1 -h .", "du: unrecognized option `--max-depth=1'"),
+    ("grep -P '\\d+' src/app.go", "grep: invalid option -- P"),
+])
+def test_a_gnu_option_on_a_bsd_tool_is_not_invented(detect: Detect, command: str, result: str) -> None:
+    """`cat -A` on macOS: GNU's cat has -A, the machine's BSD cat does not. The model relied on another
+    system's version of a real tool, like a standard tool the machine lacks."""
+    found = detect(K, turn(bash(command, f"Exit code 1\n{result}", error=True)), turn())
+    assert found == []
+
+
+def test_an_option_no_version_of_the_tool_has_is_still_invented(detect: Detect) -> None:
+    """GNU's sed has -z but no -y: on any system `sed -y` is an option the model made up."""
+    found = detect(K, turn(bash("sed -y 's/a/b/' f.txt", "sed: illegal option -- y", error=True)), turn())
+    assert [f.evidence["target"] for f in found] == ["sed -y"]
 
 @pytest.mark.parametrize("create", ["touch /tmp/marker", "mkdir -p /tmp/marker", "echo x > /tmp/marker",
                                     "echo x | tee /tmp/marker", "curl -s -o /tmp/marker https://example.com"])

@@ -95,6 +95,48 @@ _STANDARD_TOOLS = frozenset({
 })
 
 
+
+def _gnu(letters: str, long: str = "") -> frozenset[str]:
+    return frozenset({f"-{c}" for c in letters} | {f"--{name}" for name in long.split()})
+
+
+# Options of GNU's core utilities that the BSD tools of macOS (and BusyBox) do not all have. Rejected there
+# ("cat: illegal option -- A"), such an option is the machine's variant of a real tool, like a standard
+# tool the machine lacks: the model relied on a habit from another system, not on an option it made up.
+_GNU_OPTIONS = {
+    "base64": _gnu("diw", "decode wrap ignore-garbage"),
+    "cat": _gnu("AbeEnstTuv", "show-all show-ends show-tabs show-nonprinting number number-nonblank"),
+    "cp": _gnu("abdfHilLnPpRrsStTuvxZ", "archive no-clobber parents preserve target-directory update"),
+    "cut": _gnu("bcdfnsz", "complement output-delimiter"),
+    "date": _gnu("dfIRrsu", "date iso-8601 rfc-3339 rfc-email reference utc"),
+    "df": _gnu("aBhHiklPtTvx", "output print-type total"),
+    "du": _gnu("0abBcdDhHklLmPsStxX", "max-depth apparent-size summarize human-readable threshold exclude"),
+    "grep": _gnu("ABCDEFGHILPRTUVZabcdefhilmnoqrsuvwxyz", "perl-regexp null-data only-matching no-messages"),
+    "head": _gnu("cnqvz", "bytes lines quiet verbose"),
+    "ln": _gnu("bdfFiLnPrsStTv", "relative target-directory no-target-directory"),
+    "ls": _gnu("aAbBcCdDfFgGhHiIklLmnNopqQrRsStTuUvwxXZ1",
+               "color group-directories-first time-style full-time human-readable almost-all sort"),
+    "mktemp": _gnu("dpqtu", "suffix tmpdir"),
+    "mv": _gnu("bfinStTuvZ", "no-clobber target-directory no-target-directory"),
+    "readlink": _gnu("efmnqsvz", "canonicalize canonicalize-existing canonicalize-missing"),
+    "realpath": _gnu("eLmPqsz", "relative-to relative-base"),
+    "rm": _gnu("dfiIrRv", "one-file-system preserve-root"),
+    "sed": _gnu("nefEirsulz", "in-place regexp-extended null-data separate debug posix"),
+    "sort": _gnu("bcCdfghikmMnoRrsStTuVz", "version-sort human-numeric-sort parallel"),
+    "stat": _gnu("cfLtZ", "format printf terse"),
+    "tail": _gnu("cfFnqsvz", "bytes lines follow pid retry"),
+    "touch": _gnu("acdfhmr", "date reference no-create"),
+    "uniq": _gnu("cdDfisuwz", "all-repeated group"),
+    "wc": _gnu("clLmw", "max-line-length files0-from"),
+    "xargs": _gnu("0adEeIiLlnoPprstx", "null delimiter no-run-if-empty max-procs"),
+}
+
+
+def _gnu_option(invoked: str, flag: str, speaker: str | None) -> bool:
+    """Is ``flag`` an option GNU's version of the rejecting program has (``cat -A`` on macOS)?"""
+    programs = {speaker, *(word.rsplit("/", 1)[-1] for word in invoked.split())}
+    return any(flag in _GNU_OPTIONS.get(program or "", ()) for program in programs)
+
 def _names(path: str) -> tuple[str, ...]:
     """'src/auth/session.ts' → ('session.ts', 'auth'); 'session.ts' → ('session.ts',)."""
     parts = path.rstrip("/").rsplit("/", 2)
@@ -448,6 +490,8 @@ class HallucinatedInput(Detector):
             speaker = error_speaker(call.result)
             if speaker and not _names_word(speaker, invoked) and _names_word(speaker, command):
                 invoked = speaker
+            if flag and _gnu_option(invoked, flag, speaker):
+                return None, ""
             return (f"{invoked} {flag}" if flag else invoked) or None, "flag"
         return None, ""
 

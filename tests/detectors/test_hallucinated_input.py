@@ -621,3 +621,30 @@ def test_a_github_repository_an_earlier_result_named_is_not_invented(detect: Det
     found = detect(K, turn(remote), turn(bash("gh pr list --repo cipherbox-official/cipher-box", _NO_REPO,
                                               error=True)), turn())
     assert found == []
+
+
+_SCHEMA_ERROR = ("<tool_use_error>InputValidationError: {tool} failed due to the following issue{s}:\n{lines}"
+                 "</tool_use_error>")
+
+
+@pytest.mark.parametrize(("name", "tool_input", "lines", "target"), [
+    ("Grep", {"pattern": "TODO", "-l": True}, "An unexpected parameter `-l` was provided", "Grep -l"),
+    ("Read", {"path": "src/app.py"},
+     "The required parameter `file_path` is missing\nAn unexpected parameter `path` was provided", "Read path"),
+])
+def test_a_parameter_the_tool_does_not_have_is_invented(detect: Detect, name: str, tool_input: dict[str, Any],
+                                                        lines: str, target: str) -> None:
+    """Grep has `output_mode`, not `-l`: a parameter the tool's schema lacks is a flag the model made up."""
+    result = _SCHEMA_ERROR.format(tool=name, s="s" if "\n" in lines else "", lines=lines)
+    found = detect(K, turn(tool(name, tool_input, result, error=True)), turn())
+    assert [(f.evidence["target"], f.evidence["target_type"]) for f in found] == [(target, "parameter")]
+    assert "a parameter the tool does not have" in found[0].message
+
+
+def test_guessed_parameters_of_a_tool_whose_schema_was_never_sent_are_not_invented(detect: Detect) -> None:
+    """A deferred tool called before it was loaded: the harness says the model never saw its parameters."""
+    lines = ("The required parameter `command` is missing\nAn unexpected parameter `query` was provided\n\n"
+             "This tool's schema was not sent to the API — it was not in the discovered-tool set.")
+    result = _SCHEMA_ERROR.format(tool="Monitor", s="s", lines=lines)
+    found = detect(K, turn(tool("Monitor", {"query": "errors"}, result, error=True)), turn())
+    assert found == []

@@ -67,6 +67,8 @@ _RULES: tuple[_Rule, ...] = (
         "unknown option", "unrecognized argument", "unrecognized option", "unrecognised option",
         "invalid option", "illegal option", "no such option", "unknown flag", "unknown shorthand flag",
         "unknown argument", "unexpected argument", "flag provided but not defined",
+        # A tool's own input schema (Claude Code: "An unexpected parameter `-l` was provided").
+        "unexpected parameter",
         # Windows programs: "Invalid Parameters -- try "/?" for help", "Invalid switch - /x".
         "invalid parameter", "invalid switch",
         # GraphQL (gh api graphql): an argument or field the schema does not have.
@@ -102,7 +104,7 @@ _NO_RULE = len(_RULES)
 _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"no(?:t (?:found|find|unique|appear|access|recogni[sz]ed|permitted|exist|defined|match)"
                r"| (?:such|match|replacement|rule to)|n-zero|tfound|ent)"),
-    re.compile(r"un(?:known |recogni|expected argument)"),
+    re.compile(r"un(?:known |recogni|expected (?:argument|parameter))"),
     re.compile(r"e(?:acces|rm|xception|rror: |xit|nied|turn ?code)"),  # erm: permission, eperm
     re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
     re.compile(r"o(?:ption|ld_str)"),
@@ -226,6 +228,7 @@ _FLAG = re.compile(
     r"|(?:--?[\w-]+)(?=['\"`’]?:? *(?:unknown|invalid))|(?:invalid|illegal) option -- '?(\w)"  # GNU, BSD
     r"|flag provided but not defined: (-[\w-]+)"  # Go's flag package
     r"|(?:unknown|invalid|unrecognized) option ['\"`‘]([\w.-]+)['\"`’]"  # "unknown option 'log'" (uci, mount)
+    r"|unexpected parameter `([\w.-]+)`"  # a tool's input schema (Claude Code)
 )
 
 
@@ -323,7 +326,7 @@ def bad_flag(text: str) -> str | None:
         return None
     if match.group(2):
         return "-" + match.group(2)
-    return match.group(1) or match.group(3) or match.group(4) or match.group(0)
+    return match.group(1) or match.group(3) or match.group(4) or match.group(5) or match.group(0)
 
 
 _BY_CLASS = {rule.name: rule for rule in _RULES}

@@ -392,6 +392,8 @@ class HallucinatedInput(Detector):
             head = f"`{target}` at turn {t}: command not found"
         elif what == "name":
             head = f"`{target}` at turn {t}: the code has no such name, and no earlier result showed it"
+        elif what == "parameter":
+            head = f"`{target}` at turn {t}: a parameter the tool does not have"
         elif what == "account":
             head = (f"`{target}` at turn {t}: no such repository or account on GitHub, and no earlier result"
                     " named it")
@@ -451,6 +453,8 @@ class HallucinatedInput(Detector):
                             return None, "path"
                         return norm_path(token), "path"
             return None, "path"
+        if error == "bad_option" and _SCHEMA_REJECTED in call.result[:HEAD_CHARS]:
+            return _unknown_parameter(call)
         if not role.shell:
             return None, ""
         if _substituted(call.result, role.command or ""):
@@ -630,6 +634,22 @@ _ACCOUNTS = frozenset({"repository", "user", "organization"})  # GitHub's "Could
 # A command that ran and failed (tests, a build, a script's traceback), as opposed to one refused for its
 # input (a missing path, an unknown flag or program): what it printed is output the model read.
 _RAN_AND_FAILED = frozenset({"traceback", "nonzero_exit"})
+
+
+# Claude Code refusing a tool call its input schema does not allow; and saying that it never sent the model
+# that schema (a deferred tool called before it was loaded), when the model could only guess.
+_SCHEMA_REJECTED = "unexpected parameter `"
+_SCHEMA_NOT_SENT = "schema was not sent"
+
+
+def _unknown_parameter(call: ToolCall) -> tuple[str | None, str]:
+    """A parameter the tool does not have (Grep's ``-l``, Read's ``path`` for ``file_path``): a flag of the
+    tool's own that the model made up, unless the model was never shown the tool's parameters."""
+    name = bad_flag(call.result)
+    given = call.input if isinstance(call.input, dict) else {}
+    if name is None or name not in given or _SCHEMA_NOT_SENT in call.result[:HEAD_CHARS]:
+        return None, ""
+    return f"{call.name} {name}", "parameter"
 
 
 # Writing to a path names it as the model's own: `touch x`, `mkdir -p x`, `> x`, `tee x`, `-o x`, `--output x`.

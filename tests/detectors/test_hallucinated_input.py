@@ -460,13 +460,19 @@ def test_a_path_the_command_only_reads_is_still_a_guess(detect: Detect) -> None:
     assert [f.evidence["target"] for f in found] == ["/tmp/report.txt"]
 
 
-@pytest.mark.parametrize("error", ["gh: Field 'body' doesn't accept argument 'truncate'",
-                                   "gh: Cannot query field 'reviewThreadz' on type 'PullRequest'."])
-def test_an_argument_or_field_the_graphql_schema_lacks_is_invented(detect: Detect, error: str) -> None:
-    """A GraphQL query asking for an argument or field the API does not have relies on an invented name."""
-    command = "gh api graphql -f query='{ repository(owner:\"o\", name:\"r\") { pullRequest(number: 1) { x } } }'"
+@pytest.mark.parametrize(("error", "name"), [
+    ("gh: Field 'body' doesn't accept argument 'truncate'", "truncate"),
+    ("gh: Cannot query field 'reviewThreadz' on type 'PullRequest'.", "reviewThreadz"),
+    ("gh: Field 'securityAdvisory' doesn't exist on type 'Repository'", "securityAdvisory"),
+])
+def test_an_argument_or_field_the_graphql_schema_lacks_is_invented(detect: Detect, error: str, name: str) -> None:
+    """A GraphQL query asking for an argument or field the API does not have relies on an invented name,
+    and the finding names it."""
+    command = ("gh api graphql -f query='{ repository(owner:\"o\", name:\"r\") { pullRequest(number: 1) {"
+               " reviewThreadz securityAdvisory body(truncate: 9) } } }'")
     found = detect(K, turn(bash(command, error, error=True)), turn())
-    assert [(f.turn, f.evidence["target_type"]) for f in found] == [(1, "flag")]
+    assert [(f.turn, f.evidence["target"], f.evidence["target_type"]) for f in found] == [(1, name, "field")]
+    assert "GraphQL schema does not have" in found[0].message
 
 
 def test_a_program_checked_for_with_a_fallback_is_not_relied_on(detect: Detect) -> None:

@@ -72,7 +72,7 @@ _RULES: tuple[_Rule, ...] = (
         # Windows programs: "Invalid Parameters -- try "/?" for help", "Invalid switch - /x".
         "invalid parameter", "invalid switch",
         # GraphQL (gh api graphql): an argument or field the schema does not have.
-        "doesn't accept argument", "does not accept argument", "cannot query field")),
+        "doesn't accept argument", "does not accept argument", "cannot query field", "doesn't exist on type")),
     _Rule("permission", (
         "permission denied", "eacces", "eperm", "permissionerror", "operation not permitted", "access denied",
         "access is denied")),
@@ -110,7 +110,8 @@ _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"o(?:ption|ld_str)"),
     # An alternation without a common literal prefix is tried at every position (4 µs on a short result):
     # these phrases are keyed by plain strings instead.
-    "invalid ", "accept argument", "cannot query field", "been read yet", "first before", "modified",
+    "invalid ", "accept argument", "cannot query field", "exist on type", "been read yet", "first before",
+    "modified",
 )
 
 
@@ -317,6 +318,18 @@ def error_speaker(text: str) -> str | None:
             return match.group(1)
     usage = _USAGE.search(head)
     return usage.group(1) if usage else None
+
+
+# A GraphQL schema refusing a name: "Field 'x' doesn't accept argument 'y'", "Cannot query field 'y' on type",
+# GitHub's "Field 'y' doesn't exist on type 'Repository'".
+_GRAPHQL_NAME = re.compile(r"accept argument '(\w+)'|query field '(\w+)'|field '(\w+)' doesn't exist on type",
+                           re.IGNORECASE)
+
+
+def graphql_name(text: str) -> str | None:
+    """The field or argument a GraphQL error says the schema does not have."""
+    match = _GRAPHQL_NAME.search(text[:HEAD_CHARS])
+    return next((name for name in match.groups() if name), None) if match else None
 
 
 def bad_flag(text: str) -> str | None:

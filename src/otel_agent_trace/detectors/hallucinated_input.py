@@ -57,6 +57,7 @@ from otel_agent_trace.detectors.errors import (
     describe,
     error_line,
     error_speaker,
+    graphql_name,
     missing_command,
     missing_name,
     path_tokens,
@@ -392,6 +393,8 @@ class HallucinatedInput(Detector):
             head = f"`{target}` at turn {t}: command not found"
         elif what == "name":
             head = f"`{target}` at turn {t}: the code has no such name, and no earlier result showed it"
+        elif what == "field":
+            head = f"`{target}` at turn {t}: a field or argument the GraphQL schema does not have"
         elif what == "parameter":
             head = f"`{target}` at turn {t}: a parameter the tool does not have"
         elif what == "account":
@@ -455,6 +458,9 @@ class HallucinatedInput(Detector):
             return None, "path"
         if error == "bad_option" and _SCHEMA_REJECTED in call.result[:HEAD_CHARS]:
             return _unknown_parameter(call)
+        if error == "bad_option" and (name := graphql_name(call.result)):
+            # `gh api graphql -f query='{ repository { repositorySecurityAdvisory … } }'`: the query's own name.
+            return (name, "field") if name in (role.command or str(call.input)) else (None, "")
         if not role.shell:
             return None, ""
         if _substituted(call.result, role.command or ""):

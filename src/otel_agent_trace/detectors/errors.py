@@ -105,13 +105,12 @@ _KEYS: tuple[str | re.Pattern[str], ...] = (
     re.compile(r"no(?:t (?:found|find|unique|appear|access|recogni[sz]ed|permitted|exist|defined|match)"
                r"| (?:such|match|replacement|rule to)|n-zero|tfound|ent)"),
     re.compile(r"un(?:known |recogni|expected (?:argument|parameter))"),
-    re.compile(r"e(?:acces|rm|xception|rror: |xit|nied|turn ?code)"),  # erm: permission, eperm
+    re.compile(r"e(?:acces|rm|xception|rror: |xi(?:t|st on type)|nied|turn ?code)"),  # erm: permission, eperm
     re.compile(r"c(?:an't open|ommand failed|hes of the|currences|k \(|: )"),  # ck (: traceback; c: : panic
     re.compile(r"o(?:ption|ld_str)"),
     # An alternation without a common literal prefix is tried at every position (4 µs on a short result):
     # these phrases are keyed by plain strings instead.
-    "invalid ", "accept argument", "cannot query field", "exist on type", "been read yet", "first before",
-    "modified",
+    "invalid ", "accept argument", "cannot query field", "been read yet", "first before", "modified",
 )
 
 

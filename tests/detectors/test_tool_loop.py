@@ -65,6 +65,24 @@ class TestToolLoop:
                        turn(edit("a.py", "2", "3")), turn(fails[2]), turn())
         assert found == []
 
+    def test_the_very_same_command_retried_unchanged_is_a_loop_whatever_it_says(self, detect: Detect) -> None:
+        """`git commit` retried three times against a signing agent that fails in other words each time:
+        nothing changed between the tries, so the model did not change strategy."""
+        errors = ("error: 1Password: agent returned an error", "error: gpg failed to sign the data",
+                  "error: signing failed: agent refused operation")
+        fails = [bash("git commit -m 'Add parser'", f"Exit code 128\n{e}\nfatal: failed to write commit object",
+                      error=True) for e in errors]
+        found = detect(K, turn(fails[0]), turn(fails[1]), turn(fails[2]), turn())
+        assert [f.turn for f in found] == [3]
+
+    def test_the_same_command_failing_differently_after_an_edit_is_progress(self, detect: Detect) -> None:
+        """The same test command failing on another test after each edit is test-driven work."""
+        fails = [bash("pytest -q", f"Exit code 1\nFAILED tests/test_a.py::{name} - AssertionError", error=True)
+                 for name in ("test_parse", "test_render", "test_save")]
+        found = detect(K, turn(fails[0]), turn(edit("a.py", "1", "2")), turn(fails[1]),
+                       turn(bash("sed -i s/a/b/ a.py", "")), turn(fails[2]), turn())
+        assert found == []
+
     def test_the_same_failure_after_cosmetic_edits_is_a_loop(self, detect: Detect) -> None:
         """Edits after which the command fails exactly as before (numbers aside) changed nothing: a loop."""
         fails = [bash("git commit -m wip", f"Pre-commit validation failed:\n[DIALYZER]\nTotal errors: 2, took {n}s",

@@ -112,6 +112,8 @@ class _Streak:
     # restarts ``count``, not this), and the distinct failures seen meanwhile, the most recent last.
     total: int = 1
     seen: list[_Seen] = field(default_factory=list)
+    command: str | None = None  # the last failing command, and the session's count of changes made before it
+    changes: int = 0
 
 
 # Numbers standing alone (counts, timings, seeds, line numbers), not the digits of a name (test_case_3).
@@ -210,6 +212,7 @@ class ToolLoop(Detector):
         self._last_command: str | None = None
         self._habit: _Streak | None = None  # refused edits over the whole session, one per file
         self._habit_reported = False
+        self._changes = 0  # successful edits and writes so far: did anything change between two failures?
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
         info = call_info(call)
@@ -219,6 +222,8 @@ class ToolLoop(Detector):
             error = "empty"  # patterns varied slightly, nothing found each time: the labels' "empty results"
         key = (SEARCH, _NOTHING) if error == "empty" else _key(role, call.name, error)
         if error is None:
+            if role.role in (EDIT, WRITE) or role.changed_paths:
+                self._changes += 1
             self._success(role, key)
             self._learn(call, role)
             return []
@@ -244,6 +249,7 @@ class ToolLoop(Detector):
                              [(t, call.tool_use_id)], [target] if target else [])
             if bash:
                 _remember(streak, failure, where, t, words)
+                streak.command, streak.changes = role.command, self._changes
             streaks.put(key, streak)
             return []  # one failure is never a loop (min_repeats ≥ 2)
         if bash and t != streak.last_turn:
@@ -254,15 +260,19 @@ class ToolLoop(Detector):
                 # so every failing turn since that failure belongs to the loop.
                 streak.count = streak.total - again.total
                 streak.first_turn = again.turn
-            elif again is None and not _SHELL_REJECTED.search(failure):
+            elif (again is None and not _SHELL_REJECTED.search(failure)
+                  and (role.command != streak.command or self._changes != streak.changes)):
                 # The command fails differently: progress, not a repeat. After an edit these are test-driven
                 # iterations; without one the model ran something else to learn more (the whole suite, then
                 # one failing test and then another, each telling it something new). A variation the shell
-                # refused before the program ran told it nothing about what it retries: a repeat.
+                # refused before the program ran told it nothing about what it retries: a repeat. So is the
+                # very same command with nothing changed since it last failed, whatever it says this time
+                # (an external service failing in other words each time): no change of strategy.
                 streak.count, streak.first_turn = 0, t
                 streak.first_error = error_line(call.result, error, 240)
                 streak.reported = streak.escalated = False
             _remember(streak, failure, where, t, words)
+            streak.command, streak.changes = role.command, self._changes
         if t != streak.last_turn or streak.count == 0:
             streak.count += 1
             streak.last_turn = t

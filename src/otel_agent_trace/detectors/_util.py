@@ -88,6 +88,11 @@ def fmt_tokens(n: int) -> str:
     return str(n)
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 turn``, ``2 turns``, ``1,024 sessions``."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 def short(text: str | None, limit: int = 60) -> str:
     """One line, at most ``limit`` characters, for messages; secrets masked before the cut."""
     if not text:

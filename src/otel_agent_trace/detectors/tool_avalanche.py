@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from otel_agent_trace.detectors._util import fmt_tokens
+from otel_agent_trace.detectors._util import fmt_tokens, plural
 from otel_agent_trace.detectors.base import Detector, Thresholds
 from otel_agent_trace.detectors.roles import READ, SEARCH, call_info, found_nothing, use_role
 from otel_agent_trace.model.records import Finding, ToolCall, Turn
@@ -111,7 +111,8 @@ class ToolAvalanche(Detector):
         return Finding(
             kind=self.kind, severity="warning", turn=t, turns=list(range(self._start, t + 1)),
             message=(f"{self._length} turns of reads and searches with no edit (turns {self._start}-{t}:"
-                     f" {reads} reads, {searches} searches, {len(self._targets)} targets{per_turn}) — the"
+                     f" {plural(reads, 'read')}, {plural(searches, 'search', 'searches')},"
+                     f" {plural(len(self._targets), 'target')}{per_turn}) — the"
                      " model is exploring without committing to a plan: a more specific task or an explicit"
                      " plan step usually helps"),
             evidence={"start_turn": self._start, "turns": self._length, "fruitless_turns": self._fruitless,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_agent_trace.config import CACHE_READ_PRICE_FACTOR, Settings
+from otel_agent_trace.detectors._util import plural
 from otel_agent_trace.detectors.base import Thresholds
 from otel_agent_trace.files.report.terminal import clean
 from otel_agent_trace.model.records import Finding, Session, ToolCall, Turn
@@ -36,11 +37,6 @@ SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
 _FIRST_TURN_KINDS = {"tool_loop", "tool_avalanche"}
 # Findings about cost, not about the run going wrong: never the cause of a failure.
 _NOT_CAUSES = {"no_end_turn", "cache_miss", "token_jump"}
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 turn``, ``2 turns``, ``1,024 sessions``."""
-    return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,6 @@ _STANDARD_TOOLS = frozenset({
 })
 
 
-
 def _gnu(letters: str, long: str = "") -> frozenset[str]:
     return frozenset({f"-{c}" for c in letters} | {f"--{name}" for name in long.split()})
 
@@ -137,6 +136,7 @@ def _gnu_option(invoked: str, flag: str, speaker: str | None) -> bool:
     """Is ``flag`` an option GNU's version of the rejecting program has (``cat -A`` on macOS)?"""
     programs = {speaker, *(word.rsplit("/", 1)[-1] for word in invoked.split())}
     return any(flag in _GNU_OPTIONS.get(program or "", ()) for program in programs)
+
 
 def _names(path: str) -> tuple[str, ...]:
     """'src/auth/session.ts' → ('session.ts', 'auth'); 'session.ts' → ('session.ts',)."""

@@ -91,11 +91,21 @@ class TestToolLoop:
                        turn(edit("a.ex", "2", "3")), turn(fails[2]), turn())
         assert [f.turn for f in found] == [5]
 
-    def test_reading_the_file_ends_a_failed_edit_streak(self, detect: Detect) -> None:
-        """Re-reading the file after two failed edits is the right fix, so the next failure starts anew."""
+    def test_a_read_that_cures_the_edits_ends_the_streak(self, detect: Detect) -> None:
+        """Re-reading the file after two failed edits, then an edit that works: the read was the fix, so a
+        later failure starts anew."""
         found = detect(K, turn(_bad_edit("a")), turn(_bad_edit("b")), turn(read("auth.ts")),
-                       turn(_bad_edit("c")), turn())
+                       turn(edit("auth.ts", "a", "b", "ok")), turn(_bad_edit("c")), turn())
         assert found == []
+
+    def test_edits_still_missing_after_a_read_go_on_looping(self, detect: Detect) -> None:
+        """An edit fails, the model reads the lines, fails again, inspects them with the shell and fails a
+        third time (each string one tab short): reading did not show it what is wrong, so it is one loop,
+        and the advice is not "re-read"."""
+        found = detect(K, turn(_bad_edit("a")), turn(read("auth.ts")), turn(_bad_edit("b")),
+                       turn(bash("sed -n '10,20p' auth.ts", "    const token = ...")), turn(_bad_edit("c")), turn())
+        assert [(f.turn, f.turns) for f in found] == [(5, [1, 3, 5])]
+        assert "reading the file did not help" in found[0].message
 
     def test_a_changed_error_class_is_a_new_streak(self, detect: Detect) -> None:
         """Failures with different error classes are progress, not the same loop."""

@@ -3,7 +3,8 @@
 Repeats are counted per turn, not per call: parallel calls in one turn are alternatives tried at once,
 while a loop is the model seeing an error and retrying the same thing. Anything that changes the
 situation ends a streak: a success on the same target, a search or listing after guessed paths, a read
-of the file after failed edits, a search that finds something after searches that found nothing, a
+of the file after failed edits (unless the next edit's text is still not in the file: the read did not
+show the model what it gets wrong), a search that finds something after searches that found nothing, a
 command that fails differently from before (after an edit, test-driven iterations; without one, a
 narrower run that shows the model something new: the suite, then one failing test, then another; not a
 retry the shell refused before the program ran, a glob matching nothing or unbalanced quotes: only its
@@ -114,6 +115,7 @@ class _Streak:
     seen: list[_Seen] = field(default_factory=list)
     command: str | None = None  # the last failing command, and the session's count of changes made before it
     changes: int = 0
+    reread: bool = False  # edit streaks: the file was read between two failures, and the edits still missed
 
 
 # Numbers standing alone (counts, timings, seeds, line numbers), not the digits of a name (test_case_3).
@@ -414,9 +416,16 @@ class ToolLoop(Detector):
             return
         streaks.pop(key)
         if role.role == READ and role.path:
-            # Reading the file is the usual cure for failed edits. Path guessing goes on: reading a file
-            # the model already knew does not ground the next guess; a listing or search does.
-            streaks.pop((EDIT, role.path))
+            # Reading the file is the usual cure for failed edits, and the next edit tells whether it was:
+            # one whose text is still not in the file after the read repeats the failure (the read did not
+            # show the model what it gets wrong, an invisible character, say), so that streak goes on.
+            # Path guessing goes on too: reading a file the model already knew does not ground the next
+            # guess; a listing or search does.
+            edits = streaks.get((EDIT, role.path))
+            if edits is not None and edits.error == "no_match":
+                edits.reread = True
+            else:
+                streaks.pop((EDIT, role.path))
             streaks.pop((EDIT, _REFUSED))
         if role.role == SEARCH and is_finder(role, LISTERS):
             # A search found something: the search has moved on. Reads and other queries (git diff) that
@@ -453,7 +462,11 @@ class ToolLoop(Detector):
         elif role == EDIT:
             what = f"{s.name} on {target} failed in {s.count} turns ({span}) with {err}"
             fix = "look at the error the model was given"
-            if s.error == "no_match":
+            if s.error == "no_match" and s.reread:
+                fix = ("reading the file did not help: the lines differ in what a read does not show (tabs,"
+                       " trailing spaces, invisible characters): the model should look at their raw bytes or"
+                       " rewrite the whole block")
+            elif s.error == "no_match":
                 fix = ("the file no longer holds what the model expects (changed earlier?): re-read the exact"
                        " lines before editing")
         elif role == BASH:

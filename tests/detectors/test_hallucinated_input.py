@@ -484,6 +484,17 @@ def test_a_program_checked_for_with_a_fallback_is_not_relied_on(detect: Detect) 
     assert found == []
 
 
+def test_a_failure_the_command_prints_its_exit_status_for_was_expected(detect: Detect) -> None:
+    """`./entire-test sessio 2>&1; echo "Exit code: $?"`: the model tries how its own program answers a
+    wrong subcommand and asked to see the exit status; it expected the failure and did not rely on the
+    name. The same call without the status check is still a guess."""
+    answer = 'Unknown command "sessio" for "entire".\nSee "entire --help" for a list of available commands.'
+    probe = bash('/tmp/entire-test sessio 2>&1; echo "Exit code: $?"', f"{answer}\nExit code: 1")
+    assert detect(K, turn(probe), turn()) == []
+    relied = bash("/tmp/entire-test sessio", f"Exit code 1\n{answer}", error=True)
+    assert [f.evidence["target"] for f in detect(K, turn(relied), turn())] == ["sessio"]
+
+
 def test_a_quoted_pattern_a_program_misreads_as_an_option_is_a_quoting_slip(detect: Detect) -> None:
     """`grep -c "--- PASS"`: grep takes the pattern for an option; the model invented no option."""
     result = "Exit code 2\ngrep: unrecognized option `--- PASS'\nusage: grep [-abcdDEFGHhIiJLlMmnOopqRSsUVvwXxZz]"

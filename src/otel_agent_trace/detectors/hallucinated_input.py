@@ -425,9 +425,11 @@ class HallucinatedInput(Detector):
 
     # -- targets -----------------------------------------------------------------------------------
     def _target(self, call: ToolCall, role: ToolRole, error: str) -> tuple[str | None, str]:
-        if role.shell and not call.is_error and "||" in (role.command or ""):
-            # `tool ... || echo "not installed"` succeeded through its fallback: the model checked for the
-            # program or path and planned for its absence; it did not rely on it.
+        command = role.command or ""
+        if role.shell and not call.is_error and ("||" in command or "$?" in command):
+            # `tool ... || echo "not installed"` succeeded through its fallback, and `tool x; echo "exit: $?"`
+            # prints the failure it expected: the model checked for the program, path or option (or tried
+            # how its own program answers a wrong one) and planned for its absence; it did not rely on it.
             return None, ""
         if error in _NAME_ERRORS:
             missing = missing_name(call.result)

@@ -276,11 +276,14 @@ class TestLazyGrounding:
 
         def indexed(text: str, listing: bool) -> set[str]:
             names: set[str] = set()
-            if listing:
-                for line in text[:16_384].splitlines()[:512]:
+            if listing:  # its entries, and the names its lines mention
+                lines = text[:16_384].splitlines()[:512]
+                for line in lines:
                     entry = line.strip().split(":", 1)[0].rstrip("/")
                     if entry and " " not in entry:
                         names.update(_components(entry))
+                for token in path_tokens("\n".join(lines), 16_384, 100_000):
+                    names.update(_components(token))
             else:
                 for token in path_tokens(text, 4_096, 512):
                     names.update(_components(token))
@@ -481,6 +484,16 @@ def test_a_program_checked_for_with_a_fallback_is_not_relied_on(detect: Detect) 
     result = "(eval):1: command not found: staticcheck\nstaticcheck not installed, skipping"
     found = detect(K, turn(bash('staticcheck ./... 2>&1 || echo "staticcheck not installed, skipping"', result)),
                    turn())
+    assert found == []
+
+
+def test_a_dotfile_named_in_a_pull_requests_json_was_not_invented(detect: Detect) -> None:
+    """`gh pr view --json` prints the review as one JSON line; a dotfile it names (`.env.example`) was shown
+    to the model, so reading it where it is missing is a wrong checkout, not an invented file."""
+    review = ('{"reviews":[{"author":{"login":"bot"},"body":"- Add `.env.example` and update the settings",'
+              '"path":".env.example"}],"number":191}')
+    found = detect(K, turn(read("/repo/main.go")), turn(bash("gh pr view --json reviews,number", review)),
+                   turn(read("/repo/.env.example", "File does not exist.", error=True)), turn())
     assert found == []
 
 

@@ -172,8 +172,13 @@ def _token_names(text: str, at: int, end: int) -> tuple[str, ...]:
         raw = _slashed(raw)
     if "/" not in raw and "." not in raw:
         return ()
-    match = PATH_TOKEN.match(raw.strip(PATH_PUNCT))
+    match = _SEEN_TOKEN.match(raw.strip(PATH_PUNCT))
     return _components(match.group(0)) if match else ()
+
+
+# A path-like token as grounding: a dotfile named alone (`.env.example`, `.golangci.yaml`) counts too. Only
+# here: taken as the target of a failing command, a name that short would match output lines too often.
+_SEEN_TOKEN = re.compile(rf"\.?(?:{PATH_TOKEN.pattern})")
 
 
 def _slashed(token: str) -> str:
@@ -584,7 +589,9 @@ class HallucinatedInput(Detector):
                 if budget < 0:
                     return True  # all over the recent output: the model has seen it
                 if listing:
-                    if name in _listed_names(text, at):
+                    # A listing's entry, or a name its lines mention (a search's matching line, JSON from
+                    # `gh pr view`): either was shown to the model.
+                    if name in _listed_names(text, at) or name in _token_names(text, at, at + size):
                         return True
                     at = text.find("\n", at)  # one look per listing line
                     if at < 0:

@@ -111,6 +111,30 @@ def test_summary_after_turns_marks_the_next_turn() -> None:
     assert main_session("compaction.jsonl").turns[3].after_compaction
 
 
+def test_a_plan_implemented_in_a_cleared_context_starts_a_new_history(tmp_path: Path) -> None:
+    """Leaving plan mode with "clear context" goes on in the same file with "Implement the following
+    plan:": the history so far is replaced, as by a compaction, so the cache and the re-reads start over.
+    The plan as the session's first prompt is only the task."""
+    def assistant(n: int) -> dict:
+        return {"type": "assistant", "sessionId": "s", "uuid": f"a{n}", "timestamp": f"2026-01-01T00:00:0{n}Z",
+                "message": {"id": f"msg_{n}", "model": "claude-opus-4-5", "role": "assistant",
+                            "stop_reason": "end_turn", "content": [{"type": "text", "text": "ok"}],
+                            "usage": {"input_tokens": 10, "output_tokens": 5}}}
+
+    def prompt(n: int, text: str, **extra: str) -> dict:
+        return {"type": "user", "sessionId": "s", "uuid": f"u{n}", "timestamp": f"2026-01-01T00:00:0{n}Z",
+                "message": {"role": "user", "content": text}, **extra}
+
+    plan = "Implement the following plan:\n\n# Plan: fix the error handling"
+    lines = [prompt(0, plan), assistant(1), prompt(2, "Plan it first"), assistant(3), prompt(4, plan),
+             assistant(5), prompt(6, "Go on", planContent="# Plan"), assistant(7)]
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    session = load_sessions(path)[0]
+    assert [t.after_compaction for t in session.turns] == [False, False, True, True]
+    assert session.task == plan
+
+
 def test_compact_summary_is_not_the_task() -> None:
     """The 'continued from a previous conversation' message never replaces the task."""
     assert main_session("compaction.jsonl").task == "Add rate limiting to the login endpoint"

@@ -11,7 +11,9 @@ A transcript is one JSON object per line with ``type`` ``user`` / ``assistant`` 
   turn's ``tool_results``.
 - Compaction: a ``system`` line with ``subtype: compact_boundary``, a user line with ``isCompactSummary``
   or a ``summary`` line after the first turn marks the next turn ``after_compaction``. ``summary`` lines
-  before any turn are conversation titles, not compactions.
+  before any turn are conversation titles, not compactions. So does a plan implemented in a cleared
+  context (the prompt "Implement the following plan:", with ``planContent`` in newer versions): the
+  history is replaced by the plan.
 - Sub-agents become child Sessions (``parent_id`` = the main session) with id ``{parent}/agent-{id}``:
   inline lines with ``isSidechain: true`` are grouped by ``agentId``, else by following ``parentUuid``
   back to the sidechain's first line. Sub-agent files are found next to the session file, in the layout
@@ -43,6 +45,7 @@ from otel_agent_trace.model.records import Session, ToolCall, ToolResult, ToolUs
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _INTERRUPTED = "[Request interrupted by user"
+_CLEARED_FOR_PLAN = "Implement the following plan:"
 _TASK_CHARS = 4_000
 
 
@@ -132,6 +135,10 @@ class _Builder:
         self.last_ns = now_ns or self.last_ns
 
     def _prompt(self, obj: dict[str, Any], text: str) -> None:
+        if self.session.turns and (obj.get("planContent") or text.startswith(_CLEARED_FOR_PLAN)):
+            # Leaving plan mode with "clear context" starts a new conversation on the same file: the history
+            # so far is replaced by the plan, as a compaction replaces it by a summary.
+            self.compaction()
         if text.startswith(_INTERRUPTED):
             self.trailing = "interrupted"
         elif self.session.task is None and not obj.get("isMeta") and not text.startswith("<"):

@@ -107,6 +107,14 @@ class TestToolLoop:
         assert [(f.turn, f.turns) for f in found] == [(5, [1, 3, 5])]
         assert "reading the file did not help" in found[0].message
 
+    def test_reads_between_missing_edits_are_part_of_the_retrying(self, detect: Detect) -> None:
+        """Fail, read, fail, then format, read twice and fail again: five turns apart, but the model spent
+        them on the lines it keeps failing to match, so the gap counts from its last read."""
+        found = detect(K, turn(_bad_edit("a")), turn(read("auth.ts")), turn(_bad_edit("b")),
+                       turn(bash("gofmt -w .", "")), turn(bash("sed -n '10,20p' auth.ts", "x")),
+                       turn(read("auth.ts")), turn(read("auth.ts")), turn(_bad_edit("c")), turn())
+        assert [(f.turn, f.turns) for f in found] == [(8, [1, 3, 8])]
+
     def test_a_changed_error_class_is_a_new_streak(self, detect: Detect) -> None:
         """Failures with different error classes are progress, not the same loop."""
         found = detect(K, turn(bash("make", "make: *** No rule. Error: Exit code 2", error=True)),

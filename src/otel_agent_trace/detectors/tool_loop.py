@@ -116,6 +116,7 @@ class _Streak:
     command: str | None = None  # the last failing command, and the session's count of changes made before it
     changes: int = 0
     reread: bool = False  # edit streaks: the file was read between two failures, and the edits still missed
+    read_turn: int = 0  # edit streaks: the last read of the file, part of the retrying (the gap counts from it)
 
 
 # Numbers standing alone (counts, timings, seeds, line numbers), not the digits of a name (test_case_3).
@@ -226,7 +227,7 @@ class ToolLoop(Detector):
         if error is None:
             if role.role in (EDIT, WRITE) or role.changed_paths:
                 self._changes += 1
-            self._success(role, key)
+            self._success(role, key, t)
             self._learn(call, role)
             return []
         self._last_known = self._last_command = None  # a path may stop resolving: learn it again when it works
@@ -246,7 +247,7 @@ class ToolLoop(Detector):
         streak = streaks.touch(key)
         target = role.path or role.target
         failure, where, words = _failure(call.result, error) if bash else ("", None, frozenset())
-        if streak is None or streak.error != error or t - streak.last_turn > _MAX_GAP:
+        if streak is None or streak.error != error or t - max(streak.last_turn, streak.read_turn) > _MAX_GAP:
             streak = _Streak(error, t, t, call.name, error_line(call.result, error, 240), [t],
                              [(t, call.tool_use_id)], [target] if target else [])
             if bash:
@@ -409,7 +410,7 @@ class ToolLoop(Detector):
             return [self._finding((READ, _ELSEWHERE), streak, t)]
         return []
 
-    def _success(self, role: ToolRole, key: tuple[str, str]) -> None:
+    def _success(self, role: ToolRole, key: tuple[str, str], turn: int) -> None:
         streaks = self._streaks
         if key[0] == BASH:
             self._bash.pop(key)
@@ -418,12 +419,13 @@ class ToolLoop(Detector):
         if role.role == READ and role.path:
             # Reading the file is the usual cure for failed edits, and the next edit tells whether it was:
             # one whose text is still not in the file after the read repeats the failure (the read did not
-            # show the model what it gets wrong, an invisible character, say), so that streak goes on.
-            # Path guessing goes on too: reading a file the model already knew does not ground the next
-            # guess; a listing or search does.
+            # show the model what it gets wrong, an invisible character, say), so that streak goes on, and
+            # the read is part of the retrying: the turns between failures count from it. Path guessing
+            # goes on too: reading a file the model already knew does not ground the next guess; a listing
+            # or search does.
             edits = streaks.get((EDIT, role.path))
             if edits is not None and edits.error == "no_match":
-                edits.reread = True
+                edits.reread, edits.read_turn = True, turn
             else:
                 streaks.pop((EDIT, role.path))
             streaks.pop((EDIT, _REFUSED))

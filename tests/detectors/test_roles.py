@@ -47,6 +47,9 @@ EDITOR = "str_replace_based_edit_tool"
     ("bash", {"command": "grep -rn TODO src"}, "search", "TODO"),
     ("bash", {"command": "rg 'fn main'"}, "search", "fn main"),
     ("bash", {"command": "git status"}, "search", "git status"),
+    # git looking at trees, objects and refs reads too
+    ("bash", {"command": "git ls-tree -r HEAD | grep tasks"}, "search", "git ls-tree -r HEAD | grep tasks"),
+    ("bash", {"command": "git rev-parse --abbrev-ref HEAD"}, "search", "git rev-parse --abbrev-ref HEAD"),
     # GitHub's CLI fetching CI results, pull requests and repository contents; not when it writes
     ("bash", {"command": "gh pr checks 183 2>&1 | grep fail"}, "search", "gh pr checks 183 2>&1 | grep fail"),
     ("bash", {"command": "gh run view 42 --log-failed"}, "search", "gh run view 42 --log-failed"),

@@ -20,7 +20,10 @@ _PREFIXES = {"sudo", "time", "env", "nice", "nohup", "command", "exec", "timeout
 _READ_PROGRAMS = {"cat", "head", "tail", "less", "more", "nl", "bat", "sed", "awk"}
 _SEARCH_PROGRAMS = {"ls", "find", "grep", "rg", "ag", "ack", "fd", "fdfind", "tree", "locate", "egrep",
                     "fgrep", "dir", "pwd", "wc", "file", "stat", "which"}
-_GIT_SEARCH = {"status", "log", "diff", "show", "grep", "ls-files", "blame", "branch"}
+# Git commands that only look at the repository (its history, trees, objects and refs).
+_GIT_SEARCH = {"status", "log", "diff", "show", "grep", "ls-files", "blame", "branch", "ls-tree", "cat-file",
+               "rev-parse", "rev-list", "reflog", "shortlog", "describe", "merge-base", "show-ref", "for-each-ref",
+               "ls-remote", "name-rev"}
 # GitHub's CLI reading pull requests, CI runs, issues and the API: fetching what is there, like `git log`.
 _GH_READ_VERBS = {"view", "list", "checks", "diff", "status", "watch"}
 _GH_WRITE_OPTIONS = {"-X", "--method", "-f", "-F", "--field", "--raw-field", "--input"}

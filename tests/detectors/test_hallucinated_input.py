@@ -343,8 +343,19 @@ class TestNotTheModelsInput:
     def test_an_existence_check_that_finds_nothing_is_info(self, detect: Detect) -> None:
         """`ls .pre-commit-config.yaml` failing is a check, not a reliance on the file: info."""
         miss = "ls: cannot access '.pre-commit-config.yaml': No such file or directory"
-        found = detect(K, turn(bash("ls -la .pre-commit-config.yaml", miss, error=True)), turn())
-        assert [(f.turn, f.severity) for f in found] == [(1, "info")]
+        check = bash("ls -la .pre-commit-config.yaml", miss, error=True)
+        found = detect(K, turn(read("README.md", "# app")), turn(check), turn())
+        assert [(f.turn, f.severity) for f in found] == [(2, "info")]
+
+    def test_the_sessions_first_look_around_finding_nothing_is_not_reported(self, detect: Detect) -> None:
+        """A Grep in a directory that is not there, as the session's very first call: the model looked
+        around before relying on anything, which is what orienting means. A read of a missing file there is
+        still a guess."""
+        miss = "<tool_use_error>Path does not exist: cmd/app/commands</tool_use_error>"
+        probe = tool("Grep", {"pattern": "func New", "path": "cmd/app/commands"}, miss, error=True)
+        assert detect(K, turn(probe), turn()) == []
+        guess = read("cmd/app/commands/root.go", MISSING, error=True)
+        assert [f.turn for f in detect(K, turn(guess), turn())] == [1]
 
     def test_a_config_warning_in_remote_output_is_not_a_flag(self, detect: Detect) -> None:
         """uci's "unknown option 'log'" about a config section is not a flag of the command the model ran."""

@@ -6,8 +6,9 @@ are a wrong directory or a deleted file — different problems. A path that exis
 on the way to it: ``.erk/ctx`` was seen in ``/repo/.erk/ctx/plan.md`` (a ``git rm`` of an untracked
 directory fails with "did not match", but the model did not invent it). A listing that finds nothing (``ls x``,
 ``which x || ls /opt/x``) is a check rather than a reliance on the path: reported as info, since a
-reader could take it either way, and never as the growth of a run of guesses. Hallucinations cluster before the first
-orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
+reader could take it either way, and never as the growth of a run of guesses; before any call of the
+session has worked it is the session's first look around, not reported at all. Hallucinations cluster
+before the first orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
 commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
 shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read), when the
 model wrote them: a missing program the command does not name (a script, a Makefile or an ``eval`` of
@@ -315,6 +316,7 @@ class HallucinatedInput(Detector):
         self._start_chars = 0
         self._reported: BoundedDict[str, int] = BoundedDict(cap)
         self._oriented_at: int | None = None
+        self._worked = False  # some call of the session has worked
         self._cluster: _Cluster | None = None
 
     def observe_tool(self, call: ToolCall) -> list[Finding]:
@@ -322,9 +324,14 @@ class HallucinatedInput(Detector):
         role, t = info.role, call.turn_index
         if info.error is None:
             self._cluster = None  # a call that worked ends a run of guesses
+            self._worked = True
             self._learn(call.result, role, t)
             return []
         target, what = self._target(call, role, info.error)
+        if what == "path" and role.role == SEARCH and not self._worked:
+            # The session's first look around (a listing or search before any call has worked) is the
+            # orientation step this detector's advice asks for: a path it finds missing was checked.
+            target = None
         findings = [] if target is None else self._judge(call, info.error, target, what)
         if info.error in _RAN_AND_FAILED:
             # A test suite or build that failed still showed the model its output: a path or name printed

@@ -4,7 +4,7 @@ The floors are the numbers measured when the rules were last changed, set slight
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
 written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9`` and
 ``holdout12`` are held out; ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and (since 2026-12-03)
-``holdout11`` are tuning data (LABELS.md): their floors guard against regressions,
+``holdout11`` and ``holdout13`` are tuning data (LABELS.md): their floors guard against regressions,
 they are not an honest estimate.
 """
 
@@ -38,8 +38,9 @@ AGREEMENT = _load("labeller_agreement")
 HOLDOUT_FLOORS = (0.92, 0.85, 0.74)
 # holdout9 (18 sessions of entireio/cli, a ninth labeller) is held out too: never read after scoring. Its
 # number on arrival, with the rules of 2026-12-02, was 1.00 / 0.94 / 0.88.
-# 1.00 / 0.97 / 0.89 since tool_loop and tool_avalanche findings also match a label about the same run.
-HOLDOUT9_FLOORS = (1.0, 0.96, 0.88)
+# 1.00 / 0.97 / 0.89 since tool_loop and tool_avalanche findings also match a label about the same run;
+# 0.90 since a listing that finds a path missing as the session's first call is not reported.
+HOLDOUT9_FLOORS = (1.0, 0.96, 0.89)
 # holdout12 (16 long sessions of four projects also in the tuning data, four more labellers, one project
 # each) is held out too, never read after scoring. Its number on arrival, with the rules holdout11 met, was
 # 0.88 / 0.82 / 0.94 (7/8, 27/33, 34/36). Since output piped into greps that print nothing counts as a search
@@ -79,6 +80,9 @@ TUNING_FLOORS: dict[str, tuple[float, float, float]] = {
     # 0.74 / 0.80 matching run kinds on the same run, as since 2026-12-03). Its details were read on
     # 2026-12-03; 1.00 / 0.84 / 1.00 since GitHub repositories the model made up count as invented inputs.
     "holdout11": (1.0, 0.83, 0.95),
+    # holdout13 (14 entireio/cli sessions chosen by hallucinated_input findings, seven more labellers):
+    # 0.75 / 0.77 / 0.92 on arrival; tuned on since, 1.00 / 0.86 / 1.00.
+    "holdout13": (1.0, 0.85, 0.95),
 }
 CLEAN_FINDINGS_ALLOWED: dict[str, int] = {}
 # Per kind on the held-out part: (recall u, recall u+c, precision); None where the part has no such label.

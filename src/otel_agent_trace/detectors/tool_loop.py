@@ -115,8 +115,9 @@ class _Streak:
     seen: list[_Seen] = field(default_factory=list)
     command: str | None = None  # the last failing command, and the session's count of changes made before it
     changes: int = 0
-    reread: bool = False  # edit streaks: the file was read between two failures, and the edits still missed
-    read_turn: int = 0  # edit streaks: the last read of the file, part of the retrying (the gap counts from it)
+    # Edit streaks: the last turn the file was read between failures, 0 if never. The edits still missed
+    # after it, so that read is part of the retrying: the gap to the next failure counts from it.
+    read_turn: int = 0
 
 
 # Numbers standing alone (counts, timings, seeds, line numbers), not the digits of a name (test_case_3).
@@ -425,7 +426,7 @@ class ToolLoop(Detector):
             # or search does.
             edits = streaks.get((EDIT, role.path))
             if edits is not None and edits.error == "no_match":
-                edits.reread, edits.read_turn = True, turn
+                edits.read_turn = turn
             else:
                 streaks.pop((EDIT, role.path))
             streaks.pop((EDIT, _REFUSED))
@@ -464,7 +465,7 @@ class ToolLoop(Detector):
         elif role == EDIT:
             what = f"{s.name} on {target} failed in {s.count} turns ({span}) with {err}"
             fix = "look at the error the model was given"
-            if s.error == "no_match" and s.reread:
+            if s.error == "no_match" and s.read_turn:
                 fix = ("reading the file did not help: the lines differ in what a read does not show (tabs,"
                        " trailing spaces, invisible characters): the model should look at their raw bytes or"
                        " rewrite the whole block")

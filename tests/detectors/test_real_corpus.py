@@ -2,10 +2,10 @@
 
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
-written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9`` and
-``holdout12`` are held out; ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and (since 2026-12-03)
-``holdout11`` and ``holdout13`` are tuning data (LABELS.md): their floors guard against regressions,
-they are not an honest estimate.
+written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9``,
+``holdout12`` and ``holdout14`` are held out; ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and
+(since 2026-12-03) ``holdout11`` and ``holdout13`` are tuning data (LABELS.md): their floors guard against
+regressions, they are not an honest estimate.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ HOLDOUT9_FLOORS = (1.0, 0.96, 0.89)
 # finding nothing (a rule from the article, prompted by misses on sessions outside the corpus), 1.00 / 0.85 /
 # 0.94 (8/8, 28/33, 34/36).
 HOLDOUT12_FLOORS = (1.0, 0.84, 0.94)
+# holdout14 (14 entireio/cli sessions picked without the detectors, seven more labellers) was declared held
+# out before it was labelled: 1.00 / 1.00 / 1.00 on arrival (1/1, 8/8, 16/16), none on its seven clean sessions.
+HOLDOUT14_FLOORS = (1.0, 1.0, 0.95)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -135,7 +138,7 @@ class TestRealCorpus:
         assert all(_at_least(v, f) for v, f in zip(scores, TUNING_FLOORS[name], strict=True)), scores
 
     @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS),
-                                                  ("holdout12", HOLDOUT12_FLOORS)])
+                                                  ("holdout12", HOLDOUT12_FLOORS), ("holdout14", HOLDOUT14_FLOORS)])
     def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str,
                                                    floors: tuple[float, float, float]) -> None:
         """All kinds together, each held-out part keeps its recall and precision."""

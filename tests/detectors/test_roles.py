@@ -206,6 +206,18 @@ class TestClassifyErrorEdges:
         text = "File does not exist.\n     1→but this one does\n"
         assert classify_error(text, None) == "not_found"
 
+    @pytest.mark.parametrize("passed", [
+        "@chkit/core:test: (pass) parseFlags > throws UnknownFlagError for unknown flags [1.53ms]\n",
+        " ✓ rejects an unknown option --frobnicate (3 ms)\n",
+        "--- PASS: TestReadReportsNoSuchFileOrDirectory (0.00s)\n",
+        "tests/test_cli.py::test_unrecognized_arguments_exit_2 PASSED\n",
+    ])
+    def test_a_passing_test_named_after_an_error_is_not_one(self, passed: str) -> None:
+        """Test output grepped for errors lists tests that passed; an error phrase in a test's name is not
+        the run failing. A failing line beside it still counts."""
+        assert classify_error(passed * 3, None) is None
+        assert classify_error(passed + "grep: unrecognized option '--colour-always'\n", None) == "bad_option"
+
     def test_exit_code_at_the_end_of_long_output_counts(self) -> None:
         """Bash tools that append the exit status after long output are still failures."""
         assert classify_error("line\n" * 2000 + "[exit code: 1]", None) == "nonzero_exit"

@@ -166,6 +166,10 @@ def _verify(low: str, checks: _Checks, best: int) -> int:
 # text, and an error phrase on it (a message the code raises, a test named after an error) is the file's,
 # not the tool's: a successful read of such a file did not fail.
 _NUMBERED_LINE = re.compile(r"^[ \t]*\d+(?:→|\t).*\n?", _M)
+# A test runner's line for a test that passed ("(pass) parseFlags > throws UnknownFlagError for unknown
+# flags", "✓ rejects an invalid option", "--- PASS: TestMissingFile", "tests/a.py::test_not_found PASSED"):
+# an error phrase there is the test's name, not the run's failure. Matched on the lowercased window.
+_PASSED_TEST = re.compile(r"^.*(?:\(pass\)|[✓✔]|--- pass:|::\S+ passed\b).*\n?", _M)
 _ERROR_PREFIX = re.compile(r"\A\s*(?:<error>|error\b[:\s]|\[error\]|failed\b[:\s])", re.IGNORECASE)
 
 
@@ -199,6 +203,8 @@ def classify_error(result_text: str | None, is_error_flag: bool | None = None) -
     name = classify_window(window)
     if name is not None and ("→" in window or "\t" in window):
         name = classify_window(_NUMBERED_LINE.sub("", window))
+    if name is not None and _PASSED_TEST.search(window):
+        name = classify_window(_PASSED_TEST.sub("", window))
     if name is None and (flag or _ERROR_PREFIX.match(text[:EDGE_CHARS])):
         name = "other_error"
     _last = (text, flag, name)

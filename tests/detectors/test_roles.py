@@ -218,6 +218,12 @@ class TestClassifyErrorEdges:
         assert classify_error(passed * 3, None) is None
         assert classify_error(passed + "grep: unrecognized option '--colour-always'\n", None) == "bad_option"
 
+    def test_quoted_file_lines_and_passing_tests_are_left_out_together(self) -> None:
+        """A result quoting both a file's numbered lines and a passing test's name, each with an error
+        phrase in it: neither is the call failing."""
+        text = "    12→    raise FileNotFoundError('No such file or directory')\n ✓ rejects an unknown option\n"
+        assert classify_error(text, None) is None
+
     def test_exit_code_at_the_end_of_long_output_counts(self) -> None:
         """Bash tools that append the exit status after long output are still failures."""
         assert classify_error("line\n" * 2000 + "[exit code: 1]", None) == "nonzero_exit"

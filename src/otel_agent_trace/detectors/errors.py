@@ -201,10 +201,15 @@ def classify_error(result_text: str | None, is_error_flag: bool | None = None) -
         return last[2]
     window = _window(text, flag).lower()
     name = classify_window(window)
-    if name is not None and ("→" in window or "\t" in window):
-        name = classify_window(_NUMBERED_LINE.sub("", window))
-    if name is not None and _PASSED_TEST.search(window):
-        name = classify_window(_PASSED_TEST.sub("", window))
+    if name is not None:
+        # Lines that quote something other than the tool's own outcome, left out before looking again.
+        quoted = window
+        if "→" in quoted or "\t" in quoted:
+            quoted = _NUMBERED_LINE.sub("", quoted)
+        if _PASSED_TEST.search(quoted):
+            quoted = _PASSED_TEST.sub("", quoted)
+        if len(quoted) != len(window):
+            name = classify_window(quoted)
     if name is None and (flag or _ERROR_PREFIX.match(text[:EDGE_CHARS])):
         name = "other_error"
     _last = (text, flag, name)

@@ -513,9 +513,9 @@ def test_a_failure_the_command_prints_its_exit_status_for_was_expected(detect: D
     wrong subcommand and asked to see the exit status; it expected the failure and did not rely on the
     name. The same call without the status check is still a guess."""
     answer = 'Unknown command "sessio" for "entire".\nSee "entire --help" for a list of available commands.'
-    probe = bash('/tmp/entire-test sessio 2>&1; echo "Exit code: $?"', f"{answer}\nExit code: 1")
+    probe = bash('./entire-test sessio 2>&1; echo "Exit code: $?"', f"{answer}\nExit code: 1")
     assert detect(K, turn(probe), turn()) == []
-    relied = bash("/tmp/entire-test sessio", f"Exit code 1\n{answer}", error=True)
+    relied = bash("./entire-test sessio", f"Exit code 1\n{answer}", error=True)
     assert [f.evidence["target"] for f in detect(K, turn(relied), turn())] == ["sessio"]
 
 

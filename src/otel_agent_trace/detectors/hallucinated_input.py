@@ -8,8 +8,8 @@ directory fails with "did not match", but the model did not invent it). A listin
 ``which x || ls /opt/x``) is a check rather than a reliance on the path: reported as info, since a
 reader could take it either way, and never as the growth of a run of guesses; before any call of the
 session has worked it is the session's first look around, not reported at all. Hallucinations cluster
-before the first orientation call (a search, glob or directory listing), so those are reported stronger. Unknown
-commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
+before the first orientation call (a search, glob or directory listing), so those are reported stronger.
+Unknown commands and flags (``command not found``, ``unrecognized arguments: --foo``) count too, for every
 shell call whatever its role (``git log --grep-author`` is a search, ``bat x.py`` a read), when the
 model wrote them: a missing program the command does not name (a script, a Makefile or an ``eval`` of
 another program's output ran it) is not the model's input.
@@ -477,12 +477,12 @@ class HallucinatedInput(Detector):
             return (name, "field") if name in (role.command or str(call.input)) else (None, "")
         if not role.shell:
             return None, ""
-        if _substituted(call.result, role.command or ""):
+        if _substituted(call.result, command):
             return None, ""
         if error == "command_not_found":
             # `poetry run pytest` → "bash: poetry: command not found" names poetry, not pytest.
             missing = missing_command(call.result)
-            if missing is not None and not _names_word(missing, role.command or ""):
+            if missing is not None and not _names_word(missing, command):
                 # A program the command does not name (an `eval` of another command's output, a script or
                 # Makefile calling it): the model did not write it, its input was not invented.
                 return None, ""
@@ -492,14 +492,13 @@ class HallucinatedInput(Detector):
                 # (`head \n-100`) or the piece of a string whose quotes did not pair is a typing slip, not a
                 # program the model made up.
                 return None, ""
-            if _asks_for(name, role.command or "") or self._saw_word(name) or self._saw_word(name.capitalize()):
+            if _asks_for(name, command) or self._saw_word(name) or self._saw_word(name.capitalize()):
                 # `command -v ruby`, `ruby --version`: "not found" is the answer the model asked for. A
                 # program an earlier result named (the project's own `astro` in package.json, the Docker its
                 # roadmap runs: prose capitalises it) was seen, not invented: this machine lacks it.
                 return None, ""
             return name or None, "command"
         if error == "bad_option":
-            command = role.command or ""
             flag = bad_flag(call.result)
             if (flag or "").lower() in _HELP_FLAGS or not _models_flag(flag, call.result, command):
                 return None, ""

@@ -37,8 +37,8 @@ when either labeller saw the failure. The first labelling stays the reference; t
 much of a part's precision is one labeller's reading.
 
 Parts: ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and (since 2026-12-03) ``holdout11`` and
-``holdout13`` are tuning data; ``holdout``, ``holdout9``, ``holdout12`` and ``holdout14`` are held out (see
-the corpus's LABELS.md). ``--details tune holdout2 … holdout8 holdout10 holdout11 holdout13`` lists the false positives
+``holdout13`` are tuning data; ``holdout``, ``holdout9``, ``holdout12``, ``holdout14`` and ``holdout15`` are held
+out (see the corpus's LABELS.md), and are also scored together as "held out, together": the honest number. ``--details tune holdout2 … holdout8 holdout10 holdout11 holdout13`` lists the false positives
 and misses of the tuning parts: whoever tunes the rules must not read the held-out parts' misses, only their
 aggregate and per-kind rows. A fresh collection is scored on arrival, before anyone reads its details:
 that is the honest number for the rules it met; only then may it join the tuning data.
@@ -67,6 +67,8 @@ except ImportError:  # run from a checkout without installing
     from otel_agent_trace.files.importers import LineError, load
 
 DEFAULT_LABELS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "real_claude_code" / "labels.json"
+# The parts the rules were never tuned on; their misses and false alarms are not to be read (--details).
+HELD_OUT = ("holdout", "holdout9", "holdout12", "holdout14", "holdout15")
 TIERS = ("unambiguous", "caveat", "borderline")
 
 
@@ -130,6 +132,7 @@ class Part:
 @dataclass
 class Result:
     parts: dict[str, Part] = field(default_factory=dict)
+    held_out: Part = field(default_factory=lambda: Part("held out, together (" + ", ".join(HELD_OUT) + ")"))
     numbering_mismatches: list[str] = field(default_factory=list)
     load_errors: list[str] = field(default_factory=list)
 
@@ -201,6 +204,9 @@ def evaluate(labels_path: Path = DEFAULT_LABELS, second_labellings: bool = False
     for entry in data["sessions"]:
         found[entry["path"]] = findings_of(root / entry["path"], result)
         _score_entry(result, entry["split"], entry, found[entry["path"]])
+    for name in HELD_OUT:
+        if name in result.parts:
+            _merge_counts(result.held_out, result.parts[name])
     if second_labellings:
         first = {entry["path"]: entry for entry in data["sessions"]}
         for second_path in sorted(root.glob("labels_*_second.json")):
@@ -266,6 +272,15 @@ def _score_session(entry: dict[str, Any], found: list[Found], part: Part, clean:
             part.missed.append({"file": entry["path"], "kind": kind, "turn": turn, "confidence": tier})
 
 
+def _merge_counts(into: Part, part: Part) -> None:
+    """Add ``part``'s counts, not its lists of false positives and misses, to ``into``."""
+    into.sessions += part.sessions
+    into.turns += part.turns
+    into.clean_sessions += part.clean_sessions
+    for kind, score in part.scores.items():
+        into.scores[kind].add(score)
+
+
 def _tier_cell(s: KindScore, tier: str) -> str:
     return f"{s.found[tier]}/{s.labels[tier]}" if s.labels[tier] else "—"
 
@@ -294,6 +309,8 @@ def render_part(part: Part, verbose: bool = False) -> str:
 def render(result: Result, details: Iterable[str] = ()) -> str:
     out = [f"Real Claude Code corpus, match = same kind and turn ±{TOLERANCE} (tool_loop, tool_avalanche: or"
            f" the same run ±{TOLERANCE}); u = unambiguous, c = caveat, b = borderline (never a miss)", ""]
+    if result.held_out.sessions:
+        out += [render_part(result.held_out), ""]
     for name in sorted(result.parts, key=lambda n: (n != "tune", n)):
         out += [render_part(result.parts[name], name in details), ""]
     if result.numbering_mismatches:
@@ -310,9 +327,12 @@ def as_json(result: Result) -> dict[str, Any]:
                 "recall_with_caveat": s.recall("unambiguous", "caveat"), "precision": s.precision,
                 "clean_findings": s.clean_findings}
 
-    return {"parts": {name: {"sessions": p.sessions, "turns": p.turns, "clean_sessions": p.clean_sessions,
-                             "scores": {k: score(s) for k, s in p.scores.items()}, "overall": score(p.overall),
-                             "false_positives": p.false_positives, "missed": p.missed}
+    def counts(p: Part) -> dict[str, Any]:
+        return {"sessions": p.sessions, "turns": p.turns, "clean_sessions": p.clean_sessions,
+                "scores": {k: score(s) for k, s in p.scores.items()}, "overall": score(p.overall)}
+
+    return {"held_out": counts(result.held_out),
+            "parts": {name: {**counts(p), "false_positives": p.false_positives, "missed": p.missed}
                       for name, p in result.parts.items()},
             "numbering_mismatches": result.numbering_mismatches, "load_errors": len(result.load_errors)}
 
@@ -322,12 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, default=DEFAULT_LABELS, help="labels.json of the corpus")
     parser.add_argument("--details", nargs="*", default=[], metavar="PART",
                         help="list the false positives and misses of these parts (tuning parts only:"
-                             " tune, holdout2 … holdout8, holdout10, holdout11)")
+                             " tune, holdout2 … holdout8, holdout10, holdout11, holdout13)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--second-labellings", action="store_true",
                         help="also score each part labelled twice against its second labelling, and against"
                              " either labelling (a finding is correct when it matches a label of either)")
     args = parser.parse_args(argv)
+    if held := sorted(set(args.details) & set(HELD_OUT)):
+        parser.error(f"--details {' '.join(held)}: held out; only its scores may be read, not its misses")
     result = evaluate(args.labels, args.second_labellings)
     if args.json:
         print(json.dumps(as_json(result), indent=2))

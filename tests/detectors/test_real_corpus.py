@@ -3,7 +3,7 @@
 The floors are the numbers measured when the rules were last changed, set slightly below them; raise them
 when a change improves a part, never lower them to let a change in. The labels are frozen and were
 written without the detector code (tests/fixtures/real_claude_code). ``holdout``, ``holdout9``,
-``holdout12`` and ``holdout14`` are held out; ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and
+``holdout12``, ``holdout14`` and ``holdout15`` are held out; ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and
 (since 2026-12-03) ``holdout11`` and ``holdout13`` are tuning data (LABELS.md): their floors guard against
 regressions, they are not an honest estimate.
 """
@@ -50,6 +50,12 @@ HOLDOUT12_FLOORS = (1.0, 0.84, 0.94)
 # holdout14 (14 entireio/cli sessions picked without the detectors, seven more labellers) was declared held
 # out before it was labelled: 1.00 / 1.00 / 1.00 on arrival (1/1, 8/8, 16/16), none on its seven clean sessions.
 HOLDOUT14_FLOORS = (1.0, 1.0, 0.95)
+# holdout15 (14 sessions of cc-backend, context-evaluator and chkit picked without the detectors, seven more
+# labellers) was declared held out before it was labelled: 1.00 / 0.93 / 1.00 on arrival (5/5, 13/14, 15/15).
+HOLDOUT15_FLOORS = (1.0, 0.92, 0.95)
+# The held-out parts together, the honest number, against issue 16's aims (recall u >= 0.9, u+c >= 0.8,
+# precision >= 0.9, nothing on clean sessions): 0.97 / 0.91 / 0.90 (39/40, 96/106, 160/177) since holdout15.
+HELD_OUT_AIMS = (0.9, 0.8, 0.9)
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -138,13 +144,32 @@ class TestRealCorpus:
         assert all(_at_least(v, f) for v, f in zip(scores, TUNING_FLOORS[name], strict=True)), scores
 
     @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS),
-                                                  ("holdout12", HOLDOUT12_FLOORS), ("holdout14", HOLDOUT14_FLOORS)])
+                                                  ("holdout12", HOLDOUT12_FLOORS), ("holdout14", HOLDOUT14_FLOORS),
+                                                  ("holdout15", HOLDOUT15_FLOORS)])
     def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str,
                                                    floors: tuple[float, float, float]) -> None:
         """All kinds together, each held-out part keeps its recall and precision."""
         total = result.parts[name].overall
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
         assert all(_at_least(v, f) for v, f in zip(scores, floors, strict=True)), scores
+
+    def test_the_held_out_parts_together_meet_the_aims(self, evaluation: ModuleType, result: Any) -> None:
+        """Pooled, the sessions the rules were never tuned on reach the recall and precision the detectors
+        are held to, with no finding on a clean session."""
+        pooled = result.held_out
+        assert pooled.sessions == sum(result.parts[name].sessions for name in evaluation.HELD_OUT)
+        total = pooled.overall
+        scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
+        assert all(_at_least(v, f) for v, f in zip(scores, HELD_OUT_AIMS, strict=True)), scores
+        assert total.clean_findings == 0
+
+    def test_the_held_out_parts_misses_cannot_be_listed(self, evaluation: ModuleType,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+        """Whoever tunes the rules reads the tuning parts' misses only: --details refuses a held-out part."""
+        with pytest.raises(SystemExit) as exit_info:
+            evaluation.main(["--details", "holdout15"])
+        assert exit_info.value.code == 2
+        assert "held out" in capsys.readouterr().err
 
     @pytest.mark.parametrize("kind", sorted(HOLDOUT_KIND_FLOORS))
     def test_holdout_scores_per_kind_stay_above_the_floors(self, result: Any, kind: str) -> None:

@@ -37,10 +37,12 @@ when either labeller saw the failure. The first labelling stays the reference; t
 much of a part's precision is one labeller's reading.
 
 Parts: ``tune``, ``holdout2`` to ``holdout8``, ``holdout10`` and (since 2026-12-03) ``holdout11`` and
-``holdout13`` are tuning data; ``holdout``, ``holdout9``, ``holdout12``, ``holdout14`` and ``holdout15`` are held
-out (see the corpus's LABELS.md), and are also scored together as "held out, together": the honest number. ``--details tune holdout2 … holdout8 holdout10 holdout11 holdout13`` lists the false positives
-and misses of the tuning parts: whoever tunes the rules must not read the held-out parts' misses, only their
-aggregate and per-kind rows. A fresh collection is scored on arrival, before anyone reads its details:
+``holdout13`` are tuning data; ``holdout``, ``holdout9``, ``holdout12``, ``holdout14`` and ``holdout15`` are
+held out (see the corpus's LABELS.md), and are also scored together as "held out, together": the honest
+number. ``--details tune holdout2 … holdout8 holdout10 holdout11 holdout13`` lists the false positives and
+misses of the tuning parts; it refuses a held-out part: whoever tunes the rules must not read the held-out
+parts' misses, only their aggregate and per-kind rows. A fresh collection is scored on arrival, before
+anyone reads its details:
 that is the honest number for the rules it met; only then may it join the tuning data.
 """
 

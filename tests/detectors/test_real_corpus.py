@@ -56,6 +56,8 @@ HOLDOUT15_FLOORS = (1.0, 0.92, 0.95)
 # The held-out parts together, the honest number, against issue 16's aims (recall u >= 0.9, u+c >= 0.8,
 # precision >= 0.9, nothing on clean sessions): 0.97 / 0.91 / 0.90 (39/40, 96/106, 160/177) since holdout15.
 HELD_OUT_AIMS = (0.9, 0.8, 0.9)
+HELD_OUT_FLOORS = {"holdout": HOLDOUT_FLOORS, "holdout9": HOLDOUT9_FLOORS, "holdout12": HOLDOUT12_FLOORS,
+                   "holdout14": HOLDOUT14_FLOORS, "holdout15": HOLDOUT15_FLOORS}
 # Tuning parts, all kinds together, measured 2026-12-02: tune 1.00 / 0.89 / 1.00; holdout2 (22 longer
 # sessions from two other projects, held out until then, tuning data since) 1.00 / 1.00 / 1.00. Before
 # that change holdout2 measured 0.43 / 0.75 / 0.92 with one finding on a clean session. holdout3 (20
@@ -143,15 +145,16 @@ class TestRealCorpus:
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
         assert all(_at_least(v, f) for v, f in zip(scores, TUNING_FLOORS[name], strict=True)), scores
 
-    @pytest.mark.parametrize(("name", "floors"), [("holdout", HOLDOUT_FLOORS), ("holdout9", HOLDOUT9_FLOORS),
-                                                  ("holdout12", HOLDOUT12_FLOORS), ("holdout14", HOLDOUT14_FLOORS),
-                                                  ("holdout15", HOLDOUT15_FLOORS)])
-    def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str,
-                                                   floors: tuple[float, float, float]) -> None:
+    @pytest.mark.parametrize("name", sorted(HELD_OUT_FLOORS))
+    def test_held_out_scores_stay_above_the_floors(self, result: Any, name: str) -> None:
         """All kinds together, each held-out part keeps its recall and precision."""
         total = result.parts[name].overall
         scores = (total.recall("unambiguous"), total.recall("unambiguous", "caveat"), total.precision)
-        assert all(_at_least(v, f) for v, f in zip(scores, floors, strict=True)), scores
+        assert all(_at_least(v, f) for v, f in zip(scores, HELD_OUT_FLOORS[name], strict=True)), scores
+
+    def test_every_held_out_part_has_floors(self, evaluation: ModuleType) -> None:
+        """The evaluation's list of held-out parts and the floors here name the same parts."""
+        assert set(HELD_OUT_FLOORS) == set(evaluation.HELD_OUT)
 
     def test_the_held_out_parts_together_meet_the_aims(self, evaluation: ModuleType, result: Any) -> None:
         """Pooled, the sessions the rules were never tuned on reach the recall and precision the detectors

@@ -206,8 +206,7 @@ def classify_error(result_text: str | None, is_error_flag: bool | None = None) -
         quoted = window
         if "→" in quoted or "\t" in quoted:
             quoted = _NUMBERED_LINE.sub("", quoted)
-        if _PASSED_TEST.search(quoted):
-            quoted = _PASSED_TEST.sub("", quoted)
+        quoted = _PASSED_TEST.sub("", quoted)
         if len(quoted) != len(window):
             name = classify_window(quoted)
     if name is None and (flag or _ERROR_PREFIX.match(text[:EDGE_CHARS])):

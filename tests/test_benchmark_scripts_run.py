@@ -40,3 +40,7 @@ def test_overhead_benchmark_smoke_run_writes_its_tables(tmp_path: Path) -> None:
     detectors = float(row.split("|")[5].strip().lstrip("+").rstrip("×"))
     assert detectors > 0, row  # timed inside ours' own calls: the detectors ran and were clocked
     assert "### Our own time, by module" in text and "`instrumentation/recorder.py`" in text
+    parts = text.split("### The detectors' share, part by part", 1)[1]
+    assert "| classifying the call |" in parts and "| `tool_loop` |" in parts  # every detector has its row
+    whole = next(line for line in parts.splitlines() if line.startswith("| **the whole turn** |"))
+    assert float(whole.split("|")[2].strip().strip("*")) > 0, whole

@@ -4,6 +4,7 @@ the semantic conventions define them."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anthropic
@@ -215,3 +216,31 @@ class TestNames:
         assert chat.attributes[sc.USAGE_INPUT_TOKENS] == 12
         assert chat.attributes[sc.USAGE_CONSUMED_INPUT_TOKENS] == 5_012
         assert chat.attributes[sc.USAGE_CONSUMED_OUTPUT_TOKENS] == 308
+
+
+class TestStructuredOutputs:
+    @pytest.mark.parametrize("surface", ["messages", "beta", "async"])
+    def test_parse_gets_one_chat_span(self, instrumented, api, exporter, surface):
+        """``messages.parse(output_format=…)`` posts without going through ``create``: it is still one turn,
+        and the caller still gets the parsed model."""
+        pydantic = pytest.importorskip("pydantic")
+        if not hasattr(anthropic.resources.messages.Messages, "parse"):
+            pytest.skip("this anthropic has no messages.parse")
+
+        class Capital(pydantic.BaseModel):
+            city: str
+
+        api.enqueue(text_reply('{"city": "Paris"}'))
+        kwargs = {"model": "claude-sonnet-4-6", "max_tokens": 64, "output_format": Capital,
+                  "messages": [{"role": "user", "content": "The capital of France?"}]}
+        if surface == "async":
+            async_client = anthropic.AsyncAnthropic(api_key="sk-ant-test-key-000000", base_url=api.base_url,
+                                                    max_retries=0)
+            parsed = asyncio.run(async_client.messages.parse(**kwargs))
+        else:
+            client = client_for(api)
+            parsed = (client.beta if surface == "beta" else client).messages.parse(**kwargs)
+        assert parsed.parsed_output == Capital(city="Paris")
+        (chat,) = by_name(exporter.get_finished_spans(), "chat")
+        assert chat.attributes[sc.RESPONSE_ID] == parsed.id and chat.attributes[sc.TURN_INDEX] == 1
+        assert chat.attributes[sc.USAGE_OUTPUT_TOKENS] == parsed.usage.output_tokens

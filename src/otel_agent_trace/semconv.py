@@ -60,6 +60,8 @@ CACHE_SAVED_USD = "agent_trace.cache.saved_usd"
 HTTP_ATTEMPTS = "agent_trace.http.attempts"
 REQUEST_MESSAGES = "agent_trace.request.messages"
 REQUEST_CACHE_CONTROL = "agent_trace.request.cache_control"
+# A message thread's turn: the id of the reply it continues (the server holds the messages before it).
+REQUEST_CONTINUES = "agent_trace.request.continues"
 CONTEXT_TOKENS = "agent_trace.context_tokens"
 # Everything the call consumed where ``usage.iterations`` holds more than the top-level counts.
 USAGE_CONSUMED_INPUT_TOKENS = "agent_trace.usage.consumed.input_tokens"

@@ -159,11 +159,26 @@ def request_uses_cache(kwargs: Mapping[str, Any]) -> bool:
     return False
 
 
+def message_thread(kwargs: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """Whether the request is a message thread's (a ``thread`` field, also sent through ``extra_body``), and
+    the id of the reply it continues from (``{"type": "continue", "previous_message_id": …}``)."""
+    thread = kwargs.get("thread")
+    if thread is None:
+        extra = kwargs.get("extra_body")
+        thread = extra.get("thread") if isinstance(extra, Mapping) else None
+        if thread is None:
+            return False, None
+    if field_of(thread, "type") != "continue":
+        return True, None
+    return True, text_or(field_of(thread, "previous_message_id"), None)
+
+
 def parse_request(kwargs: Mapping[str, Any], *, stream: bool) -> Request:
     """The one pass over a call's arguments that every consumer shares."""
     messages = kwargs.get("messages")
     model = kwargs.get("model")
     max_tokens = kwargs.get("max_tokens")
+    threaded, continues = message_thread(kwargs)
     return Request(
         messages=messages,
         model=model if isinstance(model, str) else None,
@@ -173,6 +188,8 @@ def parse_request(kwargs: Mapping[str, Any], *, stream: bool) -> Request:
         fingerprint=conversation_fingerprint(messages),
         tool_results=request_tool_results(messages),
         cache_control=request_uses_cache(kwargs),
+        threaded=threaded,
+        continues=continues,
     )
 
 

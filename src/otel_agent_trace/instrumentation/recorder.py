@@ -127,6 +127,8 @@ class AgentTracer:
         if url is not self._server[0]:  # nearly every call goes to the same URL object: parse it once
             self._server = (url, server_attributes(url))
         attributes.update(self._server[1])
+        if request.continues is not None:
+            attributes[sc.REQUEST_CONTINUES] = request.continues
         if self.settings.capture_content:
             self._request_content(kwargs, attributes)
         # Started now, not at the end: its context goes out on the wire (traceparent) and is current while
@@ -174,6 +176,8 @@ class AgentTracer:
                 session.forget_attempt(turn, call.previous_count)
         if not counted:
             return
+        if session.threaded and turn.response_id:
+            self.sessions.note_reply(session, turn.response_id)
         if turn.tool_uses:
             # Only a call another library also traced can have its tools traced by that library.
             stand_in = None if call.foreign is None else foreign.tool_stand_in(span, session.span)

@@ -98,6 +98,9 @@ class LiveSession(SessionLedger):
         self.ended = False
         self.announced = False  # its start line is in the JSONL file
         self.end_reason: str | None = None
+        # In a message thread, the latest reply's id: the thread's next request names it as the one it continues.
+        self.threaded = False
+        self.last_reply_id: str | None = None
 
     def forget_attempt(self, turn: Turn, previous_count: int) -> None:
         """A failed call gives back its turn number and history length, so its retry continues here as the
@@ -122,6 +125,7 @@ class SessionTracker:
         self._open: OrderedDict[str, LiveSession] = OrderedDict()
         self._by_tool_use: dict[str, LiveSession] = {}
         self._by_fingerprint: dict[int, OrderedDict[str, LiveSession]] = {}
+        self._by_reply: dict[str, LiveSession] = {}  # a threaded session's latest reply id → the session
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def open(self, agent_name: str | None, *, conversation_id: str | None = None, explicit: bool,
@@ -160,6 +164,8 @@ class SessionTracker:
             self._open.pop(session.id, None)
             for tool_use_id in session.pending:
                 self._by_tool_use.pop(tool_use_id, None)
+            if session.last_reply_id is not None:
+                self._by_reply.pop(session.last_reply_id, None)
             if session.fingerprint is not None:
                 bucket = self._by_fingerprint.get(session.fingerprint)
                 if bucket is not None:
@@ -218,11 +224,12 @@ class SessionTracker:
         this call (given back if the call fails)."""
         _leave_ended_tool_contexts()
         fingerprint, count = request.fingerprint, request.message_count
-        session = self._match(request.tool_results, fingerprint, count)
+        session = self._match(request.tool_results, fingerprint, count, request.continues)
         if session is None:
             session = self._new_run(fingerprint, start_ns)
         with session.lock:
             session.last_activity = time.monotonic()
+            session.threaded = session.threaded or request.threaded
             if fingerprint is not None and session.fingerprint is None:
                 session.fingerprint = fingerprint
                 with self._lock:
@@ -250,7 +257,15 @@ class SessionTracker:
             parent = explicit
         return self.open(None, explicit=False, parent=parent, start_ns=start_ns)
 
-    def _match(self, results: list[ToolResult], fingerprint: int | None, count: int) -> LiveSession | None:
+    def _match(self, results: list[ToolResult], fingerprint: int | None, count: int,
+               continues: str | None) -> LiveSession | None:
+        # A message thread's request sends only what the server lacks, so neither its first message nor its
+        # length says whose it is; the reply it continues from does, exactly.
+        if continues is not None:
+            with self._lock:
+                session = self._by_reply.get(continues)
+            if session is not None and not session.ended:
+                return session
         if results:
             with self._lock:
                 for result in results:
@@ -277,6 +292,18 @@ class SessionTracker:
                         explicit is None or candidate is explicit or candidate.parent is explicit):
                     return candidate
         return None
+
+    def note_reply(self, session: LiveSession, reply_id: str) -> None:
+        """A threaded session's latest reply: the thread's next request continues from it. Only the latest
+        is kept per session (a thread continues from its last reply), so the index holds one id per open
+        threaded session."""
+        with self._lock:
+            if session.ended:  # end() has already cleared its entry
+                return
+            if session.last_reply_id is not None:
+                self._by_reply.pop(session.last_reply_id, None)
+            self._by_reply[reply_id] = session
+            session.last_reply_id = reply_id
 
     def expect_tool_uses(self, session: LiveSession, turn: Turn, parent_context: otel_context.Context, *,
                          start_spans: bool, make_current: bool, stand_in: Span | None = None) -> None:

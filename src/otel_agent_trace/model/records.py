@@ -79,6 +79,10 @@ class Request:
     fingerprint: int | None = None  # identity of the conversation: its first message
     tool_results: list[ToolResult] = field(default_factory=list)  # answers to the previous turn's tools
     cache_control: bool = False
+    # Sent in a message thread (the SDK's ``client.beta.messages.thread()``, its tool runner), whose requests
+    # send only the messages the server lacks; ``continues``: the id of the reply this one continues from.
+    threaded: bool = False
+    continues: str | None = None
 
 
 @dataclass(slots=True)

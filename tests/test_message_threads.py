@@ -24,6 +24,7 @@ TOOLS = [{"name": "read_file", "description": "Read a file.",
           "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}]
 RETRIED_LOOP = [tool_reply(("read_file", {"path": "a.py"})), Fault.overloaded(),
                 tool_reply(("read_file", {"path": "b.py"})), text_reply("done")]
+MAX_CALLS = 8  # a loop that never ends fails instead of hanging
 
 
 def clients(api: Any) -> tuple[anthropic.Anthropic, anthropic.AsyncAnthropic]:
@@ -43,7 +44,7 @@ def threaded_loop(api: Any, how: str) -> None:
         async def run() -> None:
             thread = async_client.beta.messages.thread(model=MODEL, max_tokens=256, tools=TOOLS)
             staged: list[dict[str, Any]] = [{"role": "user", "content": "Fix the failing test."}]
-            while True:
+            for _ in range(MAX_CALLS):
                 try:
                     reply = await thread.send(*staged)
                 except anthropic.APIStatusError:
@@ -52,12 +53,13 @@ def threaded_loop(api: Any, how: str) -> None:
                 if reply.stop_reason != "tool_use":
                     return
                 staged = results_for(reply)
+            raise AssertionError("the loop did not end")
 
         asyncio.run(run())
         return
     thread = sync_client.beta.messages.thread(model=MODEL, max_tokens=256, tools=TOOLS)
     staged = [{"role": "user", "content": "Fix the failing test."}]
-    while True:
+    for _ in range(MAX_CALLS):
         try:
             if how == "stream":
                 with thread.stream(*staged) as stream:
@@ -70,13 +72,14 @@ def threaded_loop(api: Any, how: str) -> None:
         if reply.stop_reason != "tool_use":
             return
         staged = results_for(reply)
+    raise AssertionError("the loop did not end")
 
 
 def unthreaded_loop(api: Any) -> None:
     """The same run with the whole history in every request."""
     client, _ = clients(api)
     messages: list[dict[str, Any]] = [{"role": "user", "content": "Fix the failing test."}]
-    while True:
+    for _ in range(MAX_CALLS):
         try:
             reply = client.beta.messages.create(model=MODEL, max_tokens=256, tools=TOOLS, messages=messages)
         except anthropic.APIStatusError:
@@ -85,6 +88,7 @@ def unthreaded_loop(api: Any) -> None:
         if reply.stop_reason != "tool_use":
             return
         messages += results_for(reply)
+    raise AssertionError("the loop did not end")
 
 
 def shape(spans: Any) -> list[tuple[str, str | None, Any, Any]]:

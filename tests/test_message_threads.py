@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -37,35 +38,13 @@ def results_for(reply: Any) -> list[dict[str, Any]]:
                                          for block in reply.content if block.type == "tool_use"]}]
 
 
-def threaded_loop(api: Any, how: str) -> None:
-    """An agent loop on a thread that sends its retry itself after a 529 (the thread re-sends the turn)."""
-    sync_client, async_client = clients(api)
-    if how == "async":
-        async def run() -> None:
-            thread = async_client.beta.messages.thread(model=MODEL, max_tokens=256, tools=TOOLS)
-            staged: list[dict[str, Any]] = [{"role": "user", "content": "Fix the failing test."}]
-            for _ in range(MAX_CALLS):
-                try:
-                    reply = await thread.send(*staged)
-                except anthropic.APIStatusError:
-                    staged = []
-                    continue
-                if reply.stop_reason != "tool_use":
-                    return
-                staged = results_for(reply)
-            raise AssertionError("the loop did not end")
-
-        asyncio.run(run())
-        return
-    thread = sync_client.beta.messages.thread(model=MODEL, max_tokens=256, tools=TOOLS)
-    staged = [{"role": "user", "content": "Fix the failing test."}]
+def run_turns(turn: Callable[[list[dict[str, Any]]], Any]) -> None:
+    """An agent loop: ``turn`` sends the staged messages as one turn; after a 529 it is sent again with nothing
+    new staged (the thread re-sends the turn itself)."""
+    staged: list[dict[str, Any]] = [{"role": "user", "content": "Fix the failing test."}]
     for _ in range(MAX_CALLS):
         try:
-            if how == "stream":
-                with thread.stream(*staged) as stream:
-                    reply = stream.get_final_message()
-            else:
-                reply = thread.send(*staged)
+            reply = turn(staged)
         except anthropic.APIStatusError:
             staged = []
             continue
@@ -73,6 +52,27 @@ def threaded_loop(api: Any, how: str) -> None:
             return
         staged = results_for(reply)
     raise AssertionError("the loop did not end")
+
+
+def threaded_loop(api: Any, how: str) -> None:
+    """``run_turns`` on a thread, each turn sent with ``send``, async ``send`` or ``.stream()``."""
+    sync_client, async_client = clients(api)
+    if how == "async":
+        loop = asyncio.new_event_loop()
+        async_thread = async_client.beta.messages.thread(model=MODEL, max_tokens=256, tools=TOOLS)
+        try:
+            run_turns(lambda staged: loop.run_until_complete(async_thread.send(*staged)))
+        finally:
+            loop.run_until_complete(async_client.close())
+            loop.close()
+        return
+    thread = sync_client.beta.messages.thread(model=MODEL, max_tokens=256, tools=TOOLS)
+
+    def streamed(staged: list[dict[str, Any]]) -> Any:
+        with thread.stream(*staged) as stream:
+            return stream.get_final_message()
+
+    run_turns(streamed if how == "stream" else lambda staged: thread.send(*staged))
 
 
 def unthreaded_loop(api: Any) -> None:

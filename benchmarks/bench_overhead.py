@@ -1652,8 +1652,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="write the markdown report here (else print it)")
     parser.add_argument("--runs", type=int, default=3, help="independent runs (processes), to show the spread")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per run over every (path, workload)")
-    parser.add_argument("--blocks", type=int, default=60,
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per run over every (path, workload)")
+    parser.add_argument("--blocks", type=int, default=120,
                         help="blocks per round and (path, workload); a block is one call of every mode")
     parser.add_argument("--warmup", type=int, default=20, help="untimed blocks per (path, workload) first")
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES),

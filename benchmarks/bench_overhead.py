@@ -1190,7 +1190,7 @@ def decomposition(runs: list[dict[str, Any]]) -> str:
             left = target - least
             cells = [f"{floor:.2f}×", f"+{logic:.2f}×", f"+{detectors:.2f}×", f"**{ours:.2f}×**", f"≤ {target}",
                      f"{least:.2f}× ({'above' if least > target else 'under'} the target)",
-                     f"{left:.2f}× ≈ {left * native_us:.0f} µs (ours: {logic * native_us:.0f} µs)" if left > 0
+                     f"{left:.2f}× ≈ {left * native_us:.0f} µs (our logic now: {logic * native_us:.0f} µs)" if left > 0
                      else "nothing"]
             lines.append(f"| {w} | {PATH_LABEL[p]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -142,6 +142,10 @@ def _normalize(spans: list[Any]) -> list[dict[str, Any]]:
                     value = by_id.get(int(str(value), 16), "<other>")
                 elif name == "exception.stacktrace":
                     value = "<stacktrace>"
+                elif name == "exception.message" and "scripted refusal" in str(value):
+                    # str() of the SDK's error: its wording is the SDK's (anthropic 2.17 changed it); the
+                    # server's message must still be in it.
+                    value = "<the SDK's message, with the server's: scripted refusal>"
                 event_attrs[name] = list(value) if isinstance(value, tuple) else value
             events.append({"name": event.name, "attributes": event_attrs})
         parent = span.parent.span_id if span.parent is not None else None

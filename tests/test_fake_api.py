@@ -237,7 +237,8 @@ def test_malformed_json_raises(api: FakeMessagesAPI) -> None:
 def test_truncated_stream_raises_while_iterating(api: FakeMessagesAPI) -> None:
     api.enqueue(Fault.truncated_stream(text_reply("a reply that will never be finished")))
     seen: list[str] = []
-    with pytest.raises(Exception) as info:  # the SDK surfaces the transport's own error, not an APIError
+    # anthropic < 2.17 surfaces the transport's own error; 2.17 wraps it in APIConnectionError, text kept
+    with pytest.raises(Exception) as info:
         for event in create(client(api), stream=True):
             seen.append(event.type)
     assert seen and seen[0] == "message_start" and "message_stop" not in seen
@@ -401,6 +402,17 @@ def test_stop_cuts_delays_short_and_is_idempotent() -> None:
     caller.join(timeout=10)
     assert not caller.is_alive() and time.monotonic() - start < 5
     assert errors and isinstance(errors[0], anthropic.APIConnectionError)
+
+
+def test_wait_idle_waits_for_every_connection_to_end(api: FakeMessagesAPI) -> None:
+    """A test that counts live objects can wait until no connection thread of the server is left."""
+    threads_before = set(threading.enumerate())
+    open_client = client(api)
+    create(open_client)
+    assert api.wait_idle(timeout=0.2) is False  # the pooled keep-alive connection is still open
+    open_client.close()
+    assert api.wait_idle(timeout=10) is True
+    assert set(threading.enumerate()) <= threads_before
 
 
 def test_api_misuse_is_reported() -> None:

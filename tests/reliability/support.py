@@ -13,6 +13,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -68,11 +69,35 @@ def package_lines_per_call(call: Callable[[], Any], calls: int) -> float:
     return count / calls
 
 
-def tracked_objects(api: FakeMessagesAPI) -> int:
-    """Objects the garbage collector tracks after a collection, the fake server's request log aside."""
+@dataclass(frozen=True, repr=False)
+class LiveObjects:
+    """How many objects the garbage collector tracks, in all and per type."""
+
+    total: int
+    per_type: dict[type, int]
+
+    def grown_since(self, earlier: LiveObjects, top: int = 12) -> dict[str, int]:
+        """The types that grew the most since ``earlier``: the first thing to read when the total grew."""
+        grown = {f"{kind.__module__}.{kind.__qualname__}": count - earlier.per_type.get(kind, 0)
+                 for kind, count in self.per_type.items()}
+        return dict(sorted(((name, n) for name, n in grown.items() if n > 0), key=lambda item: -item[1])[:top])
+
+    def __repr__(self) -> str:
+        return f"LiveObjects(total={self.total})"
+
+
+def tracked_objects(api: FakeMessagesAPI) -> LiveObjects:
+    """Objects the garbage collector tracks after a collection, the fake server's request log aside.
+    Counted into a plain dict keyed by type: one new tracked object, and no ABC checks that fill caches
+    (a ``Counter`` of type names did, and showed up as growth)."""
     api.requests.clear()  # the fake server's own log of requests is not ours to count
     gc.collect()
-    return len(gc.get_objects())
+    objects = gc.get_objects()
+    per_type: dict[type, int] = {}
+    for obj in objects:
+        kind = type(obj)
+        per_type[kind] = per_type.get(kind, 0) + 1
+    return LiveObjects(len(objects), per_type)
 
 
 class UrandomIds(IdGenerator):

@@ -27,6 +27,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -493,6 +494,7 @@ class FakeMessagesAPI:
         self._ids = {"req": itertools.count(1), "msg": itertools.count(1)}
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        self._handlers: set[threading.Thread] = set()  # one per connection; pruned as they end
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         if callable(script) and not isinstance(script, _SCRIPT_TYPES):
@@ -547,6 +549,22 @@ class FakeMessagesAPI:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the thread of every connection has ended, for up to ``timeout`` seconds; whether all did.
+
+        A connection's thread ends once its client closes it (close the clients first). Until then, and
+        for a moment after the connection is closed, that thread and what it holds are live objects: a
+        test that counts live objects waits here first.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            handlers = list(self._handlers)
+        for handler in handlers:
+            handler.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._handlers = {handler for handler in self._handlers if handler.is_alive()}
+            return not self._handlers
+
     def __enter__(self) -> FakeMessagesAPI:
         return self.start()
 
@@ -577,4 +595,9 @@ class FakeMessagesAPI:
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
-            (self._connections.add if add else self._connections.discard)(conn)
+            if not add:
+                self._connections.discard(conn)
+                return
+            self._connections.add(conn)
+            self._handlers = {handler for handler in self._handlers if handler.is_alive()}
+            self._handlers.add(threading.current_thread())

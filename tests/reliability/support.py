@@ -86,11 +86,13 @@ class LiveObjects:
     total: int
     per_type: dict[type, int]
 
-    def grown_since(self, earlier: LiveObjects, top: int = 12) -> dict[str, int]:
-        """The types that grew the most since ``earlier``: the first thing to read when the total grew."""
-        grown = {f"{kind.__module__}.{kind.__qualname__}": count - earlier.per_type.get(kind, 0)
-                 for kind, count in self.per_type.items()}
-        return dict(sorted(((name, n) for name, n in grown.items() if n > 0), key=lambda item: -item[1])[:top])
+    def grown_since(self, earlier: LiveObjects, top: int = 12) -> str:
+        """The types that grew the most since ``earlier``, as text for an assertion's message (pytest cuts a
+        dict short): the first thing to read when the total grew."""
+        grown = [(count - earlier.per_type.get(kind, 0), f"{kind.__module__}.{kind.__qualname__}")
+                 for kind, count in self.per_type.items()]
+        most = sorted((item for item in grown if item[0] > 0), reverse=True)[:top]
+        return f"grew by {self.total - earlier.total:+} objects; most: " + ", ".join(f"{name} +{n}" for n, name in most)
 
     def __repr__(self) -> str:
         return f"LiveObjects(total={self.total})"

@@ -17,6 +17,7 @@ about to run, outside the timed region):
   ours-jsonl      ours, metadata-only spans, plus the live JSONL trace file
   ours-nodetectors  ours with the detectors off (a cross-check of the in-process detector timing)
   floor           ours' spans, attributes, context and propagation alone, none of our logic (floor.py)
+  floor-read      the floor with every attribute read from the call: the least reading (floor.py)
   openllmetry     opentelemetry-instrumentation-anthropic, its defaults
   official        opentelemetry-instrumentation-genai-anthropic, its defaults
   openinference   openinference-instrumentation-anthropic, its defaults
@@ -58,8 +59,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-MODES = ("bare", "native", "native-content", "floor", "ours", "ours-content", "ours-jsonl", "ours-nodetectors",
-         "openllmetry", "official", "openinference")
+MODES = ("bare", "native", "native-content", "floor", "floor-read", "ours", "ours-content", "ours-jsonl",
+         "ours-nodetectors", "openllmetry", "official", "openinference")
 PATHS = ("sync", "async", "stream", "helper")
 PATH_LABEL = {"sync": "sync `create`", "async": "async `create`", "stream": "`create(stream=True)`",
               "helper": "`.stream()` helper"}
@@ -380,6 +381,10 @@ class Harness:
             from floor import FloorInstrumentation  # next to this script
 
             self.instrumentor = FloorInstrumentation(self.provider)
+        elif mode == "floor-read":
+            from floor import ReadingFloor
+
+            self.instrumentor = ReadingFloor(self.provider)
         elif mode in PEERS:
             import importlib
 
@@ -407,7 +412,7 @@ class Harness:
         hub = self.hub_getter()
         if hub is not None:
             hub.sessions.end_all("end_turn")
-        if self.mode == "floor":
+        if self.mode in ("floor", "floor-read"):
             self.instrumentor.end_session()
 
     def flush(self) -> None:
@@ -592,7 +597,8 @@ WORKLOAD_LABEL = {
     "agent": "agent loop (each call extends the conversation; a new conversation every 20 turns)",
     "identical": "repeated identical requests (the same 20-message request every call)",
 }
-DEFAULT_MODES = ("bare", "native", "floor", "ours", "official", "openllmetry", "openinference")
+FLOOR_HEADER = {"floor": "floor", "floor-read": "reading floor"}
+DEFAULT_MODES = ("bare", "native", "floor", "floor-read", "ours", "official", "openllmetry", "openinference")
 CONVERSATION_TURNS = 20
 # Issue 14's targets for ours ÷ native, per path.
 TARGETS = {"sync": 0.75, "async": 0.75, "stream": 0.5, "helper": 0.75}
@@ -951,6 +957,7 @@ LABEL = {
     "native": "anthropic native spans",
     "native-content": "anthropic native spans, content",
     "floor": "floor: ours' spans and attributes alone, no logic (`benchmarks/floor.py`)",
+    "floor-read": "reading floor: the floor, its values read from the call (`benchmarks/floor.py`)",
     "ours": "**ours**, metadata, detectors on",
     "ours-content": "**ours**, content capture",
     "ours-jsonl": "**ours**, metadata + JSONL file",
@@ -998,20 +1005,22 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         "×native = that overhead ÷ the SDK's native spans' overhead (same workload, path and run).",
     ]
 
-    has_floor = "floor" in modes
+    floors = [m for m in ("floor", "floor-read") if m in modes]
 
-    def floor_ratio(w: str, p: str, clock: str) -> str:
-        """The best ratio any instrumentation emitting ours' spans could reach (floor.py)."""
-        if not has_floor:
-            return ""
-        values = [v for v in (ratio(r, w, p, "floor", base, clock) for r in runs) if v is not None]
-        return f" {statistics.median(values):.2f}× |" if values else " – |"
+    def floor_ratios(w: str, p: str, clock: str) -> str:
+        """The best ratios any instrumentation emitting ours' spans could reach (floor.py)."""
+        cells = ""
+        for mode in floors:
+            values = [v for v in (ratio(r, w, p, mode, base, clock) for r in runs) if v is not None]
+            cells += f" {statistics.median(values):.2f}× |" if values else " – |"
+        return cells
 
     def targets(clock: str) -> list[str]:
         out = [
             "| workload | path | " + " | ".join(f"run {i + 1}" for i in range(len(runs)))
-            + " | median | spread | target | met |" + (" floor ÷ native |" if has_floor else ""),
-            "|---|---|" + "---:|" * (len(runs) + 3) + "---|" + ("---:|" if has_floor else ""),
+            + " | median | spread | target | met |"
+            + "".join(f" {FLOOR_HEADER[m]} ÷ native |" for m in floors),
+            "|---|---|" + "---:|" * (len(runs) + 3) + "---|" + "---:|" * len(floors),
         ]
         for w in workloads:
             for p in paths:
@@ -1024,7 +1033,7 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
                 out.append(f"| {w} | {PATH_LABEL[p]} | " + " | ".join(
                     f"{v:.2f}" if v is not None else "–" for v in values)
                     + f" | **{mid:.2f}×** | {_spread(present)} | ≤ {target} | {'yes' if mid <= target else 'no'} |"
-                    + (floor_ratio(w, p, clock) or (" – |" if has_floor else "")))
+                    + floor_ratios(w, p, clock))
         return out
 
     lines += [
@@ -1035,7 +1044,9 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, command: str, s
         "with detectors on and two spans per call. Spread = ± half the range over the runs, relative to the "
         "median. Floor ÷ native: the same ratio for the `floor` mode (`benchmarks/floor.py`: ours' spans, "
         "attributes, context and propagation through the public OpenTelemetry API, with none of our logic), "
-        "the best any instrumentation emitting what ours emits could reach.",
+        "the best any instrumentation emitting what ours emits could reach. Reading floor ÷ native: the same "
+        "for the `floor-read` mode (the floor with every attribute's value read from the call, the least "
+        "reading: the best any instrumentation emitting ours' spans with their real values could reach).",
         "",
         *targets("cpu"),
         "",
@@ -1141,57 +1152,67 @@ def detectors_ratio(run: dict[str, Any], workload: str, path: str, mode: str) ->
 
 def decomposition(runs: list[dict[str, Any]]) -> str:
     """Where ours' overhead goes, as shares of the SDK's native spans' overhead, all from the same runs:
-    what the same spans cost through the public API alone (the ``floor`` mode), the detectors (timed inside
-    ours' own calls), and our other logic (the rest)."""
+    what the same spans cost through the public API alone (the ``floor`` mode), what reading their values
+    from the call adds (``floor-read`` − ``floor``), the detectors (timed inside ours' own calls), and our
+    other logic (the rest)."""
     first = runs[0]
     ours_mode = next((m for m in first["modes"] if m.startswith("ours")), None)
     if ours_mode is None or "floor" not in first["modes"] or "native" not in first["modes"]:
         return ""
+    # Without the reading floor, the reading counts as our other logic and the least is floor + detectors.
+    least_mode = "floor-read" if "floor-read" in first["modes"] else "floor"
 
     def med(values: Iterable[float | None]) -> float | None:
         kept = [v for v in values if v is not None]
         return statistics.median(kept) if kept else None
 
+    def per_run(w: str, p: str, r: dict[str, Any]) -> dict[str, float] | None:
+        ours, floor, least = (ratio(r, w, p, m) for m in (ours_mode, "floor", least_mode))
+        detectors = detectors_ratio(r, w, p, ours_mode)
+        if ours is None or floor is None or least is None or detectors is None:
+            return None
+        return {"floor": floor, "reading": least - floor, "detectors": detectors,
+                "logic": ours - least - detectors, "ours": ours, "least": least + detectors}
+
     lines = [
         "## Where ours' time goes (ratios to the SDK's native spans, CPU time)",
         "",
-        "Ours' overhead split in three, each as a share of what the SDK's native spans cost, all measured in "
+        "Ours' overhead split in four, each as a share of what the SDK's native spans cost, all measured in "
         "the same runs and calls as the tables above: the **floor** (the `floor` mode, `benchmarks/floor.py`: "
         "ours' spans, attributes, context and propagation through the public OpenTelemetry API with none of "
-        "our logic: the cost of emitting this trace at all), the **detectors** (the CPU time of making each "
-        "session's analyzer, every detector hook and putting findings on spans, timed inside ours' own "
-        "calls), and **our other logic** (ours − floor − detectors: request and response records, sessions, "
-        "tool matching, rollups, foreign-span checks). "
-        "Each is the median over the runs of its per-run ratio, so the three add up to ours only roughly.",
+        "our logic: the cost of emitting this trace at all), the **reading** (the `floor-read` mode minus the "
+        "floor: the least code that reads each attribute's real value from the request, the response or "
+        "every streamed event, in a stream proxy of the SDK's own type), the **detectors** (the CPU time of "
+        "making each session's analyzer, every detector hook and putting findings on spans, timed inside "
+        "ours' own calls), and **our other logic** (ours − reading floor − detectors: our own way of reading "
+        "the same values into records, sessions, tool matching, rollups, foreign-span checks). "
+        "Each is the median over the runs of its per-run ratio, so the parts add up to ours only roughly.",
         "",
-        "The last column is the least any instrumentation emitting ours' spans with ours' detectors on can "
-        "cost through the public API: the floor plus the detectors, with no other logic at all. Where it is "
-        "above the target, the target cannot be met whatever our other logic costs. Where it is under, the "
-        "last column says what the target leaves for all of our other logic (reading the request and every "
-        "streamed event, sessions, tool matching), in µs per call at the native spans' overhead in these runs.",
+        "The second-to-last column is the least any instrumentation emitting ours' spans with their real "
+        "values and ours' detectors on can cost through the public API: the reading floor plus the "
+        "detectors, with no other logic at all. Where it is above the target, the target cannot be met "
+        "whatever our other logic costs. Where it is under, the last column says what the target leaves for "
+        "all of our other logic (sessions, tool matching, records), in µs per call at the native spans' "
+        "overhead in these runs.",
         "",
-        "| workload | path | floor (SDK spans) | + our logic | + detectors | = ours | target | floor + detectors "
-        "| left for our logic |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | path | floor (SDK spans) | + reading | + detectors | + our other logic | = ours | target "
+        "| reading floor + detectors | left for our other logic |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for w in first["workloads"]:
         for p in first["paths"]:
-            floor = med(ratio(r, w, p, "floor") for r in runs)
-            ours = med(ratio(r, w, p, ours_mode) for r in runs)
-            detectors = med(detectors_ratio(r, w, p, ours_mode) for r in runs)
-            logic = med((o - f - d) if None not in (o, f, d) else None  # type: ignore[operator]
-                        for o, f, d in ((ratio(r, w, p, ours_mode), ratio(r, w, p, "floor"),
-                                         detectors_ratio(r, w, p, ours_mode)) for r in runs))
-            if None in (floor, ours, detectors, logic):
+            splits = [s for s in (per_run(w, p, r) for r in runs) if s is not None]
+            if not splits:
                 continue
+            part = {key: statistics.median(s[key] for s in splits) for key in splits[0]}
             target = TARGETS.get(p, 0.75)
-            least = floor + detectors  # type: ignore[operator]
             native_us = med(overhead(r, w, p, "native") for r in runs) or 0.0
-            left = target - least
-            cells = [f"{floor:.2f}×", f"+{logic:.2f}×", f"+{detectors:.2f}×", f"**{ours:.2f}×**", f"≤ {target}",
-                     f"{least:.2f}× ({'above' if least > target else 'under'} the target)",
-                     f"{left:.2f}× ≈ {left * native_us:.0f} µs (our logic now: {logic * native_us:.0f} µs)" if left > 0
-                     else "nothing"]
+            left = target - part["least"]
+            cells = [f"{part['floor']:.2f}×", f"+{part['reading']:.2f}×", f"+{part['detectors']:.2f}×",
+                     f"+{part['logic']:.2f}×", f"**{part['ours']:.2f}×**", f"≤ {target}",
+                     f"{part['least']:.2f}× ({'above' if left < 0 else 'under'} the target)",
+                     f"{left:.2f}× ≈ {left * native_us:.0f} µs (our other logic now: "
+                     f"{part['logic'] * native_us:.0f} µs)" if left > 0 else "nothing"]
             lines.append(f"| {w} | {PATH_LABEL[p]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

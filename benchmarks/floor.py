@@ -15,6 +15,10 @@ Paths: sync and async ``create``, ``create(stream=True)`` and the sync ``.stream
 spans end when it is consumed; the helper's spans start when its manager sends the request (on entering
 ``with``) and end when the ``with`` block exits, so its events pass through untouched: cheaper than any
 instrumentation that reads the response can be.
+
+``ReadingFloor`` (the ``floor-read`` mode) is the same with each attribute's value read from the call by the
+least code that can, a stream's type kept: the lower bound for emitting ours' spans with their real values.
+Both keep the floor's fixed span names (``chat m``, ``execute_tool read_file``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ API change could break them unnoticed). Small sizes: this checks that they work,
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -92,7 +93,7 @@ def test_the_reading_floor_emits_ours_attributes_with_ours_values() -> None:
     done = subprocess.run([sys.executable, "-c", _COMPARE_FLOORS, str(BENCHMARKS)], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    spans = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
     unequal = {"gen_ai.conversation.id", "session.id", "gen_ai.response.time_to_first_chunk",
                "langfuse.observation.completion_start_time"}
     findings = {"agent_trace.findings.count", "agent_trace.findings.kinds", "langfuse.observation.level",

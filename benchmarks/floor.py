@@ -35,6 +35,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
+from otel_agent_trace.config import Settings
+
 SESSION_TURNS = 20
 # Ours' attributes on each span of the agent workload: the same names and value types, the same count.
 REQUEST_ATTRIBUTES: dict[str, Any] = {
@@ -235,11 +237,6 @@ class FloorInstrumentation:
         return request
 
 
-# Prices for the saved-by-cache attribute: USD per million input tokens, and the cache-read share of it.
-_INPUT_PRICE_PER_MTOK = {"claude-sonnet-5": 3.0}
-_CACHE_READ_FACTOR = 0.1
-
-
 class ReadingFloor(FloorInstrumentation):
     """The floor plus the least reading that gives ours' attributes their real values.
 
@@ -260,6 +257,8 @@ class ReadingFloor(FloorInstrumentation):
         self.session_id = ""
         self.totals = [0, 0, 0, 0, 0]  # input, output, cache read and cache write tokens; tool calls
         self.saved = 0.0
+        self.prices = Settings()  # ours' price table, so the saved-by-cache figures are ours'
+        self.saving_per_token: dict[str, float] = {}  # by model: looked up once, as the least code would
 
     def _request_attributes(self, kwargs: dict[str, Any], count: int) -> dict[str, Any]:
         messages = kwargs.get("messages") or ()
@@ -287,7 +286,10 @@ class ReadingFloor(FloorInstrumentation):
                 cache_read: int, cache_write: int,
                 uses: list[tuple[str, str, Any]]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         context = input_tokens + cache_read + cache_write
-        saved = cache_read * _INPUT_PRICE_PER_MTOK.get(model, 3.0) * (1 - _CACHE_READ_FACTOR) / 1e6
+        rate = self.saving_per_token.get(model)
+        if rate is None:
+            rate = self.saving_per_token[model] = self.prices.cache_saving_usd(model, 1)
+        saved = cache_read * rate
         totals = self.totals
         totals[0] += input_tokens
         totals[1] += output_tokens
